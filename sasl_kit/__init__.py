@@ -1,0 +1,64 @@
+"""sasl-kit: SASL mechanisms as sans-I/O objects, a registry, vectors and verification.
+
+    >>> import sasl_kit
+    >>> mech = sasl_kit.client("PLAIN", username="tim", password="tanstaaftanstaaf")
+    >>> mech.step(b"")
+    b'\\x00tim\\x00tanstaaftanstaaf'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sasl_kit.errors import (
+    AuthenticationFailed,
+    MalformedMessage,
+    MutualAuthenticationFailed,
+    PolicyRefused,
+    SASLError,
+    UnknownMechanism,
+    UsageError,
+)
+from sasl_kit.mechanisms.base import (
+    ClientMechanism,
+    ClientOptions,
+    CredentialStore,
+    PasswordTable,
+    ServerMechanism,
+    ServerOptions,
+)
+from sasl_kit.registry import Choice, MechanismInfo, Registry, default_registry
+
+__all__ = [
+    "AuthenticationFailed",
+    "Choice",
+    "ClientMechanism",
+    "ClientOptions",
+    "CredentialStore",
+    "MalformedMessage",
+    "MechanismInfo",
+    "MutualAuthenticationFailed",
+    "PasswordTable",
+    "PolicyRefused",
+    "Registry",
+    "SASLError",
+    "ServerMechanism",
+    "ServerOptions",
+    "UnknownMechanism",
+    "UsageError",
+    "client",
+    "default_registry",
+    "server",
+]
+
+
+def client(mechanism: str, **options: object) -> ClientMechanism:
+    """A client mechanism from the default registry; ``options`` as in ``ClientOptions``."""
+    return default_registry.client(mechanism, **options)
+
+
+def server(
+    mechanism: str, credentials: CredentialStore | Mapping[str, str], **options: object
+) -> ServerMechanism:
+    """A server mechanism from the default registry; ``options`` as in ``ServerOptions``."""
+    return default_registry.server(mechanism, credentials, **options)

@@ -1,0 +1,1 @@
+"""One module per mechanism family; each imports nothing from the protocol layers."""

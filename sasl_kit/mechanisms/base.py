@@ -1,0 +1,169 @@
+"""The shape every mechanism has, client side and server side.
+
+Rules of this module:
+- A mechanism is sans-I/O: ``step(data)`` takes the peer's message as bytes
+  (``None`` when the peer sent nothing, e.g. no initial response) and returns the
+  bytes to send (``None`` when there is nothing to send). No sockets, no printing,
+  no global state; everything a mechanism knows lives on its object.
+- Options reach a mechanism as one frozen value (``ClientOptions`` or
+  ``ServerOptions``); secrets in them never show in a ``repr``.
+- Stepping a finished mechanism raises ``UsageError`` at once; any error ends
+  the exchange. Subclasses implement ``_step``; ``step`` guards it.
+
+Theory of operation, client side: a client-first mechanism (``client_first``)
+is stepped first with ``b""`` and returns its initial response. A server-first
+mechanism is stepped first with the server's challenge. ``complete`` turns true
+when the client has nothing more to send or verify.
+
+Server side: the first ``step`` receives the client's initial response, or
+``None`` when there was none. When ``complete`` turns true the client is
+authenticated (``authcid``/``authzid`` are set); bytes returned together with
+completion are "additional data with success" (RFC 4422 3.6), which a protocol
+without that feature sends as a last challenge and expects an empty answer to.
+Failure raises ``AuthenticationFailed`` or ``MalformedMessage``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
+
+from sasl_kit.errors import AuthenticationFailed, SASLError, UsageError
+
+
+@runtime_checkable
+class CredentialStore(Protocol):
+    """Looks up the shared secret (the password) of a user, or ``None``."""
+
+    def password(self, authcid: str, realm: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PasswordTable:
+    """A ``CredentialStore`` over a mapping user -> password, the same in every realm."""
+
+    passwords: Mapping[str, str] = field(repr=False)
+
+    def password(self, authcid: str, realm: str) -> str | None:
+        return self.passwords.get(authcid)
+
+
+def as_store(credentials: CredentialStore | Mapping[str, str]) -> CredentialStore:
+    """Accept a ready store or a plain ``{user: password}`` mapping."""
+    if isinstance(credentials, CredentialStore):
+        return credentials
+    return PasswordTable(dict(credentials))
+
+
+def default_authorize(authcid: str, authzid: str) -> bool:
+    """Without a policy, a user may act only as itself."""
+    return authzid in ("", authcid)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Everything a client mechanism may need; each uses what applies to it.
+
+    ``service`` and ``host`` name the server for mechanisms that bind to it
+    (DIGEST-MD5's ``digest-uri`` is ``service/host[/serv_name]``). ``cnonce``
+    fixes the client nonce, for vectors and offline checks only.
+    """
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    authzid: str = ""
+    service: str = "smtp"
+    host: str = "localhost"
+    serv_name: str | None = None
+    realm: str | None = None
+    cnonce: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything a server mechanism may need; each uses what applies to it.
+
+    ``nonce`` fixes the server nonce (CRAM-MD5 challenge, DIGEST-MD5 nonce), for
+    vectors and tests only; left ``None``, nonces come from ``secrets``.
+    """
+
+    credentials: CredentialStore = field(repr=False)
+    service: str = "smtp"
+    host: str = "localhost"
+    realms: tuple[str, ...] = ()
+    nonce: str | None = None
+    authorize: Callable[[str, str], bool] = default_authorize
+
+
+class Mechanism:
+    """What client and server mechanisms share: a name, ``step`` and a finished flag."""
+
+    name: ClassVar[str]
+    complete: bool
+
+    def __init__(self) -> None:
+        self.complete = False
+        self._finished = False
+
+    def step(self, data: bytes | None) -> bytes | None:
+        """Take the peer's message, return ours; any error ends the exchange."""
+        if self._finished:
+            raise UsageError(f"{self.name} exchange is already finished; no further step")
+        try:
+            return self._step(data)
+        except SASLError:
+            self._finished = True
+            raise
+
+    def _step(self, data: bytes | None) -> bytes | None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._finished = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} complete={self.complete}>"
+
+
+class ClientMechanism(Mechanism):
+    """Client side. Subclasses implement ``_step``."""
+
+    client_first: ClassVar[bool] = False
+
+    def __init__(self, options: ClientOptions) -> None:
+        super().__init__()
+        self.options = options
+
+
+class ServerMechanism(Mechanism):
+    """Server side. Subclasses implement ``_step``; on success call ``_accept``."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.authcid: str | None = None
+        self.authzid: str | None = None
+
+    def _accept(self, authcid: str, authzid: str) -> None:
+        """Record an authenticated user after the authorization policy agrees."""
+        if not self.options.authorize(authcid, authzid):
+            raise AuthenticationFailed(
+                f"{self.name}: user {authcid!r} may not act as {authzid!r}"
+            )
+        self.authcid = authcid
+        self.authzid = authzid or authcid
+        self._finish()
+
+    def _reject(self, message: str) -> AuthenticationFailed:
+        """The error to raise when the credentials do not match."""
+        return AuthenticationFailed(f"{self.name}: {message}")
+
+
+def secrets_equal(a: bytes | str, b: bytes | str) -> bool:
+    """Constant-time comparison for anything derived from a secret."""
+    a_bytes = a.encode() if isinstance(a, str) else a
+    b_bytes = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a_bytes, b_bytes)

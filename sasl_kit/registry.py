@@ -1,0 +1,171 @@
+"""Mechanism names -> classes, their strength order, and negotiation.
+
+Rules of this module:
+- This is the only place that knows which mechanisms exist and how strong each
+  is. Protocol layers ask it for a mechanism and never compare names themselves.
+- A name is matched case-insensitively and stored upper-case (RFC 4422 3.1).
+- Plaintext mechanisms (``plaintext=True``) are never chosen for a connection
+  that is not encrypted unless the caller opts in; ``choose`` says why a
+  mechanism the server offered was passed over.
+- Third-party mechanisms come from the entry-point group ``sasl_kit.mechanisms``;
+  each entry point loads a ``MechanismInfo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from sasl_kit.errors import PolicyRefused, UnknownMechanism, UsageError
+from sasl_kit.mechanisms.base import (
+    ClientMechanism,
+    ClientOptions,
+    CredentialStore,
+    ServerMechanism,
+    ServerOptions,
+    as_store,
+)
+from sasl_kit.mechanisms.cram_md5 import CramMD5Client, CramMD5Server
+from sasl_kit.mechanisms.digest_md5 import DigestMD5Client, DigestMD5Server
+from sasl_kit.mechanisms.login import LoginClient, LoginServer
+from sasl_kit.mechanisms.plain import PlainClient, PlainServer
+
+ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class MechanismInfo:
+    """One registry row. ``strength`` orders mechanisms: higher is preferred."""
+
+    name: str
+    client: type[ClientMechanism] | None
+    server: type[ServerMechanism] | None
+    strength: int
+    plaintext: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.upper())
+
+
+BUILTINS: tuple[MechanismInfo, ...] = (
+    MechanismInfo("DIGEST-MD5", DigestMD5Client, DigestMD5Server, strength=40),
+    MechanismInfo("CRAM-MD5", CramMD5Client, CramMD5Server, strength=30),
+    MechanismInfo("PLAIN", PlainClient, PlainServer, strength=20, plaintext=True),
+    MechanismInfo("LOGIN", LoginClient, LoginServer, strength=10, plaintext=True),
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The outcome of negotiation: usable mechanisms, strongest first, and why others were not."""
+
+    usable: tuple[MechanismInfo, ...]
+    passed_over: Mapping[str, str]
+
+    @property
+    def best(self) -> MechanismInfo:
+        if not self.usable:
+            reasons = "; ".join(f"{n}: {why}" for n, why in self.passed_over.items())
+            raise PolicyRefused(
+                "no usable mechanism among those offered" + (f" ({reasons})" if reasons else "")
+            )
+        return self.usable[0]
+
+
+class Registry:
+    """A table of mechanisms. ``default_registry`` holds the built-ins and entry points."""
+
+    def __init__(self, infos: Iterable[MechanismInfo] = ()) -> None:
+        self._table: dict[str, MechanismInfo] = {}
+        for info in infos:
+            self.register(info)
+
+    def register(self, info: MechanismInfo) -> None:
+        if not isinstance(info, MechanismInfo):
+            raise UsageError(f"can only register a MechanismInfo, not {type(info).__name__}")
+        self._table[info.name] = info
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Register every third-party ``MechanismInfo`` published under ``group``."""
+        for ep in entry_points(group=group):
+            self.register(ep.load())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.upper() in self._table
+
+    def __iter__(self) -> Iterator[MechanismInfo]:
+        """Rows strongest first."""
+        return iter(sorted(self._table.values(), key=lambda i: (-i.strength, i.name)))
+
+    def get(self, name: str) -> MechanismInfo:
+        try:
+            return self._table[name.upper()]
+        except KeyError:
+            raise UnknownMechanism(f"no mechanism named {name!r} is registered") from None
+
+    def client(self, name: str, **options: object) -> ClientMechanism:
+        """A new client mechanism; ``options`` are the fields of ``ClientOptions``."""
+        cls = self.get(name).client
+        if cls is None:
+            raise UnknownMechanism(f"{name.upper()} has no client side here")
+        return cls(_build(ClientOptions, options))
+
+    def server(
+        self,
+        name: str,
+        credentials: CredentialStore | Mapping[str, str],
+        **options: object,
+    ) -> ServerMechanism:
+        """A new server mechanism; ``options`` are the other fields of ``ServerOptions``."""
+        cls = self.get(name).server
+        if cls is None:
+            raise UnknownMechanism(f"{name.upper()} has no server side here")
+        return cls(_build(ServerOptions, {"credentials": as_store(credentials), **options}))
+
+    def choose(
+        self,
+        offered: Iterable[str],
+        *,
+        encrypted: bool,
+        allow_plaintext: bool = False,
+        allow: Collection[str] | None = None,
+        deny: Collection[str] = (),
+    ) -> Choice:
+        """Which of the server's offered mechanisms this client may use, strongest first."""
+        allowed = None if allow is None else {n.upper() for n in allow}
+        denied = {n.upper() for n in deny}
+        usable: list[MechanismInfo] = []
+        passed: dict[str, str] = {}
+        for name in dict.fromkeys(n.upper() for n in offered):
+            info = self._table.get(name)
+            if info is None or info.client is None:
+                passed[name] = "no client side registered"
+            elif allowed is not None and name not in allowed:
+                passed[name] = "not in the allow list"
+            elif name in denied:
+                passed[name] = "in the deny list"
+            elif info.plaintext and not encrypted and not allow_plaintext:
+                passed[name] = "sends the password in the clear on an unencrypted connection"
+            else:
+                usable.append(info)
+        usable.sort(key=lambda i: -i.strength)
+        return Choice(tuple(usable), passed)
+
+
+def _build(kind: Callable[..., _T], options: Mapping[str, object]) -> _T:
+    try:
+        return kind(**options)
+    except TypeError as exc:
+        raise UsageError(f"bad option for {getattr(kind, '__name__', kind)}: {exc}") from None
+
+
+def _default() -> Registry:
+    registry = Registry(BUILTINS)
+    registry.load_entry_points()
+    return registry
+
+
+default_registry = _default()
