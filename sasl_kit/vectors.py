@@ -154,7 +154,9 @@ def _expect(vid: str, side: str, got: bytes | None, msgs: list[Message], i: int)
     if want.side != side:
         raise VectorFormatError(f"{vid}: message {i} should come from {side}")
     if (got or b"") != want.data:
-        raise ReplayMismatch(f"{vid}: message {i} ({side}) differs: got {got!r}, want {want.data!r}")
+        raise ReplayMismatch(
+            f"{vid}: message {i} ({side}) differs: got {got!r}, want {want.data!r}"
+        )
 
 
 FUNCTIONS: Mapping[str, Callable[..., object]] = {"saslprep": saslprep}

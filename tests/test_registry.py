@@ -1,0 +1,82 @@
+"""The registry: lookup, strength order, negotiation, plaintext policy, entry points."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import sasl_kit
+from sasl_kit import MechanismInfo, PolicyRefused, Registry, UnknownMechanism, UsageError
+from sasl_kit.mechanisms.base import ClientMechanism
+from sasl_kit.registry import BUILTINS
+
+
+class _Echo(ClientMechanism):
+    name = "X-ECHO"
+
+    def _step(self, data: bytes | None) -> bytes | None:
+        self._finish()
+        return data
+
+
+def test_names_are_case_insensitive() -> None:
+    assert sasl_kit.client("cram-md5", username="u", password="p").name == "CRAM-MD5"
+    assert "digest-md5" in sasl_kit.default_registry
+
+
+def test_unknown_mechanism_and_bad_option_are_usage_errors() -> None:
+    with pytest.raises(UnknownMechanism, match="X-NONE"):
+        sasl_kit.client("X-NONE")
+    with pytest.raises(UsageError, match="bad option"):
+        sasl_kit.client("PLAIN", pasword="typo")
+
+
+def test_iteration_is_strongest_first() -> None:
+    strengths = [info.strength for info in sasl_kit.default_registry]
+    assert strengths == sorted(strengths, reverse=True)
+    assert [i.name for i in sasl_kit.default_registry][:2] == ["DIGEST-MD5", "CRAM-MD5"]
+
+
+def test_choose_picks_the_strongest_offered() -> None:
+    choice = sasl_kit.default_registry.choose(
+        ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "GSSAPI"], encrypted=True
+    )
+    assert choice.best.name == "DIGEST-MD5"
+    assert [i.name for i in choice.usable] == ["DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"]
+    assert choice.passed_over == {"GSSAPI": "no client side registered"}
+
+
+def test_choose_refuses_plaintext_without_encryption_unless_opted_in() -> None:
+    registry = sasl_kit.default_registry
+    choice = registry.choose(["PLAIN", "LOGIN"], encrypted=False)
+    with pytest.raises(PolicyRefused, match="in the clear"):
+        _ = choice.best
+    assert registry.choose(["PLAIN"], encrypted=False, allow_plaintext=True).best.name == "PLAIN"
+    assert registry.choose(["PLAIN", "CRAM-MD5"], encrypted=False).best.name == "CRAM-MD5"
+
+
+def test_choose_honours_allow_and_deny_lists() -> None:
+    registry = sasl_kit.default_registry
+    offered = ["DIGEST-MD5", "CRAM-MD5", "PLAIN"]
+    assert registry.choose(offered, encrypted=True, deny=["digest-md5"]).best.name == "CRAM-MD5"
+    only_plain = registry.choose(offered, encrypted=True, allow=["PLAIN"])
+    assert [i.name for i in only_plain.usable] == ["PLAIN"]
+    assert only_plain.passed_over["CRAM-MD5"] == "not in the allow list"
+
+
+def test_registering_a_non_info_is_refused() -> None:
+    with pytest.raises(UsageError):
+        Registry().register("PLAIN")  # type: ignore[arg-type]
+
+
+def test_third_party_mechanisms_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    info = MechanismInfo("x-echo", _Echo, None, strength=1)
+    ep = EntryPoint("x-echo", f"{__name__}:ECHO_INFO", "sasl_kit.mechanisms")
+    monkeypatch.setitem(globals(), "ECHO_INFO", info)
+    monkeypatch.setattr("sasl_kit.registry.entry_points", lambda group: [ep])
+    registry = Registry(BUILTINS)
+    registry.load_entry_points()
+    assert registry.client("X-ECHO").step(b"hi") == b"hi"
+    with pytest.raises(UnknownMechanism, match="no server side"):
+        registry.server("X-ECHO", {})
