@@ -31,6 +31,20 @@ from sasl_kit.mechanisms.cram_md5 import CramMD5Client, CramMD5Server
 from sasl_kit.mechanisms.digest_md5 import DigestMD5Client, DigestMD5Server
 from sasl_kit.mechanisms.login import LoginClient, LoginServer
 from sasl_kit.mechanisms.plain import PlainClient, PlainServer
+from sasl_kit.mechanisms.scram import (
+    ScramSHA1Client,
+    ScramSHA1PlusClient,
+    ScramSHA1PlusServer,
+    ScramSHA1Server,
+    ScramSHA256Client,
+    ScramSHA256PlusClient,
+    ScramSHA256PlusServer,
+    ScramSHA256Server,
+    ScramSHA512Client,
+    ScramSHA512PlusClient,
+    ScramSHA512PlusServer,
+    ScramSHA512Server,
+)
 
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
 _T = TypeVar("_T")
@@ -38,19 +52,49 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class MechanismInfo:
-    """One registry row. ``strength`` orders mechanisms: higher is preferred."""
+    """One registry row. ``strength`` orders mechanisms: higher is preferred.
+
+    ``plaintext``: the password crosses the wire in the clear (needs TLS).
+    ``channel_binding``: the mechanism binds to the TLS channel (SCRAM-*-PLUS)
+    and can be used only with binding data.
+    """
 
     name: str
     client: type[ClientMechanism] | None
     server: type[ServerMechanism] | None
     strength: int
     plaintext: bool = False
+    channel_binding: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name.upper())
 
 
 BUILTINS: tuple[MechanismInfo, ...] = (
+    MechanismInfo(
+        "SCRAM-SHA-512-PLUS",
+        ScramSHA512PlusClient,
+        ScramSHA512PlusServer,
+        strength=90,
+        channel_binding=True,
+    ),
+    MechanismInfo(
+        "SCRAM-SHA-256-PLUS",
+        ScramSHA256PlusClient,
+        ScramSHA256PlusServer,
+        strength=85,
+        channel_binding=True,
+    ),
+    MechanismInfo(
+        "SCRAM-SHA-1-PLUS",
+        ScramSHA1PlusClient,
+        ScramSHA1PlusServer,
+        strength=80,
+        channel_binding=True,
+    ),
+    MechanismInfo("SCRAM-SHA-512", ScramSHA512Client, ScramSHA512Server, strength=70),
+    MechanismInfo("SCRAM-SHA-256", ScramSHA256Client, ScramSHA256Server, strength=65),
+    MechanismInfo("SCRAM-SHA-1", ScramSHA1Client, ScramSHA1Server, strength=60),
     MechanismInfo("DIGEST-MD5", DigestMD5Client, DigestMD5Server, strength=40),
     MechanismInfo("CRAM-MD5", CramMD5Client, CramMD5Server, strength=30),
     MechanismInfo("PLAIN", PlainClient, PlainServer, strength=20, plaintext=True),
@@ -64,6 +108,8 @@ class Choice:
 
     usable: tuple[MechanismInfo, ...]
     passed_over: Mapping[str, str]
+    offers_channel_binding: bool = False
+    """The server offered a channel-binding mechanism (a SCRAM client's ``y``/``n`` flag)."""
 
     @property
     def best(self) -> MechanismInfo:
@@ -133,8 +179,12 @@ class Registry:
         allow_plaintext: bool = False,
         allow: Collection[str] | None = None,
         deny: Collection[str] = (),
+        channel_binding: bool = False,
     ) -> Choice:
-        """Which of the server's offered mechanisms this client may use, strongest first."""
+        """Which of the server's offered mechanisms this client may use, strongest first.
+
+        ``channel_binding``: the caller has TLS channel-binding data to offer.
+        """
         allowed = None if allow is None else {n.upper() for n in allow}
         denied = {n.upper() for n in deny}
         usable: list[MechanismInfo] = []
@@ -149,10 +199,15 @@ class Registry:
                 passed[name] = "in the deny list"
             elif info.plaintext and not encrypted and not allow_plaintext:
                 passed[name] = "sends the password in the clear on an unencrypted connection"
+            elif info.channel_binding and not channel_binding:
+                passed[name] = "needs TLS channel-binding data, and there is none"
             else:
                 usable.append(info)
         usable.sort(key=lambda i: -i.strength)
-        return Choice(tuple(usable), passed)
+        offers_binding = any(
+            info.channel_binding for n in offered if (info := self._table.get(n.upper()))
+        )
+        return Choice(tuple(usable), passed, offers_binding)
 
 
 def _build(kind: Callable[..., _T], options: Mapping[str, object]) -> _T:

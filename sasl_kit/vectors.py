@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ from typing import Any
 
 from sasl_kit import errors
 from sasl_kit.errors import SASLError
+from sasl_kit.mechanisms.scram import scram_keys
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.saslprep import saslprep
+
+KINDS = ("exchange", "function")  # docs/vectors.md
 
 
 class VectorFormatError(SASLError):
@@ -115,6 +119,8 @@ def replay_server(vector: Mapping[str, Any], registry: Registry = default_regist
     credentials = options.pop("credentials", {})
     if "realms" in options:
         options["realms"] = tuple(options["realms"])
+    if "salt" in options:
+        options["salt"] = base64.b64decode(options["salt"], validate=True)
     mech = registry.server(vector["mechanism"], credentials, **options)
     msgs = messages(vector)
     vid = vector["id"]
@@ -159,7 +165,27 @@ def _expect(vid: str, side: str, got: bytes | None, msgs: list[Message], i: int)
         )
 
 
-FUNCTIONS: Mapping[str, Callable[..., object]] = {"saslprep": saslprep}
+def _pbkdf2_hmac(hash_name: str, password: str, salt: str, iterations: int, dklen: int) -> str:
+    """PBKDF2 (RFC 8018 5.2), which SCRAM's Hi is: text in, hex out."""
+    return hashlib.pbkdf2_hmac(
+        hash_name, password.encode("utf-8"), salt.encode("utf-8"), iterations, dklen
+    ).hex()
+
+
+def _scram_keys(hash_name: str, password: str, salt: str, iterations: int) -> dict[str, str]:
+    """StoredKey and ServerKey (RFC 5802 3) for a base64 salt, in base64."""
+    keys = scram_keys(hash_name, password, base64.b64decode(salt, validate=True), iterations)
+    return {
+        "stored_key": base64.b64encode(keys.stored_key).decode(),
+        "server_key": base64.b64encode(keys.server_key).decode(),
+    }
+
+
+FUNCTIONS: Mapping[str, Callable[..., object]] = {
+    "saslprep": saslprep,
+    "pbkdf2_hmac": _pbkdf2_hmac,
+    "scram_keys": _scram_keys,
+}
 
 
 def check_function(vector: Mapping[str, Any]) -> None:

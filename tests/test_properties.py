@@ -14,23 +14,29 @@ from hypothesis import strategies as st
 
 import sasl_kit
 from sasl_kit import SASLError
+from sasl_kit.channel_binding import ChannelBinding
 
 PASSWORD = "Sëcret-pässword-42"
 USERS = {"alice": PASSWORD}
 INFOS = list(sasl_kit.default_registry)
 CLIENTS = [i.name for i in INFOS if i.client is not None]
 SERVERS = [i.name for i in INFOS if i.server is not None]
+# As if over TLS whose server offers -PLUS: those mechanisms need the binding, others ignore it.
+BINDING = ChannelBinding("tls-exporter", bytes(range(32)))
 messages = st.lists(st.one_of(st.none(), st.binary(max_size=300)), min_size=1, max_size=4)
 
 
-def _client(name: str) -> sasl_kit.ClientMechanism:
+def _client(name: str, password: str = PASSWORD) -> sasl_kit.ClientMechanism:
     return sasl_kit.client(
-        name, username="alice", password=PASSWORD, service="imap", host="mail.example.org"
+        name, username="alice", password=password, service="imap", host="mail.example.org",
+        channel_binding=BINDING, server_offers_plus=True,
     )
 
 
 def _server(name: str) -> sasl_kit.ServerMechanism:
-    return sasl_kit.server(name, USERS, service="imap", host="mail.example.org")
+    return sasl_kit.server(
+        name, USERS, service="imap", host="mail.example.org", channel_binding=BINDING
+    )
 
 
 @pytest.mark.parametrize("name", CLIENTS)
@@ -69,9 +75,7 @@ def test_secrets_never_show_in_reprs_or_errors(name: str) -> None:
     cli, srv = _client(name), _server(name)
     texts += [repr(cli), repr(srv), repr(cli.options), repr(srv.options)]
     # A client whose password is wrong, against a server that knows the right one.
-    wrong = sasl_kit.client(
-        name, username="alice", password=PASSWORD + "x", service="imap", host="mail.example.org"
-    )
+    wrong = _client(name, password=PASSWORD + "x")
     server = _server(name)
     outgoing: bytes | None = wrong.step(b"") if wrong.client_first else None
     try:

@@ -35,7 +35,10 @@ def test_unknown_mechanism_and_bad_option_are_usage_errors() -> None:
 def test_iteration_is_strongest_first() -> None:
     strengths = [info.strength for info in sasl_kit.default_registry]
     assert strengths == sorted(strengths, reverse=True)
-    assert [i.name for i in sasl_kit.default_registry][:2] == ["DIGEST-MD5", "CRAM-MD5"]
+    assert [i.name for i in sasl_kit.default_registry][:2] == [
+        "SCRAM-SHA-512-PLUS",
+        "SCRAM-SHA-256-PLUS",
+    ]
 
 
 def test_choose_picks_the_strongest_offered() -> None:
@@ -80,3 +83,15 @@ def test_third_party_mechanisms_load_from_entry_points(monkeypatch: pytest.Monke
     assert registry.client("X-ECHO").step(b"hi") == b"hi"
     with pytest.raises(UnknownMechanism, match="no server side"):
         registry.server("X-ECHO", {})
+
+
+def test_channel_binding_mechanisms_need_binding_data() -> None:
+    offered = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]
+    without = sasl_kit.default_registry.choose(offered, encrypted=True)
+    assert without.best.name == "SCRAM-SHA-256"
+    assert "channel-binding" in without.passed_over["SCRAM-SHA-256-PLUS"]
+    assert without.offers_channel_binding  # so the client sends 'y', not 'n'
+    with_data = sasl_kit.default_registry.choose(offered, encrypted=True, channel_binding=True)
+    assert with_data.best.name == "SCRAM-SHA-256-PLUS"
+    plain_only = sasl_kit.default_registry.choose(["SCRAM-SHA-1"], encrypted=True)
+    assert not plain_only.offers_channel_binding

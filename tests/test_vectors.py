@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sasl_kit.vectors import (
+    KINDS,
     check_function,
     iter_vectors,
     load_all,
@@ -21,6 +22,10 @@ FUNCTIONS = [v for _, v in iter_vectors("function")]
 
 def _ids(vectors: list[Mapping[str, Any]]) -> list[str]:
     return [v["id"] for v in vectors]
+
+
+def test_every_file_has_a_known_kind() -> None:
+    assert {f.kind for f in load_all()} <= set(KINDS)
 
 
 def test_every_vector_cites_its_source_and_ids_are_unique() -> None:

@@ -50,6 +50,48 @@ class PasswordTable:
         return self.passwords.get(authcid)
 
 
+@dataclass(frozen=True)
+class ScramKeys:
+    """What a SCRAM server keeps of a password (RFC 5802 3): never the password itself."""
+
+    salt: bytes
+    iterations: int
+    stored_key: bytes = field(repr=False)
+    server_key: bytes = field(repr=False)
+
+
+@runtime_checkable
+class ScramCredentialStore(CredentialStore, Protocol):
+    """A store that gives SCRAM keys; ``hash_name`` is hashlib's (``"sha256"``).
+
+    A store that holds only keys answers ``password`` with ``None``: mechanisms
+    that need the password itself then fail for its users, as they must.
+    """
+
+    def scram_keys(self, authcid: str, hash_name: str) -> ScramKeys | None: ...
+
+
+@dataclass(frozen=True)
+class ChannelBinding:
+    """TLS channel-binding data for SCRAM-*-PLUS (RFC 5056): its type and its bytes.
+
+    Build it with ``sasl_kit.channel_binding``; mechanisms only ever see this value.
+    """
+
+    type: str
+    data: bytes
+
+    TYPES: ClassVar[tuple[str, ...]] = ("tls-server-end-point", "tls-unique", "tls-exporter")
+
+    def __post_init__(self) -> None:
+        if self.type not in self.TYPES:
+            raise UsageError(
+                f"unknown channel binding type {self.type!r}; known: {', '.join(self.TYPES)}"
+            )
+        if not self.data:
+            raise UsageError(f"channel binding {self.type!r} without data")
+
+
 def as_store(credentials: CredentialStore | Mapping[str, str]) -> CredentialStore:
     """Accept a ready store or a plain ``{user: password}`` mapping."""
     if isinstance(credentials, CredentialStore):
@@ -69,6 +111,11 @@ class ClientOptions:
     ``service`` and ``host`` name the server for mechanisms that bind to it
     (DIGEST-MD5's ``digest-uri`` is ``service/host[/serv_name]``). ``cnonce``
     fixes the client nonce, for vectors and offline checks only.
+
+    SCRAM: ``channel_binding`` is this connection's TLS binding (required by the
+    -PLUS mechanisms); ``server_offers_plus`` says whether the server advertised
+    a -PLUS mechanism, which decides the downgrade flag ``y``/``n``;
+    ``min_iterations``/``max_iterations`` bound the iteration count a server may ask for.
     """
 
     username: str = ""
@@ -79,14 +126,26 @@ class ClientOptions:
     serv_name: str | None = None
     realm: str | None = None
     cnonce: str | None = None
+    channel_binding: ChannelBinding | None = None
+    server_offers_plus: bool = False
+    min_iterations: int = 4096
+    max_iterations: int = 1_000_000
 
 
 @dataclass(frozen=True)
 class ServerOptions:
     """Everything a server mechanism may need; each uses what applies to it.
 
-    ``nonce`` fixes the server nonce (CRAM-MD5 challenge, DIGEST-MD5 nonce), for
-    vectors and tests only; left ``None``, nonces come from ``secrets``.
+    ``nonce`` fixes the server nonce (CRAM-MD5 challenge, DIGEST-MD5 nonce, the
+    part SCRAM appends to the client nonce), for vectors and tests only; left
+    ``None``, nonces come from ``secrets``.
+
+    SCRAM: ``channel_binding`` is this connection's TLS binding; a server that has
+    one offers the -PLUS mechanisms and so refuses a client's ``y`` flag.
+    ``iterations`` and ``salt`` apply when the store gives passwords rather than
+    ``ScramKeys``: keys are then derived per login with that count, and with
+    ``salt`` (fixed, for vectors and tests only) or a salt made per user from a
+    random per-process key.
     """
 
     credentials: CredentialStore = field(repr=False)
@@ -95,6 +154,9 @@ class ServerOptions:
     realms: tuple[str, ...] = ()
     nonce: str | None = None
     authorize: Callable[[str, str], bool] = default_authorize
+    channel_binding: ChannelBinding | None = None
+    iterations: int = 4096
+    salt: bytes | None = None
 
 
 class Mechanism:

@@ -1,0 +1,598 @@
+"""DIGEST-MD5 (RFC 2831) with quality of protection "auth": formulas, directive syntax, both sides.
+
+Rules of this module:
+- The formulas of RFC 2831 2.1.2.1 and 2.1.3 are pure functions of octets and a
+  qop; the mechanism classes only parse, check and keep state. Only qop "auth"
+  (no security layer) is implemented: "auth-int" and "auth-conf" change A2 and
+  add a layer, and belong beside ``a2`` when they come.
+- This is not HTTP Digest. A2 is ``"AUTHENTICATE:" digest-uri`` (``":" digest-uri``
+  for rspauth), never RFC 2617's ``Method ":" request-uri``; the user secret
+  enters A1 as 16 binary octets, never as hex.
+- One parser and one serializer handle every message (RFC 2831 7, after RFC 2616
+  2.1/2.2): ``name=value`` or ``name="quoted"`` with backslash escapes, optional
+  whitespace around ``,`` and ``=``, empty list elements. A malformed message
+  raises ``MalformedMessage`` naming the byte where it went wrong.
+- Directive values are kept as *wire strings*: the message decoded as ISO 8859-1,
+  one character per octet, so nonces round-trip byte-exact whatever the charset.
+  Only user name and realm are text in the charset of the message (UTF-8 with
+  ``charset=utf-8``, else ISO 8859-1); digest-uri and authzid are always UTF-8.
+- For hashing, each of user name, realm and password is converted to ISO 8859-1
+  whenever all its characters fit (RFC 2831 2.1.2.1 and its section 8 code, as
+  Cyrus SASL applies it), else taken as UTF-8; no SASLprep (RFC 2831 has none).
+- A response without charset whose user name or realm is UTF-8 beyond ASCII is
+  also read as UTF-8, as Cyrus SASL's client sends it (see ``_readings``).
+- Secrets (the password, H(A1), response values) never reach a message or a repr
+  and are compared in constant time. The server gives the same answer for an
+  unknown user and a wrong password.
+
+Theory of operation. Client: ``step(challenge)`` parses the digest-challenge,
+picks the realm, sends the digest-response and remembers the rspauth it expects;
+``step(rspauth message)`` checks it and returns ``b""``. Server: ``step(None)``
+sends the digest-challenge (a fresh nonce of 128 bits); ``step(response)`` checks
+nonce, nonce count, qop, digest-uri and realm, then the response value, and
+returns ``rspauth=...`` as additional data with success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, PolicyRefused, UsageError
+from sasl_kit.mechanisms.base import (
+    ClientMechanism,
+    ClientOptions,
+    ServerMechanism,
+    ServerOptions,
+    secrets_equal,
+)
+
+MECHANISM = "DIGEST-MD5"
+QOP_AUTH = "auth"
+ALGORITHM = "md5-sess"
+CHARSET = "utf-8"
+FIRST_NC = "00000001"
+# RFC 2831 2.1.1 and 2.1.2: a challenge is under 2048 octets, a response under 4096.
+MAX_CHALLENGE = 2048
+MAX_RESPONSE = 4096
+NONCE_BYTES = 16
+
+_LWS = " \t\r\n"
+_SEPARATORS = '()<>@,;:\\"/[]?={} \t'
+_TOKEN = frozenset(chr(c) for c in range(33, 127) if chr(c) not in _SEPARATORS)
+_LHEX8 = re.compile(r"[0-9a-f]{8}")
+_LHEX32 = re.compile(r"[0-9a-f]{32}")
+
+# Which directives may appear at most once (RFC 2831 2.1.1, 2.1.2, 2.1.3); others,
+# realm in a challenge and unknown auth-params, may repeat.
+_CHALLENGE_ONCE = frozenset({"nonce", "qop", "stale", "maxbuf", "charset", "algorithm", "cipher"})
+_RESPONSE_ONCE = frozenset(
+    {"username", "realm", "nonce", "cnonce", "nc", "qop", "digest-uri", "response",
+     "maxbuf", "charset", "cipher", "authzid"}
+)
+# Directives written as quoted strings even when their value is a token, as RFC 2831 4 shows.
+_CHALLENGE_QUOTED = frozenset({"realm", "nonce", "qop"})
+_RESPONSE_QUOTED = frozenset({"username", "realm", "nonce", "cnonce", "digest-uri", "authzid"})
+
+
+# --- Formulas -----------------------------------------------------------------------------
+
+
+def _h(data: bytes) -> bytes:
+    """RFC 2831 2.1.2.1: H(s), the 16-octet MD5 of s."""
+    return hashlib.md5(data).digest()  # noqa: S324 -- the mechanism is defined over MD5
+
+
+def _kd(key: bytes, data: bytes) -> bytes:
+    """RFC 2831 2.1.2.1: KD(k, s) = H({k, ":", s})."""
+    return _h(key + b":" + data)
+
+
+def fits_latin1(value: str) -> bool:
+    """Whether every character of ``value`` is in ISO 8859-1."""
+    return all(ord(c) < 256 for c in value)
+
+
+def hash_octets(value: str, *, utf8: bool) -> bytes:
+    """How a user name, realm or password enters the user secret (RFC 2831 2.1.2.1).
+
+    ISO 8859-1 whenever every character fits, so that hashes stored for HTTP
+    Digest (which is ISO 8859-1) stay usable; otherwise UTF-8, which needs
+    ``charset=utf-8`` to have been sent.
+    """
+    if fits_latin1(value):
+        return value.encode("iso-8859-1")
+    if not utf8:
+        raise UsageError(f"{MECHANISM}: without charset=utf-8 a value must be ISO 8859-1")
+    return value.encode("utf-8")
+
+
+def user_secret(username: str, realm: str, password: str, *, utf8: bool) -> bytes:
+    """RFC 2831 2.1.2.1: H({username-value, ":", realm-value, ":", passwd}), 16 binary octets."""
+    return _h(b":".join(hash_octets(v, utf8=utf8) for v in (username, realm, password)))
+
+
+def h_a1(secret: bytes, nonce: bytes, cnonce: bytes, authzid: bytes = b"") -> bytes:
+    """RFC 2831 2.1.2.1: H(A1), A1 = {secret, ":", nonce, ":", cnonce [, ":", authzid]}."""
+    return _h(b":".join((secret, nonce, cnonce, *((authzid,) if authzid else ()))))
+
+
+def a2(digest_uri: bytes, qop: str, *, rspauth: bool) -> bytes:
+    """A2 of the client's response (RFC 2831 2.1.2.1) or of the server's rspauth (2.1.3).
+
+    "AUTHENTICATE" stands where HTTP Digest has the request method, and rspauth
+    leaves it out; "auth-int" and "auth-conf" would append ":" and 32 zeros.
+    """
+    if qop.lower() != QOP_AUTH:
+        raise UsageError(f"{MECHANISM}: qop {qop!r} is not implemented, only 'auth'")
+    return (b":" if rspauth else b"AUTHENTICATE:") + digest_uri
+
+
+def response_value(
+    h_a1: bytes,
+    *,
+    nonce: bytes,
+    nc: bytes,
+    cnonce: bytes,
+    qop: str,
+    digest_uri: bytes,
+    rspauth: bool,
+) -> str:
+    """RFC 2831 2.1.2.1 (2.1.3 with ``rspauth``): 32 lower-case hex digits.
+
+    HEX(KD(HEX(H(A1)), {nonce, ":", nc, ":", cnonce, ":", qop, ":", HEX(H(A2))}))
+    """
+    h_a2 = _h(a2(digest_uri, qop, rspauth=rspauth)).hex().encode("ascii")
+    data = b":".join((nonce, nc, cnonce, qop.encode("iso-8859-1"), h_a2))
+    return _kd(h_a1.hex().encode("ascii"), data).hex()
+
+
+def digest_uri(service: str, host: str, serv_name: str | None = None) -> str:
+    """RFC 2831 2.1.2: serv-type "/" host ["/" serv-name]; a serv-name equal to host is left out."""
+    if serv_name and serv_name != host:
+        return f"{service}/{host}/{serv_name}"
+    return f"{service}/{host}"
+
+
+# --- Directive syntax ---------------------------------------------------------------------
+
+
+def _skip_lws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _LWS:
+        pos += 1
+    return pos
+
+
+def _quoted(text: str, pos: int, where: str) -> tuple[str, int]:
+    """The quoted-string opening at ``pos``: its value without quotes and escapes, and the end."""
+    start, out = pos, list[str]()
+    pos += 1
+    while pos < len(text):
+        char = text[pos]
+        if char == '"':
+            return "".join(out), pos + 1
+        if char == "\\":  # quoted-pair
+            pos += 1
+            if pos == len(text):
+                break
+            char = text[pos]
+        elif (ord(char) < 32 and char != "\t") or ord(char) == 127:
+            raise MalformedMessage(f"{where}: control character in a quoted string at byte {pos}")
+        out.append(char)
+        pos += 1
+    raise MalformedMessage(f"{where}: quoted string opened at byte {start} is not closed")
+
+
+def _bare(text: str, pos: int, where: str) -> tuple[str, int]:
+    """An unquoted value: everything up to whitespace or the next comma."""
+    start = pos
+    while pos < len(text) and text[pos] not in _LWS and text[pos] not in ',"':
+        if ord(text[pos]) < 32 or ord(text[pos]) == 127:
+            raise MalformedMessage(f"{where}: control character at byte {pos}")
+        pos += 1
+    if pos == start:
+        raise MalformedMessage(f"{where}: expected a value at byte {pos}")
+    return text[start:pos], pos
+
+
+def parse_directives(
+    data: bytes, *, once: Collection[str], where: str
+) -> Mapping[str, tuple[str, ...]]:
+    """Parse ``name=value`` directives (RFC 2831 7) into wire strings, by lower-case name.
+
+    ``once`` names the directives that may appear at most once; ``where`` starts
+    every error message. Values are not interpreted here.
+    """
+    text = data.decode("iso-8859-1")  # one character per octet: positions are byte offsets
+    found: dict[str, list[str]] = {}
+    pos = 0
+    while (pos := _skip_lws(text, pos)) < len(text):
+        if text[pos] == ",":  # empty list elements are allowed (RFC 2616 2.1, #rule)
+            pos += 1
+            continue
+        start = pos
+        while pos < len(text) and text[pos] in _TOKEN:
+            pos += 1
+        if pos == start:
+            raise MalformedMessage(f"{where}: expected a directive name at byte {pos}")
+        name = text[start:pos].lower()
+        pos = _skip_lws(text, pos)
+        if pos == len(text) or text[pos] != "=":
+            raise MalformedMessage(f"{where}: expected '=' after a directive name at byte {pos}")
+        pos = _skip_lws(text, pos + 1)
+        if pos < len(text) and text[pos] == '"':
+            value, pos = _quoted(text, pos, where)
+        else:
+            value, pos = _bare(text, pos, where)
+        if name in once and name in found:
+            raise MalformedMessage(f"{where}: directive {name!r} appears twice (byte {start})")
+        found.setdefault(name, []).append(value)
+        pos = _skip_lws(text, pos)
+        if pos < len(text) and text[pos] != ",":
+            raise MalformedMessage(f"{where}: expected ',' at byte {pos}")
+    return {name: tuple(values) for name, values in found.items()}
+
+
+def _is_token(value: str) -> bool:
+    return bool(value) and all(c in _TOKEN for c in value)
+
+
+def serialize_directives(
+    directives: Iterable[tuple[str, str]], *, quoted: Collection[str]
+) -> bytes:
+    """Write directives (wire strings) in order; a value is quoted when its name is in
+    ``quoted`` or when it is not a token, with ``"`` and ``\\`` escaped."""
+    parts = []
+    for name, value in directives:
+        if name in quoted or not _is_token(value):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{name}={value}")
+    return ",".join(parts).encode("iso-8859-1")
+
+
+def _wire(text: str, *, utf8: bool) -> str:
+    """Text as the wire string of its UTF-8 (or ISO 8859-1) octets."""
+    return text.encode("utf-8" if utf8 else "iso-8859-1").decode("iso-8859-1")
+
+
+def _text(wire: str, *, utf8: bool, where: str) -> str:
+    """A wire string as text, read as UTF-8 (or ISO 8859-1, where every octet is a character)."""
+    if not utf8:
+        return wire
+    try:
+        return wire.encode("iso-8859-1").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"{where} is not UTF-8 (octet {exc.start} of the value)") from None
+
+
+def _one(found: Mapping[str, tuple[str, ...]], name: str) -> str | None:
+    values = found.get(name)
+    return values[0] if values else None
+
+
+def _required(found: Mapping[str, tuple[str, ...]], name: str, where: str) -> str:
+    value = _one(found, name)
+    if value is None:
+        raise MalformedMessage(f"{where}: directive {name!r} is missing")
+    if not value:
+        raise MalformedMessage(f"{where}: directive {name!r} is empty")
+    return value
+
+
+def _charset(found: Mapping[str, tuple[str, ...]], where: str) -> bool:
+    """Whether ``charset=utf-8`` is present (bare or quoted); any other charset is malformed."""
+    charset = _one(found, "charset")
+    if charset is not None and charset.lower() != CHARSET:
+        raise MalformedMessage(f"{where}: charset must be utf-8, not {charset!r}")
+    return charset is not None
+
+
+# --- Messages -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A digest-challenge (RFC 2831 2.1.1), what qop "auth" needs of it.
+
+    ``nonce`` is a wire string, ``realms`` are text; ``utf8`` is ``charset=utf-8``.
+    """
+
+    nonce: str
+    realms: tuple[str, ...] = ()
+    qops: tuple[str, ...] = (QOP_AUTH,)
+    utf8: bool = True
+
+
+@dataclass(frozen=True)
+class Response:
+    """A digest-response (RFC 2831 2.1.2) with qop "auth".
+
+    ``username`` and ``realm`` are text (``realm`` is ``None`` when absent),
+    ``nonce`` and ``cnonce`` wire strings; ``utf8`` is ``charset=utf-8``.
+    """
+
+    username: str
+    realm: str | None
+    nonce: str
+    cnonce: str
+    nc: str
+    digest_uri: str
+    response: str = field(repr=False)
+    qop: str = QOP_AUTH
+    authzid: str = ""
+    utf8: bool = True
+
+
+def format_challenge(challenge: Challenge) -> bytes:
+    """The challenge, directives in RFC 2831 4 order: realms, nonce, qop, algorithm, charset."""
+    directives = [("realm", _wire(realm, utf8=challenge.utf8)) for realm in challenge.realms]
+    directives += [("nonce", challenge.nonce), ("qop", ",".join(challenge.qops))]
+    directives.append(("algorithm", ALGORITHM))
+    if challenge.utf8:
+        directives.append(("charset", CHARSET))
+    return serialize_directives(directives, quoted=_CHALLENGE_QUOTED)
+
+
+def parse_challenge(data: bytes) -> Challenge:
+    """Parse a digest-challenge; directives this side does not use are checked only for syntax."""
+    where = f"{MECHANISM} challenge"
+    if len(data) >= MAX_CHALLENGE:
+        raise MalformedMessage(f"{where}: {len(data)} octets, the limit is {MAX_CHALLENGE - 1}")
+    found = parse_directives(data, once=_CHALLENGE_ONCE, where=where)
+    utf8 = _charset(found, where)
+    if _required(found, "algorithm", where).lower() != ALGORITHM:
+        raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
+    nonce = _required(found, "nonce", where)
+    qop = _one(found, "qop")  # RFC 2831 2.1.1: absent means "auth"
+    qops = (QOP_AUTH,) if qop is None else tuple(
+        q.strip(_LWS).lower() for q in qop.split(",") if q.strip(_LWS)
+    )
+    realms = tuple(
+        _text(realm, utf8=utf8, where=f"{where}: realm") for realm in found.get("realm", ())
+    )
+    return Challenge(nonce, realms, qops, utf8)
+
+
+def format_response(response: Response) -> bytes:
+    """The response in the directive order of RFC 2831 4; authzid, when set, last."""
+    r = response
+    directives = [("charset", CHARSET)] if r.utf8 else []
+    directives.append(("username", _wire(r.username, utf8=r.utf8)))
+    if r.realm is not None:
+        directives.append(("realm", _wire(r.realm, utf8=r.utf8)))
+    directives += [
+        ("nonce", r.nonce),
+        ("nc", r.nc),
+        ("cnonce", r.cnonce),
+        ("digest-uri", _wire(r.digest_uri, utf8=True)),
+        ("response", r.response),
+        ("qop", r.qop),
+    ]
+    if r.authzid:
+        directives.append(("authzid", _wire(r.authzid, utf8=True)))
+    return serialize_directives(directives, quoted=_RESPONSE_QUOTED)
+
+
+def split_digest_uri(value: str) -> tuple[str, str, str | None]:
+    """serv-type, host and serv-name (or ``None``) of a digest-uri (RFC 2831 2.1.2)."""
+    parts = value.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise MalformedMessage(
+            f"{MECHANISM} response: digest-uri is not serv-type/host[/serv-name]"
+        )
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+
+
+def parse_response(data: bytes) -> Response:
+    """Parse a digest-response and check the form of each value it carries."""
+    where = f"{MECHANISM} response"
+    if len(data) >= MAX_RESPONSE:
+        raise MalformedMessage(f"{where}: {len(data)} octets, the limit is {MAX_RESPONSE - 1}")
+    found = parse_directives(data, once=_RESPONSE_ONCE, where=where)
+    utf8 = _charset(found, where)
+    username = _text(_required(found, "username", where), utf8=utf8, where=f"{where}: username")
+    realm = _one(found, "realm")
+    nc = _required(found, "nc", where)
+    if not _LHEX8.fullmatch(nc):
+        raise MalformedMessage(f"{where}: nc must be 8 lower-case hex digits")
+    response = _required(found, "response", where)
+    if not _LHEX32.fullmatch(response):
+        raise MalformedMessage(f"{where}: response must be 32 lower-case hex digits")
+    uri = _text(_required(found, "digest-uri", where), utf8=True, where=f"{where}: digest-uri")
+    split_digest_uri(uri)
+    return Response(
+        username=username,
+        realm=None if realm is None else _text(realm, utf8=utf8, where=f"{where}: realm"),
+        nonce=_required(found, "nonce", where),
+        cnonce=_required(found, "cnonce", where),
+        nc=nc,
+        digest_uri=uri,
+        response=response,
+        qop=_one(found, "qop") or QOP_AUTH,  # RFC 2831 2.1.2: absent means "auth"
+        authzid=_text(_one(found, "authzid") or "", utf8=True, where=f"{where}: authzid"),
+        utf8=utf8,
+    )
+
+
+def format_rspauth(value: str) -> bytes:
+    """RFC 2831 2.1.3: response-auth = "rspauth" "=" response-value."""
+    return serialize_directives([("rspauth", value)], quoted=())
+
+
+def parse_rspauth(data: bytes) -> str:
+    """The response-value of the server's last message."""
+    where = f"{MECHANISM} rspauth message"
+    return _required(parse_directives(data, once={"rspauth"}, where=where), "rspauth", where)
+
+
+def response_digests(response: Response, password: str) -> tuple[str, str]:
+    """The response-value and the rspauth value for a response's directives and a password.
+
+    ``response.response`` itself is not used: this is what it must be.
+    """
+    r = response
+    secret = user_secret(r.username, r.realm or "", password, utf8=r.utf8)
+    key = h_a1(secret, _octets(r.nonce), _octets(r.cnonce), r.authzid.encode("utf-8"))
+
+    def value(rspauth: bool) -> str:
+        return response_value(
+            key,
+            nonce=_octets(r.nonce),
+            nc=r.nc.encode("ascii"),
+            cnonce=_octets(r.cnonce),
+            qop=r.qop,
+            digest_uri=r.digest_uri.encode("utf-8"),
+            rspauth=rspauth,
+        )
+
+    return value(rspauth=False), value(rspauth=True)
+
+
+def _octets(wire: str) -> bytes:
+    return wire.encode("iso-8859-1")
+
+
+# --- Mechanisms ---------------------------------------------------------------------------
+
+
+class DigestMD5Client(ClientMechanism):
+    name = MECHANISM
+
+    def __init__(self, options: ClientOptions) -> None:
+        super().__init__(options)
+        self._rspauth: str | None = None  # expected from the server, once the response is sent
+
+    def _step(self, data: bytes | None) -> bytes | None:
+        if self._rspauth is None:
+            if not data:
+                raise MalformedMessage(f"{MECHANISM}: expected the server's challenge, got nothing")
+            return self._respond(parse_challenge(data))
+        if not data:
+            raise MalformedMessage(f"{MECHANISM}: expected the server's rspauth, got nothing")
+        if not secrets_equal(parse_rspauth(data), self._rspauth):
+            raise MutualAuthenticationFailed(
+                f"{MECHANISM}: the server's rspauth does not match: it does not know the "
+                "password, or the exchange was altered"
+            )
+        self._finish()
+        return b""
+
+    def _respond(self, challenge: Challenge) -> bytes:
+        o = self.options
+        if QOP_AUTH not in challenge.qops:
+            raise PolicyRefused(
+                f"{MECHANISM}: the server offers qop {','.join(challenge.qops)!r}; "
+                "this client does only 'auth'"
+            )
+        if not o.username:
+            raise UsageError(f"{MECHANISM}: a user name is required")
+        # The caller's realm as given; else the server's first; else none (RFC 2831 2.1.2).
+        realm = o.realm if o.realm is not None else next(iter(challenge.realms), "")
+        if not challenge.utf8:
+            named = (("user name", o.username), ("realm", realm), ("password", o.password))
+            for what, value in named:
+                if not fits_latin1(value):
+                    raise UsageError(
+                        f"{MECHANISM}: the server did not announce charset=utf-8 and the {what} "
+                        "has characters outside ISO 8859-1"
+                    )
+        cnonce = o.cnonce or secrets.token_urlsafe(NONCE_BYTES)
+        response = Response(
+            username=o.username,
+            realm=realm or None,
+            nonce=challenge.nonce,
+            cnonce=_wire(cnonce, utf8=True),
+            nc=FIRST_NC,
+            digest_uri=digest_uri(o.service, o.host, o.serv_name),
+            response="",
+            authzid=o.authzid,
+            utf8=challenge.utf8,
+        )
+        value, self._rspauth = response_digests(response, o.password)
+        return format_response(replace(response, response=value))
+
+
+class DigestMD5Server(ServerMechanism):
+    name = MECHANISM
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__(options)
+        nonce = options.nonce or secrets.token_urlsafe(NONCE_BYTES)
+        self._challenge = Challenge(_wire(nonce, utf8=True), tuple(options.realms))
+        self._sent = False
+
+    def _step(self, data: bytes | None) -> bytes | None:
+        if not self._sent:
+            # An initial response would be subsequent authentication (RFC 2831 2.2), which
+            # this server does not keep state for: it answers with a challenge (2.2.2).
+            self._sent = True
+            return format_challenge(self._challenge)
+        if data is None:
+            raise MalformedMessage(f"{MECHANISM}: expected the client's response, got nothing")
+        response = parse_response(data)
+        self._check(response)
+        realms = self.options.realms
+        readings = [r for r in _readings(response) if not realms or r.realm in realms]
+        if not readings:
+            raise self._reject(f"realm {response.realm!r} was not offered")
+        for reading in readings:
+            rspauth = self._verify(reading)
+            if rspauth is not None:
+                self._accept(reading.username, reading.authzid)
+                return format_rspauth(rspauth)
+        raise self._reject(f"authentication failed for {response.username!r}")
+
+    def _verify(self, response: Response) -> str | None:
+        """The rspauth value when the response proves the password, else ``None``."""
+        stored = self.options.credentials.password(response.username, response.realm or "")
+        password = stored if stored is not None and (response.utf8 or fits_latin1(stored)) else None
+        expected, rspauth = response_digests(response, password or "")
+        if password is None or not secrets_equal(response.response, expected):
+            return None
+        return rspauth
+
+    def _check(self, response: Response) -> None:
+        """What does not depend on the password: nonce, nonce count, qop, digest-uri, realm."""
+        o = self.options
+        if response.nonce != self._challenge.nonce:
+            raise self._reject("the response is for another nonce than this exchange's")
+        if response.nc != FIRST_NC:
+            raise self._reject(
+                f"nonce count {response.nc} is not {FIRST_NC} (a replayed nonce count, or "
+                "subsequent authentication, which this server does not offer)"
+            )
+        if response.qop.lower() != QOP_AUTH:
+            raise MalformedMessage(
+                f"{MECHANISM} response: qop {response.qop!r} was not offered, only 'auth'"
+            )
+        service, host, _ = split_digest_uri(response.digest_uri)
+        # RFC 2831 2.1.2: "Servers SHOULD check that the supplied value is correct."
+        if service.lower() != o.service.lower():
+            raise self._reject(f"digest-uri names service {service!r}, this is {o.service!r}")
+        if host.lower() != o.host.lower():
+            raise self._reject(f"digest-uri names host {host!r}, this is {o.host!r}")
+        if o.realms and response.realm is None:
+            raise MalformedMessage(f"{MECHANISM} response: realm is required, realms were offered")
+
+
+def _readings(response: Response) -> list[Response]:
+    """The ways to read a response's user name and realm: as RFC 2831 2.1.2 says and, for
+    a response without charset whose values are UTF-8 beyond ASCII, as UTF-8 too.
+
+    Cyrus SASL's client (2.1.28) sends UTF-8 without charset=utf-8 and hashes as if it
+    had sent it; Cyrus's server reads it so. The digest binds the octets hashed, so at
+    most one reading matches.
+    """
+    if response.utf8:
+        return [response]
+    try:
+        username = _text(response.username, utf8=True, where="user name")
+        realm = None if response.realm is None else _text(response.realm, utf8=True, where="realm")
+    except MalformedMessage:
+        return [response]
+    if (username, realm) == (response.username, response.realm):
+        return [response]
+    return [response, replace(response, username=username, realm=realm, utf8=True)]

@@ -1,0 +1,63 @@
+"""Fixtures for the interop tests: the peer programs and their private directories.
+
+Rule of this file: a missing peer program skips its tests on a developer's
+machine, but FAILS them when ``CI`` is set (``CI=true``): there ``scripts/test``
+has installed every peer, so a missing one means the installation is broken.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.interop.peers import (
+    CYRUS_CLIENT,
+    CYRUS_SERVER,
+    GSASL,
+    SASLPASSWD2,
+    SITE,
+    STDBUF,
+    CyrusConfig,
+    installed,
+    make_cyrus_config,
+)
+
+CYRUS_MECHANISMS = (
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "DIGEST-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_programs(*programs: str) -> None:
+    """Skip (or, in CI, fail) unless every program is installed."""
+    missing = [p for p in programs if not installed(p)]
+    if not missing:
+        return
+    reason = f"peer not installed: {', '.join(missing)} (scripts/test installs it)"
+    if in_ci():
+        pytest.fail(f"{reason}; CI is set, so a missing peer is a failure", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def gsasl(tmp_path: Path) -> Path:
+    """GNU SASL is installed; returns a private working directory for one run."""
+    require_programs(GSASL)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def cyrus(tmp_path_factory: pytest.TempPathFactory) -> CyrusConfig:
+    """Cyrus's sample programs are installed; a private config and sasldb for the site."""
+    require_programs(CYRUS_SERVER, CYRUS_CLIENT, SASLPASSWD2, STDBUF)
+    return make_cyrus_config(tmp_path_factory.mktemp("cyrus"), SITE, CYRUS_MECHANISMS)
