@@ -39,3 +39,7 @@ class MutualAuthenticationFailed(SASLError):
 
 class PolicyRefused(SASLError):
     """A local policy forbids this: plaintext mechanism without TLS, a denied name."""
+
+
+class MessageError(UsageError):
+    """The message to send is invalid: header injection, a bad address, an unreadable attachment."""

@@ -26,6 +26,8 @@ Failure raises ``AuthenticationFailed`` or ``MalformedMessage``.
 from __future__ import annotations
 
 import hmac
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
@@ -90,6 +92,48 @@ class ChannelBinding:
             )
         if not self.data:
             raise UsageError(f"channel binding {self.type!r} without data")
+
+
+class NonceCounts:
+    """The last nonce count accepted for each nonce a server issued (RFC 2831 2.1.3).
+
+    One object shared by a server's exchanges lets DIGEST-MD5 accept subsequent
+    authentication (RFC 2831 2.2: an initial response that reuses an earlier
+    nonce with a higher count) and reject a replayed count. It keeps the newest
+    ``capacity`` nonces; a forgotten nonce gets a fresh challenge instead.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._last: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(self, nonce: str) -> None:
+        """Remember a nonce just sent in a challenge (no count accepted yet)."""
+        with self._lock:
+            self._last[nonce] = 0
+            while len(self._last) > self._capacity:
+                self._last.popitem(last=False)
+
+    def known(self, nonce: str) -> bool:
+        with self._lock:
+            return nonce in self._last
+
+    def fresh(self, nonce: str, count: int) -> bool:
+        """Whether ``count`` is higher than any count accepted for this issued nonce."""
+        with self._lock:
+            last = self._last.get(nonce)
+            return last is not None and count > last
+
+    def accept(self, nonce: str, count: int) -> bool:
+        """Record a verified count; ``False`` (and nothing recorded) if it is not fresh."""
+        with self._lock:
+            last = self._last.get(nonce)
+            if last is None or count <= last:
+                return False
+            self._last[nonce] = count
+            self._last.move_to_end(nonce)
+            return True
 
 
 def as_store(credentials: CredentialStore | Mapping[str, str]) -> CredentialStore:
@@ -157,6 +201,7 @@ class ServerOptions:
     channel_binding: ChannelBinding | None = None
     iterations: int = 4096
     salt: bytes | None = None
+    nonce_counts: NonceCounts | None = field(default=None, compare=False)
 
 
 class Mechanism:

@@ -45,6 +45,7 @@ from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, Policy
 from sasl_kit.mechanisms.base import (
     ClientMechanism,
     ClientOptions,
+    NonceCounts,
     ServerMechanism,
     ServerOptions,
     secrets_equal,
@@ -522,17 +523,40 @@ class DigestMD5Server(ServerMechanism):
         super().__init__(options)
         nonce = options.nonce or secrets.token_urlsafe(NONCE_BYTES)
         self._challenge = Challenge(_wire(nonce, utf8=True), tuple(options.realms))
+        self._counts = options.nonce_counts or NonceCounts(capacity=1)
         self._sent = False
 
     def _step(self, data: bytes | None) -> bytes | None:
         if not self._sent:
-            # An initial response would be subsequent authentication (RFC 2831 2.2), which
-            # this server does not keep state for: it answers with a challenge (2.2.2).
             self._sent = True
+            if data and self._resumes(data):
+                return self._finish_response(parse_response(data))
+            # RFC 2831 2.2.2: no (usable) subsequent authentication: a fresh challenge.
+            self._counts.issue(self._challenge.nonce)
             return format_challenge(self._challenge)
         if data is None:
             raise MalformedMessage(f"{MECHANISM}: expected the client's response, got nothing")
         response = parse_response(data)
+        if response.nonce != self._challenge.nonce:
+            raise self._reject("the response is for another nonce than this exchange's")
+        if response.nc != FIRST_NC:
+            raise self._reject(f"nonce count {response.nc} is not {FIRST_NC} for a new nonce")
+        return self._finish_response(response)
+
+    def _resumes(self, data: bytes) -> bool:
+        """Whether an initial response is subsequent authentication (RFC 2831 2.2.1)
+        with a nonce this server issued and a nonce count it has not yet accepted."""
+        try:
+            response = parse_response(data)
+        except MalformedMessage:
+            return False
+        if not self._counts.known(response.nonce):
+            return False
+        if not self._counts.fresh(response.nonce, int(response.nc, 16)):
+            raise self._reject(f"replayed nonce count {response.nc}")
+        return True
+
+    def _finish_response(self, response: Response) -> bytes:
         self._check(response)
         realms = self.options.realms
         readings = [r for r in _readings(response) if not realms or r.realm in realms]
@@ -541,6 +565,8 @@ class DigestMD5Server(ServerMechanism):
         for reading in readings:
             rspauth = self._verify(reading)
             if rspauth is not None:
+                if not self._counts.accept(response.nonce, int(response.nc, 16)):
+                    raise self._reject(f"replayed nonce count {response.nc}")
                 self._accept(reading.username, reading.authzid)
                 return format_rspauth(rspauth)
         raise self._reject(f"authentication failed for {response.username!r}")
@@ -555,15 +581,8 @@ class DigestMD5Server(ServerMechanism):
         return rspauth
 
     def _check(self, response: Response) -> None:
-        """What does not depend on the password: nonce, nonce count, qop, digest-uri, realm."""
+        """What does not depend on the password: qop, digest-uri, realm."""
         o = self.options
-        if response.nonce != self._challenge.nonce:
-            raise self._reject("the response is for another nonce than this exchange's")
-        if response.nc != FIRST_NC:
-            raise self._reject(
-                f"nonce count {response.nc} is not {FIRST_NC} (a replayed nonce count, or "
-                "subsequent authentication, which this server does not offer)"
-            )
         if response.qop.lower() != QOP_AUTH:
             raise MalformedMessage(
                 f"{MECHANISM} response: qop {response.qop!r} was not offered, only 'auth'"

@@ -23,7 +23,7 @@ from sasl_kit import (
     SASLError,
     UsageError,
 )
-from sasl_kit.mechanisms.base import Mechanism
+from sasl_kit.mechanisms.base import Mechanism, NonceCounts
 from sasl_kit.mechanisms.digest_md5 import (
     FIRST_NC,
     MAX_CHALLENGE,
@@ -399,10 +399,48 @@ def test_server_rejects_a_response_replayed_to_another_exchange() -> None:
 
 
 @pytest.mark.parametrize("nc", ["00000002", "00000000", "ffffffff"])
-def test_server_rejects_any_nonce_count_but_the_first(nc: str) -> None:
+def test_server_rejects_any_nonce_count_but_the_first_for_a_new_nonce(nc: str) -> None:
     server, challenge = _challenge()
-    with pytest.raises(AuthenticationFailed, match="replayed nonce count"):
+    with pytest.raises(AuthenticationFailed, match="is not 00000001 for a new nonce"):
         server.step(_forged(challenge, nc=nc))
+
+
+def test_shared_nonce_counts_allow_subsequent_authentication_with_a_higher_count() -> None:
+    counts = NonceCounts()
+    first, challenge = _challenge(nonce_counts=counts)
+    assert first.step(_forged(challenge)) is not None and first.complete
+    # RFC 2831 2.2.1: a new exchange opens with a response reusing that nonce, nc+1.
+    later = _server(nonce_counts=counts)
+    rspauth = later.step(_forged(challenge, nc="00000002"))
+    assert rspauth is not None and rspauth.startswith(b"rspauth=")
+    assert later.complete and later.authcid == "alice"
+
+
+@pytest.mark.parametrize("nc", ["00000001", "00000002"])
+def test_shared_nonce_counts_reject_a_replayed_count(nc: str) -> None:
+    counts = NonceCounts()
+    first, challenge = _challenge(nonce_counts=counts)
+    first.step(_forged(challenge))
+    second = _server(nonce_counts=counts)
+    second.step(_forged(challenge, nc="00000002"))
+    replay = _server(nonce_counts=counts)
+    with pytest.raises(AuthenticationFailed, match=f"replayed nonce count {nc}"):
+        replay.step(_forged(challenge, nc=nc))
+
+
+def test_subsequent_authentication_with_an_unknown_nonce_gets_a_fresh_challenge() -> None:
+    _, challenge = _challenge()
+    server = _server(nonce_counts=NonceCounts())
+    answer = server.step(_forged(challenge, nc="00000002"))
+    assert answer is not None and b"nonce=" in answer and not server.complete
+
+
+def test_nonce_counts_forget_the_oldest_nonces_beyond_capacity() -> None:
+    counts = NonceCounts(capacity=2)
+    for nonce in ("a", "b", "c"):
+        counts.issue(nonce)
+    assert not counts.known("a") and counts.known("b") and counts.known("c")
+    assert counts.accept("c", 1) and not counts.accept("c", 1) and counts.fresh("c", 2)
 
 
 def test_server_refuses_a_second_response_in_the_same_exchange() -> None:
