@@ -1,0 +1,25 @@
+"""A thin SMTP submission client authenticated through the registry (issue 5).
+
+``protocol`` is the wire format without I/O, ``client`` drives a socket with it,
+``results`` holds what became of each message. See docs/smtp.md.
+"""
+
+from __future__ import annotations
+
+from sasl_kit.smtp.client import DSN, OutgoingMessage, SMTPClient, TLSMode
+from sasl_kit.smtp.protocol import DataEncoder, Extensions, Reply, ReplyParser
+from sasl_kit.smtp.results import RecipientResult, SendResult, Status
+
+__all__ = [
+    "DSN",
+    "DataEncoder",
+    "Extensions",
+    "OutgoingMessage",
+    "RecipientResult",
+    "Reply",
+    "ReplyParser",
+    "SMTPClient",
+    "SendResult",
+    "Status",
+    "TLSMode",
+]

@@ -1,0 +1,707 @@
+"""A thin SMTP submission client: one socket, the wire format from ``protocol``.
+
+Rules of this module:
+- It moves bytes between a socket and the sans-I/O pieces (``protocol``, the
+  registry's mechanisms) and decides nothing about a mechanism: the registry
+  chooses (its ``encrypted=`` flag is the plaintext policy), the mechanism
+  object computes, this module base64-encodes and sends.
+- TLS is on by default and certificates are verified (``ssl.create_default_context``).
+  ``tls="starttls"`` makes STARTTLS mandatory; credentials are never sent
+  without TLS unless ``login(require_tls=False)`` says so.
+- Bytes that arrive with the STARTTLS 220 reply, before the handshake, end the
+  session (STARTTLS response injection); after the handshake EHLO is sent again
+  and nothing learnt before TLS is kept.
+- A message counts as sent only on the final 2xx after its data. A link lost
+  after the end of the data was handed to the kernel and before that reply is
+  ``OutcomeUnknown``; lost any earlier, nothing can have been delivered and it
+  is ``ConnectionFailed``. Refusals by the server are results, not exceptions.
+- Every socket operation has the session's timeout (60 s by default).
+- The transcript (``transcript`` callback and the ``sasl_kit.smtp`` logger at
+  DEBUG) shows every command and reply except AUTH payloads and 334
+  challenges, which read ``<redacted>``, and message data, shown as a byte count.
+
+Theory of operation: ``connect`` reads the greeting, sends EHLO, upgrades with
+STARTTLS (or starts with TLS) and sends EHLO again. ``login`` walks the
+registry's usable mechanisms, strongest first: 504/534 move on to the next one,
+535/454/538 stop. ``send`` writes MAIL, every RCPT and DATA in one write when
+the server offers PIPELINING, reads the replies in order, then sends the data
+with BDAT (CHUNKING) or DATA, and reads the final reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Protocol
+
+from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, SASLError, UsageError
+from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
+from sasl_kit.registry import Registry, default_registry
+from sasl_kit.smtp.errors import (
+    CommandRejected,
+    ConnectionFailed,
+    CredentialsRejected,
+    OutcomeUnknown,
+    SMTPError,
+    SMTPProtocolError,
+    TemporaryFailure,
+    TLSRequired,
+)
+from sasl_kit.smtp.protocol import (
+    MAX_COMMAND_LINE,
+    DataEncoder,
+    Extensions,
+    Reply,
+    ReplyParser,
+    command,
+    utf8_addr_xtext,
+    xtext,
+)
+from sasl_kit.smtp.results import RecipientResult, SendResult, Status
+
+logger = logging.getLogger("sasl_kit.smtp")
+
+TLSMode = Literal["starttls", "implicit", "none"]
+DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
+BDAT_CHUNK = 1 << 20
+"""Bytes per BDAT command (RFC 3030); the last one carries LAST."""
+READ_SIZE = 1 << 16
+REDACTED = "<redacted>"
+
+
+class OutgoingMessage(Protocol):
+    """What ``send`` needs of a message (``sasl_kit.mail`` builds one).
+
+    ``chunks`` yields the RFC 5322 message, CRLF line endings, not dot-stuffed;
+    ``size`` is its length in bytes.
+    """
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def recipients(self) -> tuple[str, ...]: ...
+    @property
+    def smtputf8(self) -> bool: ...
+    @property
+    def eight_bit(self) -> bool: ...
+    def chunks(self, size: int = 65536) -> Iterator[bytes]: ...
+    def size(self) -> int: ...
+
+
+NOTIFY = ("SUCCESS", "FAILURE", "DELAY")
+
+
+@dataclass(frozen=True)
+class DSN:
+    """Delivery status notification options (RFC 3461), passed through to the server.
+
+    ``notify`` is ``("NEVER",)`` or any of SUCCESS, FAILURE, DELAY; ``orcpt``
+    adds each recipient's address as ORCPT.
+    """
+
+    ret: Literal["FULL", "HDRS"] | None = None
+    envid: str | None = None
+    notify: tuple[str, ...] = ()
+    orcpt: bool = False
+
+    def __post_init__(self) -> None:
+        if self.notify != ("NEVER",) and not set(self.notify) <= set(NOTIFY):
+            raise UsageError(f"DSN notify is NEVER alone or any of {', '.join(NOTIFY)}")
+
+
+Transcript = Callable[[str], None]
+BindingHook = Callable[[ssl.SSLSocket], ChannelBinding]
+
+
+class SMTPClient:
+    """One SMTP session. Use as a context manager: ``with SMTPClient(host) as smtp: ...``.
+
+    ``channel_binding`` is called with the TLS socket at ``login`` and its
+    result reaches the mechanisms as ``ClientOptions.channel_binding``
+    (SCRAM-*-PLUS); ``sasl_kit.channel_binding`` builds one.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        tls: TLSMode = "starttls",
+        timeout: float = 60.0,
+        cafile: str | None = None,
+        insecure_tls: bool = False,
+        local_hostname: str | None = None,
+        transcript: Transcript | None = None,
+        registry: Registry = default_registry,
+        channel_binding: BindingHook | None = None,
+    ) -> None:
+        if tls not in DEFAULT_PORTS:
+            raise UsageError(f"tls must be one of {', '.join(DEFAULT_PORTS)}, not {tls!r}")
+        self.host = host
+        self.port = DEFAULT_PORTS[tls] if port is None else port
+        self.tls: TLSMode = tls
+        self.timeout = timeout
+        self._cafile = cafile
+        self._insecure = insecure_tls
+        self._local_hostname = local_hostname
+        self._transcript = transcript
+        self._registry = registry
+        self._binding_hook = channel_binding
+        self._sock: socket.socket | None = None
+        self._parser = ReplyParser()
+        self._replies: deque[Reply] = deque()
+        self._extensions = Extensions.none()
+        self._dirty = False
+        self.authenticated_as: str | None = None
+
+    # --- session -----------------------------------------------------------
+
+    @property
+    def extensions(self) -> Extensions:
+        """What the last EHLO offered (after TLS, the EHLO sent over TLS)."""
+        return self._extensions
+
+    @property
+    def encrypted(self) -> bool:
+        return isinstance(self._sock, ssl.SSLSocket)
+
+    def connect(self) -> None:
+        """Greeting, EHLO, and TLS as ``tls`` asks; on any error the socket is closed."""
+        if self._sock is not None:
+            raise UsageError("already connected")
+        try:
+            self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as exc:
+            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        # Writes are already whole command groups; Nagle would hold a short last
+        # write (the end of the data, a BDAT header) until the peer's delayed ACK.
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._parser, self._extensions, self._dirty = ReplyParser(), Extensions.none(), False
+        self._replies.clear()
+        try:
+            if self.tls == "implicit":
+                self._start_tls()
+            self._expect(self._read("the greeting"), 220, "the session")
+            self._ehlo()
+            if self.tls == "starttls":
+                self._starttls()
+        except BaseException:
+            self.close()
+            raise
+
+    def _starttls(self) -> None:
+        if "STARTTLS" not in self._extensions:
+            raise TLSRequired(
+                f"{self.host} does not offer STARTTLS; use tls='none' to go on without TLS"
+            )
+        self._send_line("STARTTLS")
+        self._expect(self._read("STARTTLS"), 220, "STARTTLS")
+        if self._replies or not self._parser.idle:
+            raise SMTPProtocolError(
+                f"{self.host} sent more after its STARTTLS 220 reply, before TLS "
+                "(STARTTLS response injection); connection closed"
+            )
+        self._start_tls()
+        self._ehlo()
+
+    def _start_tls(self) -> None:
+        assert self._sock is not None
+        context = ssl.create_default_context(cafile=self._cafile)
+        if self._insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        try:
+            self._sock = context.wrap_socket(self._sock, server_hostname=self.host)
+        except OSError as exc:  # ssl.SSLError and certificate errors included
+            raise ConnectionFailed(f"TLS handshake with {self.host} failed: {exc}") from None
+        # Nothing read before TLS survives it.
+        self._parser = ReplyParser()
+        self._replies.clear()
+        self._extensions = Extensions.none()
+
+    def _ehlo(self) -> None:
+        self._send_line(command("EHLO", self._local_hostname or self._local_address()))
+        self._extensions = Extensions.parse(self._expect(self._read("EHLO"), 250, "EHLO"))
+
+    def _local_address(self) -> str:
+        """RFC 5321 4.1.3 address literal of our end: no DNS lookup needed."""
+        assert self._sock is not None
+        address = self._sock.getsockname()[0]
+        return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+    def quit(self) -> None:
+        """Say QUIT and close; a server that hangs up first is no error."""
+        if self._sock is None:
+            return
+        try:
+            self._send_line("QUIT")
+            self._read("QUIT")
+        except SMTPError:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self.authenticated_as = None
+
+    def __enter__(self) -> SMTPClient:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.quit()
+        else:
+            self.close()
+
+    # --- AUTH (RFC 4954) ---------------------------------------------------
+
+    def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        authzid: str = "",
+        mechanisms: Sequence[str] | None = None,
+        require_tls: bool = True,
+        allow_plaintext: bool = False,
+        **options: object,
+    ) -> str:
+        """Authenticate with the strongest usable mechanism; return its name.
+
+        ``mechanisms`` limits the choice (the server's AUTH list still decides
+        what is offered); ``options`` are further ``ClientOptions`` fields.
+        Channel binding comes from the ``channel_binding`` hook, and whether the
+        server offered a -PLUS mechanism from the registry's ``Choice``.
+        """
+        self._require_session()
+        if require_tls and not self.encrypted:
+            raise TLSRequired(
+                f"refusing to send credentials to {self.host} without TLS "
+                "(login(require_tls=False) to allow it)"
+            )
+        if not self._extensions.auth:
+            raise PolicyRefused(f"{self.host} offers no AUTH mechanism (no AUTH in its EHLO reply)")
+        binding = None
+        if self._binding_hook is not None and isinstance(self._sock, ssl.SSLSocket):
+            binding = self._binding_hook(self._sock)
+        choice = self._registry.choose(
+            self._extensions.auth,
+            encrypted=self.encrypted,
+            allow_plaintext=allow_plaintext,
+            allow=mechanisms,
+            channel_binding=binding is not None,
+        )
+        reasons = dict(choice.passed_over)
+        if not choice.usable:
+            raise PolicyRefused(f"no usable AUTH mechanism at {self.host}{_reasons(reasons)}")
+        settings = {
+            "host": self.host,
+            **options,
+            "channel_binding": binding,
+            "server_offers_plus": choice.offers_channel_binding,
+        }
+        refused: Reply | None = None
+        for info in choice.usable:
+            mechanism = self._registry.client(
+                info.name, **settings, username=username, password=password, authzid=authzid
+            )
+            outcome = self._authenticate(info.name, mechanism)
+            if isinstance(outcome, str):
+                reasons[info.name] = outcome
+                continue
+            if outcome is not None:
+                refused = outcome
+                reasons[info.name] = f"the server refused it ({outcome})"
+                continue
+            self.authenticated_as = username
+            return info.name
+        if refused is None:
+            raise PolicyRefused(f"no usable AUTH mechanism at {self.host}{_reasons(reasons)}")
+        raise CommandRejected(
+            f"{self.host} refused every usable AUTH mechanism{_reasons(reasons)}",
+            code=refused.code,
+            text=refused.text,
+        )
+
+    def _authenticate(self, name: str, mechanism: ClientMechanism) -> Reply | str | None:
+        """One AUTH exchange: ``None`` on success, the 504/534 reply to move on,
+        a reason string when the mechanism could not start; raises otherwise."""
+        pending: bytes | None = None
+        line = command("AUTH", name)
+        if mechanism.client_first:
+            try:
+                pending = mechanism.step(b"")
+            except SASLError as exc:
+                return f"could not start: {exc}"
+        # RFC 4954 4: "=" is an empty initial response; one too long for the line
+        # is sent as the answer to the server's first (empty) 334 instead.
+        argument = None if pending is None else base64.b64encode(pending).decode("ascii") or "="
+        if argument is not None and len(line) + 1 + len(argument) + 2 <= MAX_COMMAND_LINE:
+            self._send_line(f"{line} {argument}", shown=f"{line} {REDACTED}")
+            pending = None
+        else:
+            self._send_line(line)
+        while True:
+            reply = self._read(f"AUTH {name}", redact=True)
+            if reply.code != 334:
+                break
+            if pending is not None:
+                if reply.text:
+                    self._cancel(name)
+                    raise SMTPProtocolError(
+                        f"{self.host} sent a challenge where AUTH {name} waits for the "
+                        "initial response"
+                    )
+                answer: bytes | None = pending
+                pending = None
+            else:
+                challenge = self._challenge(reply, name)
+                if mechanism.complete:
+                    self._cancel(name)
+                    raise SMTPProtocolError(
+                        f"{self.host} sent an AUTH {name} challenge after the exchange was complete"
+                    )
+                try:
+                    answer = mechanism.step(challenge)
+                except SASLError:
+                    self._cancel(name)
+                    raise
+            # RFC 4954 4: an empty response to a challenge is an empty line.
+            self._send_line(base64.b64encode(answer or b"").decode("ascii"), shown=REDACTED)
+        if reply.code == 235:
+            if not mechanism.complete:
+                self.close()
+                raise MutualAuthenticationFailed(
+                    f"{self.host} reported AUTH {name} success before the mechanism finished: "
+                    "the server did not prove itself; connection closed"
+                )
+            return None
+        if reply.code in (504, 534):
+            return reply
+        if reply.code == 535:
+            raise CredentialsRejected(
+                f"{self.host} rejected the credentials (AUTH {name}: {reply})",
+                code=reply.code,
+                text=reply.text,
+            )
+        if reply.code == 538:
+            raise TLSRequired(
+                f"{self.host} requires TLS for AUTH {name} ({reply})",
+                code=reply.code,
+                text=reply.text,
+            )
+        raise _refusal(f"AUTH {name}", reply, self.host)
+
+    def _challenge(self, reply: Reply, name: str) -> bytes:
+        try:
+            return base64.b64decode("".join(reply.lines).strip(), validate=True)
+        except (binascii.Error, ValueError):
+            self._cancel(name)
+            raise SMTPProtocolError(
+                f"{self.host} sent an AUTH {name} challenge that is not base64"
+            ) from None
+
+    def _cancel(self, name: str) -> None:
+        """RFC 4954 4: "*" cancels; the server answers 501."""
+        self._send_line("*")
+        self._read(f"the cancelled AUTH {name}")
+
+    # --- sending -----------------------------------------------------------
+
+    def send(self, message: OutgoingMessage, *, dsn: DSN | None = None) -> SendResult:
+        """Send one message; the result says what the server did with it.
+
+        Raises ``OutcomeUnknown`` when the link failed after the data and before
+        the final reply, ``ConnectionFailed`` when it failed any earlier.
+        """
+        self._require_session()
+        if not message.recipients:
+            raise UsageError("a message needs at least one recipient")
+        utf8 = message.smtputf8 or not all(
+            a.isascii() for a in (message.sender, *message.recipients)
+        )
+        reason, size = self._local_refusal(message, dsn, utf8)
+        if reason:
+            refused = tuple(RecipientResult(a, None, reason) for a in message.recipients)
+            return SendResult(Status.REJECTED, refused, None, reason)
+        mail = command(
+            "MAIL", f"FROM:<{message.sender}>", *self._mail_params(size, message, dsn, utf8)
+        )
+        rcpts = [command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients]
+        bdat = "CHUNKING" in self._extensions
+        mail_reply, rcpt_replies, data_reply = self._envelope(
+            mail, rcpts, message.recipients, data=not bdat
+        )
+        recipients = tuple(
+            RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
+            for a, r in zip(message.recipients, rcpt_replies, strict=True)
+        )
+        if mail_reply.code // 100 != 2:
+            self._end_empty_data(data_reply)
+            return SendResult(Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text)
+        if not any(r.accepted for r in recipients):
+            self._end_empty_data(data_reply)
+            return SendResult(
+                Status.of(rcpt_replies), recipients, None, "no recipient was accepted"
+            )
+        if bdat:
+            return self._send_bdat(message, recipients)
+        return self._send_data(message, recipients, data_reply)
+
+    def _envelope(
+        self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool
+    ) -> tuple[Reply, list[Reply | None], Reply | None]:
+        """MAIL and every RCPT (and DATA, with PIPELINING): their replies, in order.
+
+        An RCPT never sent (MAIL refused, no PIPELINING) has ``None``; so has
+        DATA when it was not sent with the group.
+        """
+        reset, self._dirty = self._dirty, True
+        if "PIPELINING" in self._extensions:
+            # RFC 2920 3.1: RSET, MAIL and RCPT anywhere in a group; DATA last.
+            group = [*(["RSET"] if reset else []), mail, *rcpts, *(["DATA"] if data else [])]
+            self._send_lines(group)
+            if reset:
+                self._expect(self._read("RSET"), 250, "RSET")
+            mail_reply = self._read("MAIL FROM")
+            rcpt_replies: list[Reply | None] = [self._read(f"RCPT TO:<{a}>") for a in addresses]
+            return mail_reply, rcpt_replies, self._read("DATA") if data else None
+        if reset:
+            self._send_line("RSET")
+            self._expect(self._read("RSET"), 250, "RSET")
+        self._send_line(mail)
+        mail_reply = self._read("MAIL FROM")
+        rcpt_replies = [None] * len(rcpts)
+        if mail_reply.code // 100 == 2:
+            for i, (line, address) in enumerate(zip(rcpts, addresses, strict=True)):
+                self._send_line(line)
+                rcpt_replies[i] = self._read(f"RCPT TO:<{address}>")
+        return mail_reply, rcpt_replies, None
+
+    def _send_data(
+        self,
+        message: OutgoingMessage,
+        recipients: tuple[RecipientResult, ...],
+        data_reply: Reply | None,
+    ) -> SendResult:
+        """DATA (unless it went with the group), 354, the dot-stuffed message, the final reply."""
+        if data_reply is None:
+            self._send_line("DATA")
+            data_reply = self._read("DATA")
+        if data_reply.code != 354:
+            return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
+        encoder = DataEncoder(dot_stuff=True)
+        sent = 0
+        for chunk in message.chunks():
+            sent += self._write(encoder.feed(chunk), "the message data")
+        sent += self._write(encoder.end(), "the end of the message data")
+        self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
+        return self._final(recipients, "the end of the data")
+
+    def _send_bdat(
+        self, message: OutgoingMessage, recipients: tuple[RecipientResult, ...]
+    ) -> SendResult:
+        """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST."""
+        encoder = DataEncoder(dot_stuff=False)
+        buffer = bytearray()
+        for chunk in message.chunks():
+            buffer += encoder.feed(chunk)
+            while len(buffer) >= BDAT_CHUNK:
+                self._bdat_chunk(bytes(buffer[:BDAT_CHUNK]), last=False)
+                del buffer[:BDAT_CHUNK]
+                reply = self._read("BDAT")
+                if reply.code // 100 != 2:
+                    return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
+        buffer += encoder.end()
+        self._bdat_chunk(bytes(buffer), last=True)
+        return self._final(recipients, "BDAT LAST")
+
+    def _bdat_chunk(self, data: bytes, *, last: bool) -> None:
+        self._send_line(f"BDAT {len(data)}" + (" LAST" if last else ""))
+        self._write(data, "the message data")
+        self._log(f"C: <message data, {len(data)} bytes>")
+
+    def _final(self, recipients: tuple[RecipientResult, ...], what: str) -> SendResult:
+        """The reply that decides: only a 2xx here means sent."""
+        try:
+            reply = self._read(what)
+        except (ConnectionFailed, SMTPProtocolError) as exc:
+            result = SendResult(Status.UNKNOWN, recipients, None, str(exc))
+            raise OutcomeUnknown(
+                f"the whole message went to {self.host} but no final reply could be read ({exc}): "
+                "it may have been accepted; a retry may deliver it twice",
+                result=result,
+            ) from None
+        if reply.code // 100 == 3:
+            self.close()
+            result = SendResult(Status.UNKNOWN, recipients, reply.code, reply.text)
+            raise OutcomeUnknown(
+                f"{self.host} answered {what} with {reply}, which decides nothing; "
+                "connection closed",
+                result=result,
+            )
+        self._dirty = False
+        if reply.code // 100 != 2:
+            return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
+        status = Status.SENT if all(r.accepted for r in recipients) else Status.PARTIAL
+        return SendResult(status, recipients, reply.code, reply.text)
+
+    def _end_empty_data(self, data_reply: Reply | None) -> None:
+        """RFC 2920 3.1: a pipelined DATA that got 354 with no recipient gets an empty message."""
+        if data_reply is not None and data_reply.code == 354:
+            self._send_line(".")
+            self._read("the empty DATA")
+
+    def _local_refusal(
+        self, message: OutgoingMessage, dsn: DSN | None, utf8: bool
+    ) -> tuple[str, int | None]:
+        """A reason to refuse before saying MAIL (and the size, when the server takes SIZE)."""
+        ext = self._extensions
+        size = message.size() if "SIZE" in ext else None
+        if size is not None and ext.size is not None and size > ext.size:
+            return f"the message is {size} bytes; {self.host} accepts at most {ext.size}", size
+        if utf8 and "SMTPUTF8" not in ext:
+            return f"the message needs SMTPUTF8, which {self.host} does not offer", size
+        if message.eight_bit and "8BITMIME" not in ext:
+            return f"the message is 8-bit, and {self.host} does not offer 8BITMIME", size
+        if dsn is not None and "DSN" not in ext:
+            return f"DSN options were given, and {self.host} does not offer DSN", size
+        return "", size
+
+    def _mail_params(
+        self, size: int | None, message: OutgoingMessage, dsn: DSN | None, utf8: bool
+    ) -> list[str]:
+        params = [] if size is None else [f"SIZE={size}"]
+        if message.eight_bit:
+            params.append("BODY=8BITMIME")
+        if utf8:
+            params.append("SMTPUTF8")
+        if dsn is not None and dsn.ret is not None:
+            params.append(f"RET={dsn.ret}")
+        if dsn is not None and dsn.envid is not None:
+            params.append(f"ENVID={xtext(dsn.envid)}")
+        return params
+
+    # --- I/O ---------------------------------------------------------------
+
+    def _require_session(self) -> None:
+        if self._sock is None:
+            raise UsageError("not connected: call connect() or use the client as a context manager")
+
+    def _send_line(self, line: str, *, shown: str | None = None) -> None:
+        self._send_lines([line], shown=shown)
+
+    def _send_lines(self, lines: Sequence[str], *, shown: str | None = None) -> None:
+        """Write the lines with one ``sendall`` (a PIPELINING group is one write)."""
+        for line in lines:
+            self._log(f"C: {line if shown is None else shown}")
+        what = "an AUTH response" if shown == REDACTED else lines[0].partition(" ")[0]
+        self._write("".join(f"{line}\r\n" for line in lines).encode("utf-8"), what)
+
+    def _write(self, data: bytes, what: str) -> int:
+        if not data:
+            return 0
+        assert self._sock is not None
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise ConnectionFailed(
+                f"connection to {self.host} lost sending {what}: {exc}"
+            ) from None
+        return len(data)
+
+    def _read(self, what: str, *, redact: bool = False) -> Reply:
+        """The next reply; the link failing or the server hanging up is ``ConnectionFailed``."""
+        while not self._replies:
+            if self._sock is None:
+                raise ConnectionFailed(
+                    f"connection to {self.host} closed before the reply to {what}"
+                )
+            try:
+                data = self._sock.recv(READ_SIZE)
+            except TimeoutError:
+                self.close()
+                raise ConnectionFailed(
+                    f"no reply to {what} from {self.host} within {self.timeout:g} s"
+                ) from None
+            except OSError as exc:
+                self.close()
+                raise ConnectionFailed(
+                    f"connection to {self.host} lost waiting for the reply to {what}: {exc}"
+                ) from None
+            if not data:
+                self.close()
+                raise ConnectionFailed(
+                    f"{self.host} closed the connection before replying to {what}"
+                )
+            try:
+                self._replies.extend(self._parser.feed(data))
+            except SMTPProtocolError:
+                self.close()
+                raise
+        reply = self._replies.popleft()
+        for i, text in enumerate(reply.lines):
+            separator = "-" if i < len(reply.lines) - 1 else " "
+            shown = REDACTED if redact and reply.code == 334 else text
+            self._log(f"S: {reply.code}{separator}{shown}".rstrip())
+        return reply
+
+    def _expect(self, reply: Reply, code: int, what: str) -> Reply:
+        if reply.code != code:
+            self.close()
+            raise _refusal(what, reply, self.host)
+        return reply
+
+    def _log(self, line: str) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s", line)
+        if self._transcript is not None:
+            self._transcript(line)
+
+
+def _rcpt_params(address: str, dsn: DSN | None) -> list[str]:
+    if dsn is None:
+        return []
+    params = [f"NOTIFY={','.join(dsn.notify)}"] if dsn.notify else []
+    if dsn.orcpt:
+        # RFC 3461 4.2 for ASCII addresses; RFC 6533 3 ("utf-8" type) for the others.
+        params.append(
+            f"ORCPT=rfc822;{xtext(address)}"
+            if address.isascii()
+            else f"ORCPT=utf-8;{utf8_addr_xtext(address)}"
+        )
+    return params
+
+
+def _refusal(what: str, reply: Reply, host: str) -> SMTPError:
+    """The error for a session command the server answered with something else than hoped."""
+    if reply.transient:
+        return TemporaryFailure(
+            f"{host} refused {what} for now ({reply})", code=reply.code, text=reply.text
+        )
+    if reply.code >= 500:
+        return CommandRejected(f"{host} refused {what} ({reply})", code=reply.code, text=reply.text)
+    return SMTPProtocolError(
+        f"{host} answered {what} with an unexpected {reply}", code=reply.code, text=reply.text
+    )
+
+
+def _reasons(reasons: dict[str, str]) -> str:
+    return " (" + "; ".join(f"{n}: {why}" for n, why in reasons.items()) + ")" if reasons else ""

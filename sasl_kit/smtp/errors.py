@@ -1,0 +1,69 @@
+"""The SMTP client's errors: session failures, in sasl-kit's one hierarchy.
+
+Rules of this module:
+- These are errors of a session, not of a message: a message the server
+  refuses is a ``SendResult`` with a status, not an exception.
+- ``code`` and ``text`` are the server's reply when there was one (``None`` /
+  ``""`` when the decision was local or the connection was gone).
+- Each also derives from the generic class that names the guilty side where
+  one fits (``MalformedMessage`` for the server's protocol errors,
+  ``PolicyRefused`` for TLS, ``AuthenticationFailed`` for rejected credentials).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sasl_kit.errors import AuthenticationFailed, MalformedMessage, PolicyRefused, SASLError
+
+if TYPE_CHECKING:
+    from sasl_kit.smtp.results import SendResult
+
+
+class SMTPError(SASLError):
+    """Base of the SMTP client's errors; ``code``/``text`` are the server's reply if any."""
+
+    def __init__(self, message: str, *, code: int | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
+
+
+class ConnectionFailed(SMTPError):
+    """The network failed us: no connection, a TLS handshake error, a timeout, a dropped link.
+
+    Raised only where nothing can have been delivered; see ``OutcomeUnknown``.
+    """
+
+
+class OutcomeUnknown(SMTPError):
+    """The link failed after the whole message was sent and before the server's final reply.
+
+    The server may have accepted the message: a retry may deliver a duplicate.
+    Deliberately not a ``ConnectionFailed``, which a caller may safely retry.
+    ``result`` is the message's ``SendResult`` (status ``unknown``).
+    """
+
+    def __init__(self, message: str, *, result: SendResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class SMTPProtocolError(SMTPError, MalformedMessage):
+    """The server broke the protocol: an unparsable reply, bytes injected before TLS."""
+
+
+class TLSRequired(SMTPError, PolicyRefused):
+    """TLS is required (by our policy, or by the server's 538) and the connection has none."""
+
+
+class CredentialsRejected(SMTPError, AuthenticationFailed):
+    """The server refused the credentials (535); no other mechanism is tried."""
+
+
+class TemporaryFailure(SMTPError):
+    """The server refused for now (4xx): the same request may succeed later."""
+
+
+class CommandRejected(SMTPError):
+    """The server refused a session command for good (5xx), e.g. the greeting or EHLO."""

@@ -1,0 +1,64 @@
+"""Hypothesis: whatever the body and however it is chunked, the wire has only
+CRLF line endings, correct dot-stuffing, and un-stuffs to the normalised body."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sasl_kit.smtp import SMTPClient, Status
+from sasl_kit.smtp.protocol import DataEncoder
+from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message, unstuffed
+
+BODIES = st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"\0", b"a", b"\xff", b" "]),
+    max_size=60,
+).map(b"".join)
+BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def normalised(body: bytes) -> bytes:
+    """The body with every line ending CRLF and a final CRLF (the reference, spelt differently)."""
+    lines = re.split(rb"\r\n|\r|\n", body)
+    if lines[-1] == b"":
+        lines.pop()
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+def check_wire(body: bytes, wire: bytes) -> None:
+    assert not BARE.search(wire)
+    for line in wire[: -len(b".\r\n")].split(b"\r\n"):
+        assert not line.startswith(b".") or line.startswith(b"..")
+    assert wire.endswith(b".\r\n")
+    assert unstuffed(wire[: -len(b".\r\n")]) == normalised(body)
+
+
+@given(body=BODIES, cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6))
+def test_data_encoding_survives_any_chunking(body: bytes, cuts: list[int]) -> None:
+    bounds = [0, *sorted(c for c in cuts if c <= len(body)), len(body)]
+    encoder = DataEncoder(dot_stuff=True)
+    wire = b"".join(encoder.feed(body[a:b]) for a, b in itertools.pairwise(bounds))
+    check_wire(body, wire + encoder.end())
+
+
+def test_data_on_the_wire_for_arbitrary_bodies_over_one_connection() -> None:
+    sent: list[bytes] = []
+    with (
+        FakeSMTPServer(Behaviour(extensions=())) as server,
+        SMTPClient("127.0.0.1", server.port, tls="none", timeout=5) as smtp,
+    ):
+
+        @settings(max_examples=60, deadline=None)
+        @given(body=BODIES)
+        def send(body: bytes) -> None:
+            result = smtp.send(Message("a@example.org", ("b@example.org",), body))
+            assert result.status is Status.SENT
+            sent.append(body)
+
+        send()
+    assert len(server.messages) == len(sent)
+    for body, received in zip(sent, server.messages, strict=True):
+        check_wire(body, received + b".\r\n")

@@ -1,0 +1,89 @@
+"""The sans-I/O wire format: reply parsing, EHLO keywords, commands, data encoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from sasl_kit import UsageError
+from sasl_kit.smtp.errors import SMTPProtocolError
+from sasl_kit.smtp.protocol import (
+    DataEncoder,
+    Extensions,
+    Reply,
+    ReplyParser,
+    command,
+    utf8_addr_xtext,
+    xtext,
+)
+
+
+def test_parser_joins_a_multiline_reply_split_across_reads() -> None:
+    parser = ReplyParser()
+    assert parser.feed(b"250-fake.test\r\n250-PIPE") == []
+    replies = parser.feed(b"LINING\r\n250 SIZE 100\r\n")
+    assert replies == [Reply(250, ("fake.test", "PIPELINING", "SIZE 100"))]
+    assert parser.idle
+    parser.feed(b"220-part of a reply\r\n")
+    assert not parser.idle
+
+
+def test_parser_accepts_a_bare_code_and_bare_lf() -> None:
+    assert ReplyParser().feed(b"250\n354 go\r\n") == [Reply(250, ("",)), Reply(354, ("go",))]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"hello\r\n", "not a reply"),
+        (b"250-a\r\n251 b\r\n", "changed the reply code"),
+        (b"2" * 9000, "longer than"),
+    ],
+)
+def test_parser_blames_the_server_for_a_broken_reply(data: bytes, message: str) -> None:
+    with pytest.raises(SMTPProtocolError, match=message):
+        ReplyParser().feed(data)
+
+
+def test_extensions_are_case_insensitive_and_keep_the_auth_list() -> None:
+    ext = Extensions.parse(Reply(250, ("me", "pipelining", "AUTH PLAIN SCRAM-SHA-256", "SIZE 0")))
+    assert "PIPELINING" in ext
+    assert ext.auth == ("PLAIN", "SCRAM-SHA-256")
+    assert ext.size is None  # SIZE 0: no fixed limit (RFC 1870)
+    assert Extensions.parse(Reply(250, ("me", "SIZE 1000"))).size == 1000
+
+
+def test_command_refuses_line_breaks_in_arguments() -> None:
+    assert command("MAIL", "FROM:<a@b>", "SIZE=3") == "MAIL FROM:<a@b> SIZE=3"
+    for bad in ("a@b>\r\nRCPT TO:<c@d", "a\n", "a\0"):
+        with pytest.raises(UsageError, match="command injection"):
+            command("MAIL", f"FROM:<{bad}>")
+
+
+def test_xtext_encodes_plus_equals_and_non_printables() -> None:
+    # RFC 3461 4
+    assert xtext("a+b=c d") == "a+2Bb+3Dc+20d"
+    assert utf8_addr_xtext("jö@x") == "j\\x{F6}@x"  # RFC 6533 3
+
+
+@pytest.mark.parametrize(
+    ("chunks", "wire"),
+    [
+        ([b"a\nb\rc\r\nd"], b"a\r\nb\r\nc\r\nd\r\n.\r\n"),
+        ([b"a\r", b"\nb"], b"a\r\nb\r\n.\r\n"),  # CRLF split across chunks
+        ([b"a\r", b"b"], b"a\r\nb\r\n.\r\n"),  # bare CR at a chunk's end
+        ([b".a\n..b\n", b".c"], b"..a\r\n...b\r\n..c\r\n.\r\n"),
+        ([b"x\r\n", b".\r\n"], b"x\r\n..\r\n.\r\n"),  # a lone dot line is stuffed
+        ([], b".\r\n"),
+        ([b"\r"], b"\r\n.\r\n"),
+    ],
+)
+def test_data_encoder_normalises_line_endings_and_stuffs_dots(
+    chunks: list[bytes], wire: bytes
+) -> None:
+    encoder = DataEncoder(dot_stuff=True)
+    assert b"".join(encoder.feed(c) for c in chunks) + encoder.end() == wire
+
+
+def test_bdat_encoding_normalises_without_stuffing() -> None:
+    encoder = DataEncoder(dot_stuff=False)
+    assert encoder.feed(b".a\n.") + encoder.end() == b".a\r\n.\r\n"

@@ -1,0 +1,211 @@
+"""Sending: PIPELINING, per-recipient results, BDAT, DATA, SIZE, SMTPUTF8, 8BITMIME, DSN, RSET."""
+
+from __future__ import annotations
+
+import pytest
+
+from sasl_kit import UsageError
+from sasl_kit.smtp import DSN, SMTPClient, Status
+from sasl_kit.smtp.client import BDAT_CHUNK
+from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
+
+TWO = ("b@example.org", "c@example.org")
+BODY = b"Subject: hi\r\n\r\n.leading dot\nbare LF\rbare CR\r\n"
+ON_THE_WIRE = b"Subject: hi\r\n\r\n..leading dot\r\nbare LF\r\nbare CR\r\n"
+
+
+def client(server: FakeSMTPServer) -> SMTPClient:
+    return SMTPClient("127.0.0.1", server.port, tls="none", timeout=3)
+
+
+def verbs(server: FakeSMTPServer) -> list[str]:
+    return [c.split(" ")[0] for c in server.commands]
+
+
+def test_pipelining_sends_mail_rcpts_and_data_before_reading_a_reply() -> None:
+    # group=3: the server answers nothing until RCPT, RCPT and DATA have arrived.
+    with FakeSMTPServer(Behaviour(group=3)) as server, client(server) as smtp:
+        result = smtp.send(Message("a@example.org", TWO, BODY))
+    assert result.status is Status.SENT and result.sent
+    assert result.accepted == TWO
+    assert verbs(server) == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA", "QUIT"]
+    assert server.messages == [ON_THE_WIRE]
+
+
+def test_without_pipelining_each_command_waits_for_its_reply() -> None:
+    with FakeSMTPServer(Behaviour(extensions=())) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, BODY)).status is Status.SENT
+    assert server.messages == [ON_THE_WIRE]
+    assert "SIZE=" not in server.commands[1]
+
+
+@pytest.mark.parametrize("extensions", [("PIPELINING",), ()])
+def test_each_recipient_gets_its_own_result(extensions: tuple[str, ...]) -> None:
+    behaviour = Behaviour(
+        extensions=extensions, rcpt_replies={"c@example.org": "550 5.1.1 no such user"}
+    )
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        result = smtp.send(Message("a@example.org", TWO, BODY))
+    assert result.status is Status.PARTIAL and result.sent
+    assert [(r.address, r.code, r.accepted) for r in result.recipients] == [
+        ("b@example.org", 250, True),
+        ("c@example.org", 550, False),
+    ]
+    assert result.refused[0].text == "5.1.1 no such user"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "code"),
+    [
+        (Behaviour(mail_reply="451 4.3.0 later"), Status.TEMPORARY, 451),
+        (Behaviour(mail_reply="553 5.1.8 bad sender"), Status.REJECTED, 553),
+        (Behaviour(final_reply="452 4.3.1 full"), Status.TEMPORARY, 452),
+        (Behaviour(final_reply="554 5.6.0 spam"), Status.REJECTED, 554),
+        (Behaviour(data_reply="554 5.5.1 no valid recipients"), Status.REJECTED, 554),
+        (
+            Behaviour(rcpt_replies=dict.fromkeys(TWO, "450 4.2.0 greylisted")),
+            Status.TEMPORARY,
+            None,
+        ),
+        (
+            Behaviour(rcpt_replies={TWO[0]: "550 5.1.1 no", TWO[1]: "451 4.3.0 later"}),
+            Status.TEMPORARY,
+            None,
+        ),
+        (Behaviour(rcpt_replies=dict.fromkeys(TWO, "550 5.1.1 no")), Status.REJECTED, None),
+    ],
+)
+def test_refusals_are_results_with_temporary_or_permanent_status(
+    behaviour: Behaviour, status: Status, code: int | None
+) -> None:
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        result = smtp.send(Message("a@example.org", TWO, BODY))
+    assert result.status is status and not result.sent
+    assert result.code == code
+
+
+def test_no_data_goes_out_when_no_recipient_was_accepted() -> None:
+    behaviour = Behaviour(extensions=(), rcpt_replies=dict.fromkeys(TWO, "550 5.1.1 no"))
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        smtp.send(Message("a@example.org", TWO, BODY))
+    assert "DATA" not in verbs(server)
+
+
+def test_a_pipelined_data_answered_354_without_recipients_gets_an_empty_message() -> None:
+    # RFC 2920 3.1: the client ends the DATA with "." alone and sends no content.
+    behaviour = Behaviour(rcpt_replies=dict.fromkeys(TWO, "550 5.1.1 no"))
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, BODY)).status is Status.REJECTED
+    assert server.messages == [b""]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_bdat_sends_megabyte_chunks_without_dot_stuffing(pipelining: bool) -> None:
+    extensions = ("CHUNKING", *(("PIPELINING",) if pipelining else ()))
+    body = b".dot\n" * (BDAT_CHUNK // 4)  # a little more than one chunk after CRLF
+    with FakeSMTPServer(Behaviour(extensions=extensions)) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, body)).status is Status.SENT
+    bdat = [c for c in server.commands if c.startswith("BDAT")]
+    assert bdat == [f"BDAT {BDAT_CHUNK}", f"BDAT {len(body) // 5 * 6 - BDAT_CHUNK} LAST"]
+    assert server.messages == [body.replace(b"\n", b"\r\n")]
+
+
+def test_a_refused_bdat_chunk_ends_the_message_and_the_next_one_starts_with_rset() -> None:
+    behaviour = Behaviour(extensions=("CHUNKING",), bdat_replies={1: "552 5.3.4 too big"})
+    body = b"x" * (BDAT_CHUNK + 10)
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, body)).status is Status.REJECTED
+        assert smtp.send(Message("a@example.org", TWO, b"small")).status is Status.SENT
+    assert verbs(server)[5:] == ["RSET", "MAIL", "RCPT", "RCPT", "BDAT", "QUIT"]
+
+
+def test_an_empty_message_is_one_empty_bdat_last() -> None:
+    with FakeSMTPServer(Behaviour(extensions=("CHUNKING",))) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, b"")).status is Status.SENT
+    assert "BDAT 0 LAST" in server.commands
+
+
+def test_size_is_declared_and_an_oversized_message_is_refused_before_mail() -> None:
+    with FakeSMTPServer(Behaviour(extensions=("SIZE 100",))) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, b"x" * 100)).status is Status.SENT
+        big = smtp.send(Message("a@example.org", TWO, b"x" * 101))
+    assert big.status is Status.REJECTED and big.code is None
+    assert "at most 100" in big.text
+    assert [c for c in server.commands if c.startswith("MAIL")] == [
+        "MAIL FROM:<a@example.org> SIZE=100"
+    ]
+
+
+def test_smtputf8_and_8bitmime_are_declared_when_offered() -> None:
+    behaviour = Behaviour(extensions=("SMTPUTF8", "8BITMIME"))
+    message = Message("jörg@example.org", ("zoë@example.org",), b"Hi\n", True, True)
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        assert smtp.send(message).status is Status.SENT
+    assert server.commands[1] == "MAIL FROM:<jörg@example.org> BODY=8BITMIME SMTPUTF8"
+    assert server.commands[2] == "RCPT TO:<zoë@example.org>"
+
+
+@pytest.mark.parametrize(
+    ("message", "dsn", "reason"),
+    [
+        (Message("jörg@example.org", TWO, b"x"), None, "SMTPUTF8"),
+        (Message("a@example.org", TWO, b"x", eight_bit=True), None, "8BITMIME"),
+        (Message("a@example.org", TWO, b"x"), DSN(ret="HDRS"), "DSN"),
+    ],
+)
+def test_an_extension_the_message_needs_but_the_server_lacks_refuses_it_here(
+    message: Message, dsn: DSN | None, reason: str
+) -> None:
+    with FakeSMTPServer(Behaviour(extensions=())) as server, client(server) as smtp:
+        result = smtp.send(message, dsn=dsn)
+    assert result.status is Status.REJECTED and reason in result.text
+    assert "MAIL" not in verbs(server)
+
+
+def test_dsn_options_are_passed_through() -> None:
+    dsn = DSN(ret="HDRS", envid="id+1=x", notify=("SUCCESS", "FAILURE"), orcpt=True)
+    with FakeSMTPServer(Behaviour(extensions=("DSN",))) as server, client(server) as smtp:
+        smtp.send(Message("a@example.org", ("b+tag@example.org",), b"x"), dsn=dsn)
+    assert server.commands[1] == "MAIL FROM:<a@example.org> RET=HDRS ENVID=id+2B1+3Dx"
+    assert server.commands[2] == (
+        "RCPT TO:<b+tag@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Btag@example.org"
+    )
+    with pytest.raises(UsageError, match="NEVER alone"):
+        DSN(notify=("NEVER", "SUCCESS"))
+
+
+def test_several_messages_share_a_connection_and_rset_follows_an_aborted_one() -> None:
+    behaviour = Behaviour(rcpt_replies={"nobody@example.org": "550 5.1.1 no"})
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        assert smtp.send(Message("a@example.org", TWO, b"1")).sent
+        assert smtp.send(Message("a@example.org", TWO, b"2")).sent
+        assert not smtp.send(Message("a@example.org", ("nobody@example.org",), b"3")).sent
+        assert smtp.send(Message("a@example.org", TWO, b"4")).sent
+    assert verbs(server).count("RSET") == 1
+    assert verbs(server).index("RSET") == verbs(server).index("DATA", 10) + 1
+    assert server.messages == [b"1\r\n", b"2\r\n", b"", b"4\r\n"]
+
+
+def test_line_breaks_in_addresses_are_refused() -> None:
+    with FakeSMTPServer(Behaviour()) as server, client(server) as smtp:
+        with pytest.raises(UsageError, match="command injection"):
+            smtp.send(Message("a@example.org>\r\nRCPT TO:<evil@example.org", TWO, b"x"))
+        with pytest.raises(UsageError, match="at least one recipient"):
+            smtp.send(Message("a@example.org", (), b"x"))
+    assert "MAIL" not in verbs(server)
+
+
+def test_the_transcript_shows_commands_and_a_byte_count_but_no_message_data() -> None:
+    lines: list[str] = []
+    secret_body = b"Subject: s3cr3t\r\n\r\nthe body\r\n"
+    with (
+        FakeSMTPServer(Behaviour()) as server,
+        SMTPClient(
+            "127.0.0.1", server.port, tls="none", timeout=3, transcript=lines.append
+        ) as smtp,
+    ):
+        smtp.send(Message("a@example.org", TWO, secret_body))
+    assert f"C: MAIL FROM:<a@example.org> SIZE={len(secret_body)}" in lines
+    assert f"C: <message data, {len(secret_body) + 3} bytes, dot-stuffed, ending with '.'>" in lines
+    assert "S: 250 2.0.0 queued" in lines
+    assert not any("s3cr3t" in line or "the body" in line for line in lines)
