@@ -1,0 +1,83 @@
+"""The ``sasl-kit`` command (docs/cli.md): one module per command, this one dispatches.
+
+Rules of this package:
+- It parses arguments, calls the library and prints. Exchange logic lives in the
+  mechanisms and in library modules; mechanism names come only from the registry.
+- Each command module has ``register(commands)``, adding its sub-parser with
+  ``set_defaults(command=function)``; ``COMMANDS`` lists them in help order.
+- stdout carries results only; an error is one line on stderr, without a
+  traceback and without a secret (see ``common``). A value typed after an
+  unknown option is never echoed: it may be a password.
+- Exit status: 0 done, 1 a proof or a check failed, 2 the input was wrong,
+  141 (as a shell reports SIGPIPE) the reader of stdout went away; a command
+  may define more (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from sasl_kit.cli import info, respond
+from sasl_kit.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CLOSED_PIPE,
+    PROG,
+    CommandFailed,
+    Parser,
+    fail,
+    raw_text,
+)
+from sasl_kit.errors import SASLError
+
+__all__ = ["main", "raw_text"]
+
+COMMANDS = (respond, info)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:  # the reader (head, less) has gone: stop quietly, as on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        args, extra = _parser().parse_known_args(argv)
+        if extra and "challenges" in args and not any(a.startswith("-") for a in extra):
+            args.challenges += extra  # argparse < 3.13 leaves CHALLENGEs after an option over
+        elif extra:
+            raise CommandFailed(_unexpected(extra))
+        command: Callable[[argparse.Namespace], int] = args.command
+        return command(args)
+    except CommandFailed as exc:
+        return fail(str(exc), exc.status)
+    except SASLError as exc:  # an unknown mechanism, an option the mechanism refuses
+        return fail(str(exc), EXIT_BAD_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=PROG,
+        allow_abbrev=False,  # an abbreviation error would echo "--pass=SECRET"
+        description="SASL from the command line. Exit status: 0 done, "
+        "1 the server's proof or a self-test check failed, 2 the input was wrong.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(commands)
+    return parser
+
+
+def _unexpected(extra: list[str]) -> str:
+    """Name unknown options only: the word after one may be a password."""
+    options = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
+    if options:
+        return f"unrecognized option {', '.join(options)}"
+    return f"{len(extra)} argument(s) this command does not take"

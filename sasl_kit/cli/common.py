@@ -1,0 +1,112 @@
+"""What the ``sasl-kit`` commands share: exit statuses, errors, passwords, tables.
+
+Rules of this module:
+- stdout carries results only. An error is one line on stderr, without a
+  traceback and without a secret: library messages never hold one
+  (sasl_kit.errors), and a password is read here, never echoed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import os
+import sys
+from typing import NoReturn
+
+PROG = "sasl-kit"
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CLOSED_PIPE = 0, 1, 2, 141
+PASSWORD_ENV, USERNAME_ENV = "SASL_KIT_PASSWORD", "SASL_KIT_USERNAME"
+RAW_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class CommandFailed(Exception):
+    """Ends the command with a one-line message on stderr and ``status``."""
+
+    def __init__(self, message: str, status: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandFailed(message)
+
+
+def add_password_options(parser: argparse.ArgumentParser) -> None:
+    """--password, --password-file (read by ``password``)."""
+    parser.add_argument("--password", help="the password (visible to other users of this machine)")
+    parser.add_argument("--password-file", metavar="FILE", help="the password is FILE's first line")
+
+
+def raw_text(data: bytes) -> str:
+    """``data`` as UTF-8 text on one line, escaped so that no two inputs look alike.
+
+    A backslash shows as ``\\\\``; newline, CR and tab as ``\\n``, ``\\r``,
+    ``\\t``; other unprintable characters as ``\\xNN`` (below U+0080) or
+    ``\\uNNNN``; a byte that is not UTF-8 as ``\\xNN`` (always 80 to ff).
+    """
+    out = []
+    for char in data.decode("utf-8", "surrogateescape"):
+        code = ord(char)
+        if char in RAW_ESCAPES:
+            out.append(RAW_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # surrogateescape's stand-in for a non-UTF-8 byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def password(args: argparse.Namespace) -> str:
+    """--password, else --password-file's first line, else $SASL_KIT_PASSWORD, else ""."""
+    if args.password is not None:
+        return str(args.password)
+    if args.password_file is None:
+        return os.environ.get(PASSWORD_ENV, "")
+    try:
+        with open(args.password_file, encoding="utf-8") as f:
+            return f.readline().removesuffix("\n")
+    except OSError as exc:
+        raise CommandFailed(
+            f"cannot read password file {args.password_file!r}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError:
+        raise CommandFailed(f"password file {args.password_file!r} is not UTF-8") from None
+
+
+def decode_base64(text: str, what: str) -> bytes:
+    """Decode a base64 argument, or fail naming ``what`` it was."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise CommandFailed(f"{what} is not valid base64") from None
+
+
+def encode_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(map(len, column)) for column in zip(header, *rows, strict=True)]
+    lines = [header, *rows]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(ln, widths, strict=True)).rstrip() for ln in lines
+    )
+
+
+def fail(message: str, status: int) -> int:
+    sys.stdout.flush()  # what was printed before the error stays before it
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status

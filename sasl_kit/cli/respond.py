@@ -1,0 +1,71 @@
+"""``sasl-kit respond``: a client's answers to server challenges, offline (docs/cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from sasl_kit.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    PASSWORD_ENV,
+    USERNAME_ENV,
+    CommandFailed,
+    add_password_options,
+    decode_base64,
+    encode_base64,
+    password,
+    raw_text,
+)
+from sasl_kit.errors import MutualAuthenticationFailed, SASLError
+from sasl_kit.registry import default_registry
+
+CLIENT_OPTIONS = ("authzid", "realm", "service", "host", "serv_name", "cnonce")
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "respond",
+        allow_abbrev=False,
+        help="print a client's answers to server challenges",
+        description="Print the client's messages (base64, one a line) for the server's "
+        "CHALLENGEs (base64, as on the wire, in order). The password comes from "
+        f"--password, else --password-file, else ${PASSWORD_ENV}.",
+    )
+    p.set_defaults(command=respond)
+    p.add_argument("mechanism", metavar="MECH", help="a mechanism name (see `mechanisms`)")
+    p.add_argument("challenges", metavar="CHALLENGE", nargs="*", help="a server message, base64")
+    p.add_argument("--username", help=f"the authentication identity (else ${USERNAME_ENV})")
+    add_password_options(p)
+    p.add_argument("--authzid", help="the identity to act as")
+    p.add_argument("--realm", help="the realm, for mechanisms that use one")
+    p.add_argument("--service", help="the service name, e.g. imap (default: smtp)")
+    p.add_argument("--host", help="the server's host name (default: localhost)")
+    p.add_argument("--serv-name", help="the service's name when it differs from --host")
+    p.add_argument("--cnonce", help="a fixed client nonce, for checks against known values")
+    p.add_argument("--raw", action="store_true", help="print messages as escaped text")
+
+
+def respond(args: argparse.Namespace) -> int:
+    """Print the client's answer to each challenge; an initial response comes first."""
+    challenges = [decode_base64(t, f"challenge {n}") for n, t in enumerate(args.challenges, 1)]
+    options = {k: getattr(args, k) for k in CLIENT_OPTIONS if getattr(args, k) is not None}
+    username = args.username if args.username is not None else os.environ.get(USERNAME_ENV, "")
+    mech = default_registry.client(
+        args.mechanism, username=username, password=password(args), **options
+    )
+    steps = [(f"challenge {n}", data) for n, data in enumerate(challenges, 1)]
+    if mech.client_first and challenges[:1] != [b""]:  # else the empty challenge asks for it
+        steps.insert(0, ("initial response", b""))
+    show = raw_text if args.raw else encode_base64
+    for label, data in steps:
+        if mech.complete:
+            raise CommandFailed(f"{label}: the {mech.name} exchange is already complete")
+        try:
+            print(show(mech.step(data) or b""))
+        except SASLError as exc:
+            status = EXIT_FAILED if isinstance(exc, MutualAuthenticationFailed) else EXIT_BAD_INPUT
+            raise CommandFailed(f"{label}: {exc}", status) from None
+    return EXIT_OK
