@@ -7,6 +7,9 @@ Rules of this module:
 - Plaintext mechanisms (``plaintext=True``) are never chosen for a connection
   that is not encrypted unless the caller opts in; ``choose`` says why a
   mechanism the server offered was passed over.
+- A mechanism is chosen only when the caller has the kind of credential it
+  uses (``credential``: a password, a bearer token, an identity established
+  outside SASL, or none at all); by default a caller has a password only.
 - Third-party mechanisms come from the entry-point group ``sasl_kit.mechanisms``;
   each entry point loads a ``MechanismInfo``.
 """
@@ -19,6 +22,7 @@ from importlib.metadata import entry_points
 from typing import TypeVar
 
 from sasl_kit.errors import PolicyRefused, UnknownMechanism, UsageError
+from sasl_kit.mechanisms.anonymous import AnonymousClient, AnonymousServer
 from sasl_kit.mechanisms.base import (
     ClientMechanism,
     ClientOptions,
@@ -29,7 +33,15 @@ from sasl_kit.mechanisms.base import (
 )
 from sasl_kit.mechanisms.cram_md5 import CramMD5Client, CramMD5Server
 from sasl_kit.mechanisms.digest_md5 import DigestMD5Client, DigestMD5Server
+from sasl_kit.mechanisms.external import ExternalClient, ExternalServer
 from sasl_kit.mechanisms.login import LoginClient, LoginServer
+from sasl_kit.mechanisms.ntlm import NTLMClient, NTLMServer
+from sasl_kit.mechanisms.oauth import (
+    OAuthBearerClient,
+    OAuthBearerServer,
+    XOAuth2Client,
+    XOAuth2Server,
+)
 from sasl_kit.mechanisms.plain import PlainClient, PlainServer
 from sasl_kit.mechanisms.scram import (
     ScramSHA1Client,
@@ -47,6 +59,15 @@ from sasl_kit.mechanisms.scram import (
 )
 
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
+CREDENTIALS = ("password", "token", "external", "none")
+"""What a mechanism needs from its caller (``MechanismInfo.credential``, ``choose``)."""
+_NEEDS = {
+    "password": "needs a password, and the caller has none",
+    "token": "needs an OAuth bearer token, and the caller has none",
+    "external": "needs an identity established outside SASL (TLS client certificate, ...), "
+    "and the caller did not ask for one",
+    "none": "authenticates no one (anonymous), and the caller did not ask for that",
+}
 _T = TypeVar("_T")
 
 
@@ -57,6 +78,7 @@ class MechanismInfo:
     ``plaintext``: the password crosses the wire in the clear (needs TLS).
     ``channel_binding``: the mechanism binds to the TLS channel (SCRAM-*-PLUS)
     and can be used only with binding data.
+    ``credential``: what the caller must have, one of ``CREDENTIALS``.
     """
 
     name: str
@@ -65,9 +87,15 @@ class MechanismInfo:
     strength: int
     plaintext: bool = False
     channel_binding: bool = False
+    credential: str = "password"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name.upper())
+        if self.credential not in CREDENTIALS:
+            raise UsageError(
+                f"{self.name}: unknown credential {self.credential!r}; known: "
+                f"{', '.join(CREDENTIALS)}"
+            )
 
 
 BUILTINS: tuple[MechanismInfo, ...] = (
@@ -95,10 +123,28 @@ BUILTINS: tuple[MechanismInfo, ...] = (
     MechanismInfo("SCRAM-SHA-512", ScramSHA512Client, ScramSHA512Server, strength=70),
     MechanismInfo("SCRAM-SHA-256", ScramSHA256Client, ScramSHA256Server, strength=65),
     MechanismInfo("SCRAM-SHA-1", ScramSHA1Client, ScramSHA1Server, strength=60),
+    MechanismInfo(
+        "EXTERNAL", ExternalClient, ExternalServer, strength=55, credential="external"
+    ),
+    MechanismInfo(
+        "OAUTHBEARER",
+        OAuthBearerClient,
+        OAuthBearerServer,
+        strength=50,
+        plaintext=True,
+        credential="token",
+    ),
+    MechanismInfo(
+        "XOAUTH2", XOAuth2Client, XOAuth2Server, strength=45, plaintext=True, credential="token"
+    ),
     MechanismInfo("DIGEST-MD5", DigestMD5Client, DigestMD5Server, strength=40),
+    # NTLMv2 binds a client challenge, a timestamp and (MIC) all three messages, which
+    # CRAM-MD5 does not; unlike DIGEST-MD5 the server never proves itself.
+    MechanismInfo("NTLM", NTLMClient, NTLMServer, strength=35),
     MechanismInfo("CRAM-MD5", CramMD5Client, CramMD5Server, strength=30),
     MechanismInfo("PLAIN", PlainClient, PlainServer, strength=20, plaintext=True),
     MechanismInfo("LOGIN", LoginClient, LoginServer, strength=10, plaintext=True),
+    MechanismInfo("ANONYMOUS", AnonymousClient, AnonymousServer, strength=1, credential="none"),
 )
 
 
@@ -180,11 +226,21 @@ class Registry:
         allow: Collection[str] | None = None,
         deny: Collection[str] = (),
         channel_binding: bool = False,
+        credentials: Collection[str] = ("password",),
     ) -> Choice:
         """Which of the server's offered mechanisms this client may use, strongest first.
 
         ``channel_binding``: the caller has TLS channel-binding data to offer.
+        ``credentials``: the kinds of credential the caller has (``CREDENTIALS``):
+        add ``"token"`` for OAUTHBEARER/XOAUTH2, ``"external"`` for EXTERNAL,
+        ``"none"`` for ANONYMOUS.
         """
+        unknown = set(credentials) - set(CREDENTIALS)
+        if unknown:
+            raise UsageError(
+                f"unknown credential kind(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(CREDENTIALS)}"
+            )
         allowed = None if allow is None else {n.upper() for n in allow}
         denied = {n.upper() for n in deny}
         usable: list[MechanismInfo] = []
@@ -197,8 +253,10 @@ class Registry:
                 passed[name] = "not in the allow list"
             elif name in denied:
                 passed[name] = "in the deny list"
+            elif info.credential not in credentials:
+                passed[name] = _NEEDS[info.credential]
             elif info.plaintext and not encrypted and not allow_plaintext:
-                passed[name] = "sends the password in the clear on an unencrypted connection"
+                passed[name] = "sends its secret in the clear on an unencrypted connection"
             elif info.channel_binding and not channel_binding:
                 passed[name] = "needs TLS channel-binding data, and there is none"
             else:

@@ -16,8 +16,8 @@ import unicodedata
 
 from sasl_kit.errors import MalformedMessage
 
-# RFC 4013 2.3: the prohibited output tables.
-_PROHIBITED = (
+# RFC 4013 2.3: the prohibited output tables (RFC 4505 3's trace profile takes most of them).
+PROHIBITED = (
     ("non-ASCII space", stringprep.in_table_c12),
     ("ASCII control character", stringprep.in_table_c21),
     ("non-ASCII control character", stringprep.in_table_c22),
@@ -33,6 +33,8 @@ _PROHIBITED = (
 
 def saslprep(text: str, *, allow_unassigned: bool = False) -> str:
     """Prepare ``text`` per RFC 4013; raise ``MalformedMessage`` when it is prohibited."""
+    if text.isascii() and text.isprintable():
+        return text  # printable ASCII: no step below changes or refuses any of it
     # RFC 4013 2.1: non-ASCII spaces map to SPACE, "commonly mapped to nothing" are dropped.
     mapped = "".join(
         " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
@@ -40,7 +42,7 @@ def saslprep(text: str, *, allow_unassigned: bool = False) -> str:
     # RFC 4013 2.2: Unicode normalization form KC.
     prepared = unicodedata.normalize("NFKC", mapped)
     for position, char in enumerate(prepared):
-        for what, in_table in _PROHIBITED:
+        for what, in_table in PROHIBITED:
             if in_table(char):
                 raise MalformedMessage(f"SASLprep: prohibited {what} at position {position}")
         # RFC 4013 2.5: unassigned code points only in query strings.

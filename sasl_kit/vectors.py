@@ -19,11 +19,14 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from sasl_kit import errors
+from sasl_kit import errors, http_digest
 from sasl_kit.errors import SASLError
+from sasl_kit.mechanisms import digest_md5, ntlm
+from sasl_kit.mechanisms.oauth import TokenTable
 from sasl_kit.mechanisms.scram import scram_keys
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.saslprep import saslprep
+from sasl_kit.security_layer import Framer
 
 KINDS = ("exchange", "function")  # docs/vectors.md
 
@@ -121,6 +124,8 @@ def replay_server(vector: Mapping[str, Any], registry: Registry = default_regist
         options["realms"] = tuple(options["realms"])
     if "salt" in options:
         options["salt"] = base64.b64decode(options["salt"], validate=True)
+    if "tokens" in options:
+        options["validate_token"] = TokenTable(options.pop("tokens"))
     mech = registry.server(vector["mechanism"], credentials, **options)
     msgs = messages(vector)
     vid = vector["id"]
@@ -181,10 +186,44 @@ def _scram_keys(hash_name: str, password: str, salt: str, iterations: int) -> di
     }
 
 
+def _digest_md5_wrap(response: str, password: str, sender: str, messages: list[str]) -> list[str]:
+    """The RFC 4422 3.7 frames (base64) ``sender`` sends for ``messages`` after a DIGEST-MD5
+    exchange whose digest-response is ``response``: RFC 2831 2.3/2.4 layers."""
+    parsed = digest_md5.parse_response(response.encode("utf-8"))
+    framer = Framer(digest_md5.session_layer(parsed, password, side=sender))
+    return [base64.b64encode(framer.wrap(m.encode("utf-8"))).decode() for m in messages]
+
+
+def _http_digest_respond(
+    www_authenticate: str, username: str, password: str, method: str, uri: str, cnonce: str,
+    algorithm: str | None = None,
+) -> dict[str, str]:
+    """The user name and response a client sends for the first (or ``algorithm``'s) challenge."""
+    challenge = http_digest.choose(http_digest.parse_challenges(www_authenticate), algorithm)
+    sent = http_digest.respond(challenge, username, password, method, uri, cnonce=cnonce)
+    return {"username": sent.username, "response": sent.response}
+
+
+def _http_digest_verify(
+    authorization: str, password: str, method: str, username: str | None = None
+) -> str:
+    """The user a server authenticates from an Authorization value; ``username`` resolves
+    a hashed user name (userhash)."""
+    realm = http_digest.parse_authorization(authorization).realm
+    return http_digest.verify(
+        authorization, method, b"", lambda _user, _realm: password,
+        userhash_lookup=http_digest.UserhashTable([username] if username else [], realm),
+    )
+
+
 FUNCTIONS: Mapping[str, Callable[..., object]] = {
     "saslprep": saslprep,
     "pbkdf2_hmac": _pbkdf2_hmac,
     "scram_keys": _scram_keys,
+    "digest_md5_wrap": _digest_md5_wrap,
+    "http_digest_respond": _http_digest_respond,
+    "http_digest_verify": _http_digest_verify,
+    **ntlm.VECTOR_FUNCTIONS,
 }
 
 

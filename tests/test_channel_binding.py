@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import ipaddress
 import shutil
 import socket
 import ssl
@@ -19,10 +17,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
 
 import sasl_kit
 from sasl_kit import PolicyRefused, UsageError
+from sasl_kit.certificates import PrivateKey, SignatureHash, self_signed
 from sasl_kit.channel_binding import (
     ChannelBinding,
     from_connection,
@@ -31,29 +29,12 @@ from sasl_kit.channel_binding import (
 )
 
 KEY = ec.generate_private_key(ec.SECP256R1())
-SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 
 def _certificate(
-    algorithm: SignatureHash | None,
-    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey = KEY,
+    algorithm: SignatureHash | None, key: PrivateKey = KEY
 ) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, algorithm)
-    )
+    return self_signed(("127.0.0.1",), key=key, algorithm=algorithm).certificate
 
 
 def _der(certificate: x509.Certificate) -> bytes:
@@ -72,18 +53,10 @@ class Connection:
 @contextmanager
 def _tls(tmp_path: Path, version: ssl.TLSVersion) -> Iterator[Connection]:
     """A TLS connection over 127.0.0.1 with a fresh self-signed certificate."""
-    certificate = _certificate(hashes.SHA256())
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        KEY.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(cert_file, key_file)
+    made = self_signed(("127.0.0.1",), key=KEY)
+    server_context = made.server_context(tmp_path)
+    cert_file = tmp_path / "cert.pem"
+    certificate = made.certificate
     client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client_context.load_verify_locations(cert_file)
     for context in (server_context, client_context):

@@ -32,6 +32,9 @@ CLI_CLIENT_OPTIONS = {
     "host",
     "serv_name",
     "cnonce",
+    "token",
+    "port",
+    "trace",
 }
 
 
@@ -50,7 +53,7 @@ def _respond_argv(vector: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     msgs = messages(vector)
     argv = ["respond", vector["mechanism"]]
     for key, value in vector.get("client", {}).items():
-        argv += [f"--{key.replace('_', '-')}", value]
+        argv += [f"--{key.replace('_', '-')}", str(value)]
     argv += [_b64(m.data) for m in msgs if m.side == "S"]
     expected = [_b64(m.data) for m in msgs if m.side == "C"]
     if msgs[-1].side == "S":  # the client answers the server's last message with nothing
@@ -322,3 +325,46 @@ def test_docs_cli_examples_run_as_written(block: str, tmp_path: Path) -> None:
 def _spaced(line: str) -> str:
     """Table padding varies with the rows; compare words only."""
     return " ".join(line.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "file", "want"),
+    [
+        ([], {"SASL_KIT_TOKEN": "from-env"}, None, "from-env"),
+        ([], {"SASL_KIT_TOKEN": "from-env"}, "from-file\nsecond\n", "from-file"),
+        (["--token", "from-arg"], {"SASL_KIT_TOKEN": "e"}, "from-file\n", "from-arg"),
+    ],
+)
+def test_token_sources_in_order_arg_file_env(
+    argv: list[str],
+    env: dict[str, str],
+    file: str | None,
+    want: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if file is not None:
+        (tmp_path / "token").write_text(file, encoding="utf-8")
+        argv = [*argv, "--token-file", str(tmp_path / "token")]
+    status, out, _ = _run(capsys, "respond", "XOAUTH2", "--username", "tim", *argv)
+    assert (status, out) == (0, [_b64(f"user=tim\x01auth=Bearer {want}\x01\x01".encode())])
+
+
+def test_no_failing_oauth_command_shows_the_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "ya29.Secret_Token-42"
+    error = _b64(b'{"status":"invalid_token"}')
+    commands = [
+        ["respond", "OAUTHBEARER", "--token", token, "!!"],
+        ["respond", "OAUTHBEARER", "--token", token + " x"],
+        ["respond", "XOAUTH2", "--username", "tim", "--token", token, error, ""],
+        ["respond", "XOAUTH2", "--username", "tim", f"--tokn={token}"],
+        ["respond", "XOAUTH2", "--username", "tim", "--token-file", str(tmp_path / "none")],
+    ]
+    for argv in commands:
+        status, _, err = _run(capsys, *argv)
+        assert status != 0 and err and token not in err and _b64(token.encode()) not in err, argv

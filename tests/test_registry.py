@@ -95,3 +95,43 @@ def test_channel_binding_mechanisms_need_binding_data() -> None:
     assert with_data.best.name == "SCRAM-SHA-256-PLUS"
     plain_only = sasl_kit.default_registry.choose(["SCRAM-SHA-1"], encrypted=True)
     assert not plain_only.offers_channel_binding
+
+
+def test_choose_takes_only_mechanisms_the_caller_has_credentials_for() -> None:
+    offered = ["OAUTHBEARER", "XOAUTH2", "EXTERNAL", "ANONYMOUS", "PLAIN"]
+    default = sasl_kit.default_registry.choose(offered, encrypted=True)
+    assert [i.name for i in default.usable] == ["PLAIN"]
+    assert "bearer token" in default.passed_over["OAUTHBEARER"]
+    assert "outside SASL" in default.passed_over["EXTERNAL"]
+    assert "anonymous" in default.passed_over["ANONYMOUS"]
+    tokens = sasl_kit.default_registry.choose(offered, encrypted=True, credentials=["token"])
+    assert [i.name for i in tokens.usable] == ["OAUTHBEARER", "XOAUTH2"]
+    assert "needs a password" in tokens.passed_over["PLAIN"]
+    every = sasl_kit.default_registry.choose(
+        offered, encrypted=True, credentials=("password", "token", "external", "none")
+    )
+    assert [i.name for i in every.usable] == [
+        "EXTERNAL", "OAUTHBEARER", "XOAUTH2", "PLAIN", "ANONYMOUS"
+    ]
+
+
+def test_token_mechanisms_need_tls_like_plaintext_ones() -> None:
+    choice = sasl_kit.default_registry.choose(
+        ["OAUTHBEARER", "XOAUTH2"], encrypted=False, credentials=["token"]
+    )
+    assert not choice.usable
+    assert "in the clear" in choice.passed_over["XOAUTH2"]
+
+
+def test_strength_order_places_the_new_mechanisms() -> None:
+    names = [i.name for i in sasl_kit.default_registry]
+    assert names.index("SCRAM-SHA-1") < names.index("EXTERNAL") < names.index("OAUTHBEARER")
+    assert names.index("XOAUTH2") < names.index("DIGEST-MD5")
+    assert names[-1] == "ANONYMOUS"
+
+
+def test_unknown_credential_kinds_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="kerberos"):
+        sasl_kit.default_registry.choose(["PLAIN"], encrypted=True, credentials=["kerberos"])
+    with pytest.raises(UsageError, match="unknown credential"):
+        MechanismInfo("X-BAD", _Echo, None, strength=1, credential="kerberos")

@@ -40,3 +40,8 @@ def test_arbitrary_text_is_prepared_or_refused_cleanly(text: str) -> None:
     except MalformedMessage:
         return
     assert saslprep(prepared, allow_unassigned=True) == prepared  # idempotent
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+def test_printable_ascii_is_its_own_preparation(text: str) -> None:
+    assert saslprep(text) == text == saslprep(text, allow_unassigned=True)

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 PROG = "sasl-kit"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CLOSED_PIPE = 0, 1, 2, 141
-PASSWORD_ENV, USERNAME_ENV = "SASL_KIT_PASSWORD", "SASL_KIT_USERNAME"
+PASSWORD_ENV, USERNAME_ENV, TOKEN_ENV = "SASL_KIT_PASSWORD", "SASL_KIT_USERNAME", "SASL_KIT_TOKEN"
 RAW_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -65,19 +65,22 @@ def raw_text(data: bytes) -> str:
 
 def password(args: argparse.Namespace) -> str:
     """--password, else --password-file's first line, else $SASL_KIT_PASSWORD, else ""."""
-    if args.password is not None:
-        return str(args.password)
-    if args.password_file is None:
-        return os.environ.get(PASSWORD_ENV, "")
+    return secret(args.password, args.password_file, PASSWORD_ENV, "password")
+
+
+def secret(value: str | None, path: str | None, env: str, what: str) -> str:
+    """``value``, else the first line of the file ``path``, else ``$env``, else ""."""
+    if value is not None:
+        return str(value)
+    if path is None:
+        return os.environ.get(env, "")
     try:
-        with open(args.password_file, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return f.readline().removesuffix("\n")
     except OSError as exc:
-        raise CommandFailed(
-            f"cannot read password file {args.password_file!r}: {exc.strerror}"
-        ) from None
+        raise CommandFailed(f"cannot read {what} file {path!r}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise CommandFailed(f"password file {args.password_file!r} is not UTF-8") from None
+        raise CommandFailed(f"{what} file {path!r} is not UTF-8") from None
 
 
 def decode_base64(text: str, what: str) -> bytes:

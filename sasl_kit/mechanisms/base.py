@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
 from sasl_kit.errors import AuthenticationFailed, SASLError, UsageError
+from sasl_kit.security_layer import SecurityLayer
+
+# DIGEST-MD5's auth-conf ciphers (RFC 2831 2.4), strongest first; used only with qop auth-conf.
+DIGEST_CIPHERS = ("rc4", "3des", "rc4-56", "des", "rc4-40")
 
 
 @runtime_checkable
@@ -160,6 +164,19 @@ class ClientOptions:
     -PLUS mechanisms); ``server_offers_plus`` says whether the server advertised
     a -PLUS mechanism, which decides the downgrade flag ``y``/``n``;
     ``min_iterations``/``max_iterations`` bound the iteration count a server may ask for.
+
+    OAUTHBEARER/XOAUTH2: ``token`` is the OAuth 2.0 bearer token (a secret, like
+    the password); OAUTHBEARER also sends ``host`` and ``port`` (RFC 7628 3.1).
+    ANONYMOUS: ``trace`` is the optional trace information (RFC 4505 2).
+
+    DIGEST-MD5 security layers: ``qops`` lists the qops the client accepts, in
+    order of preference ("auth", "auth-int", "auth-conf"); ``ciphers`` the
+    auth-conf ciphers, likewise; ``maxbuf`` the largest layer message it accepts.
+
+    NTLM: ``domain`` and ``workstation`` go into the AUTHENTICATE_MESSAGE (the
+    domain may instead come as ``DOMAIN\\user`` in ``username``);
+    ``allow_ntlmv1`` lets the client answer a server without TargetInfo with
+    NTLMv1 (docs/mechanisms/ntlm.md).
     """
 
     username: str = ""
@@ -174,6 +191,15 @@ class ClientOptions:
     server_offers_plus: bool = False
     min_iterations: int = 4096
     max_iterations: int = 1_000_000
+    token: str = field(default="", repr=False)
+    port: int | None = None
+    trace: str = ""
+    qops: tuple[str, ...] = ("auth",)
+    ciphers: tuple[str, ...] = DIGEST_CIPHERS
+    maxbuf: int = 65536
+    domain: str = ""
+    workstation: str = ""
+    allow_ntlmv1: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +216,20 @@ class ServerOptions:
     ``ScramKeys``: keys are then derived per login with that count, and with
     ``salt`` (fixed, for vectors and tests only) or a salt made per user from a
     random per-process key.
+
+    OAUTHBEARER/XOAUTH2: ``validate_token(user, token)`` returns the identity the
+    bearer token was issued to, or ``None`` to refuse it (``user`` is the one the
+    client names, possibly empty); ``oauth_scope`` and ``openid_configuration``
+    go into the RFC 7628 3.2.2 error. A client's ``host``/``port`` must match
+    ``host`` and ``port`` (when set). EXTERNAL: ``external_identity`` is the
+    identity established outside SASL (a TLS client certificate, ...), ``None``
+    when there is none.
+
+    DIGEST-MD5 security layers: ``qops`` and ``ciphers`` are offered in this
+    order; ``maxbuf`` is the largest layer message the server accepts.
+
+    NTLM: ``allow_ntlmv1`` accepts NTLMv1 responses (refused by default);
+    ``nonce`` is then the ServerChallenge in hex.
     """
 
     credentials: CredentialStore = field(repr=False)
@@ -202,10 +242,23 @@ class ServerOptions:
     iterations: int = 4096
     salt: bytes | None = None
     nonce_counts: NonceCounts | None = field(default=None, compare=False)
+    validate_token: Callable[[str, str], str | None] | None = field(default=None, compare=False)
+    oauth_scope: str | None = None
+    openid_configuration: str | None = None
+    port: int | None = None
+    external_identity: str | None = None
+    qops: tuple[str, ...] = ("auth",)
+    ciphers: tuple[str, ...] = DIGEST_CIPHERS
+    maxbuf: int = 65536
+    allow_ntlmv1: bool = False
 
 
 class Mechanism:
-    """What client and server mechanisms share: a name, ``step`` and a finished flag."""
+    """What client and server mechanisms share: a name, ``step`` and a finished flag.
+
+    ``security_layer`` is the layer negotiated by a completed exchange, ``None``
+    when there is none (sasl_kit.security_layer).
+    """
 
     name: ClassVar[str]
     complete: bool
@@ -213,6 +266,7 @@ class Mechanism:
     def __init__(self) -> None:
         self.complete = False
         self._finished = False
+        self.security_layer: SecurityLayer | None = None
 
     def step(self, data: bytes | None) -> bytes | None:
         """Take the peer's message, return ours; any error ends the exchange."""
@@ -236,9 +290,16 @@ class Mechanism:
 
 
 class ClientMechanism(Mechanism):
-    """Client side. Subclasses implement ``_step``."""
+    """Client side. Subclasses implement ``_step``.
+
+    ``answers_errors``: the server may answer the client's last message with an
+    error challenge (RFC 7628 3.2.3) although the client is ``complete``; stepping
+    it with that challenge takes ``complete`` back and returns the answer that
+    lets the server fail the exchange.
+    """
 
     client_first: ClassVar[bool] = False
+    answers_errors: ClassVar[bool] = False
 
     def __init__(self, options: ClientOptions) -> None:
         super().__init__()

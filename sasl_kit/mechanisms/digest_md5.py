@@ -1,10 +1,14 @@
-"""DIGEST-MD5 (RFC 2831) with quality of protection "auth": formulas, directive syntax, both sides.
+"""DIGEST-MD5 (RFC 2831): formulas, directive syntax, both sides, qop negotiation.
 
 Rules of this module:
 - The formulas of RFC 2831 2.1.2.1 and 2.1.3 are pure functions of octets and a
-  qop; the mechanism classes only parse, check and keep state. Only qop "auth"
-  (no security layer) is implemented: "auth-int" and "auth-conf" change A2 and
-  add a layer, and belong beside ``a2`` when they come.
+  qop; the mechanism classes only parse, check and keep state. The security
+  layers of qop "auth-int" and "auth-conf" (RFC 2831 2.3, 2.4) live in
+  ``digest_layer``; this module negotiates them and hands over H(A1).
+- qop "auth" is the default on both sides. A layer is used only when the
+  caller lists "auth-int" or "auth-conf" in ``qops``; the first of the
+  client's ``qops`` (and, for auth-conf, of its ``ciphers``) that the server
+  offers wins. ``maxbuf`` is what each side announces it can receive.
 - This is not HTTP Digest. A2 is ``"AUTHENTICATE:" digest-uri`` (``":" digest-uri``
   for rspauth), never RFC 2617's ``Method ":" request-uri``; the user secret
   enters A1 as 16 binary octets, never as hex.
@@ -29,8 +33,9 @@ Theory of operation. Client: ``step(challenge)`` parses the digest-challenge,
 picks the realm, sends the digest-response and remembers the rspauth it expects;
 ``step(rspauth message)`` checks it and returns ``b""``. Server: ``step(None)``
 sends the digest-challenge (a fresh nonce of 128 bits); ``step(response)`` checks
-nonce, nonce count, qop, digest-uri and realm, then the response value, and
-returns ``rspauth=...`` as additional data with success.
+nonce, nonce count, qop, cipher, digest-uri and realm, then the response value,
+and returns ``rspauth=...`` as additional data with success. A completed side
+with qop "auth-int" or "auth-conf" has its ``security_layer``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, PolicyRefused, UsageError
+from sasl_kit.mechanisms import digest_layer
 from sasl_kit.mechanisms.base import (
     ClientMechanism,
     ClientOptions,
@@ -53,6 +59,12 @@ from sasl_kit.mechanisms.base import (
 
 MECHANISM = "DIGEST-MD5"
 QOP_AUTH = "auth"
+QOPS = (QOP_AUTH, digest_layer.QOP_INT, digest_layer.QOP_CONF)
+# RFC 2831 2.1.1: maxbuf defaults to 65536 when absent and is at most 2**24 - 1; below 17
+# nothing fits beside the 16 octets of MAC, type and sequence number.
+DEFAULT_MAXBUF = 65536
+MIN_MAXBUF = 17
+MAX_MAXBUF = 2**24 - 1
 ALGORITHM = "md5-sess"
 CHARSET = "utf-8"
 FIRST_NC = "00000001"
@@ -75,7 +87,7 @@ _RESPONSE_ONCE = frozenset(
      "maxbuf", "charset", "cipher", "authzid"}
 )
 # Directives written as quoted strings even when their value is a token, as RFC 2831 4 shows.
-_CHALLENGE_QUOTED = frozenset({"realm", "nonce", "qop"})
+_CHALLENGE_QUOTED = frozenset({"realm", "nonce", "qop", "cipher"})
 _RESPONSE_QUOTED = frozenset({"username", "realm", "nonce", "cnonce", "digest-uri", "authzid"})
 
 
@@ -125,11 +137,13 @@ def a2(digest_uri: bytes, qop: str, *, rspauth: bool) -> bytes:
     """A2 of the client's response (RFC 2831 2.1.2.1) or of the server's rspauth (2.1.3).
 
     "AUTHENTICATE" stands where HTTP Digest has the request method, and rspauth
-    leaves it out; "auth-int" and "auth-conf" would append ":" and 32 zeros.
+    leaves it out; "auth-int" and "auth-conf" append ":" and 32 zeros.
     """
-    if qop.lower() != QOP_AUTH:
-        raise UsageError(f"{MECHANISM}: qop {qop!r} is not implemented, only 'auth'")
-    return (b":" if rspauth else b"AUTHENTICATE:") + digest_uri
+    qop = qop.lower()
+    if qop not in QOPS:
+        raise UsageError(f"{MECHANISM}: unknown qop {qop!r}; known: {', '.join(QOPS)}")
+    value = (b":" if rspauth else b"AUTHENTICATE:") + digest_uri
+    return value if qop == QOP_AUTH else value + b":" + b"0" * 32
 
 
 def response_value(
@@ -296,23 +310,29 @@ def _charset(found: Mapping[str, tuple[str, ...]], where: str) -> bool:
 
 @dataclass(frozen=True)
 class Challenge:
-    """A digest-challenge (RFC 2831 2.1.1), what qop "auth" needs of it.
+    """A digest-challenge (RFC 2831 2.1.1).
 
     ``nonce`` is a wire string, ``realms`` are text; ``utf8`` is ``charset=utf-8``.
+    ``ciphers`` are offered with qop "auth-conf"; ``maxbuf`` is the largest
+    security-layer message the server accepts.
     """
 
     nonce: str
     realms: tuple[str, ...] = ()
     qops: tuple[str, ...] = (QOP_AUTH,)
     utf8: bool = True
+    ciphers: tuple[str, ...] = ()
+    maxbuf: int = DEFAULT_MAXBUF
 
 
 @dataclass(frozen=True)
 class Response:
-    """A digest-response (RFC 2831 2.1.2) with qop "auth".
+    """A digest-response (RFC 2831 2.1.2).
 
     ``username`` and ``realm`` are text (``realm`` is ``None`` when absent),
     ``nonce`` and ``cnonce`` wire strings; ``utf8`` is ``charset=utf-8``.
+    ``cipher`` goes with qop "auth-conf"; ``maxbuf`` is the largest
+    security-layer message the client accepts (``None``: absent, 65536).
     """
 
     username: str
@@ -325,16 +345,43 @@ class Response:
     qop: str = QOP_AUTH
     authzid: str = ""
     utf8: bool = True
+    cipher: str | None = None
+    maxbuf: int | None = None
 
 
 def format_challenge(challenge: Challenge) -> bytes:
-    """The challenge, directives in RFC 2831 4 order: realms, nonce, qop, algorithm, charset."""
-    directives = [("realm", _wire(realm, utf8=challenge.utf8)) for realm in challenge.realms]
-    directives += [("nonce", challenge.nonce), ("qop", ",".join(challenge.qops))]
+    """The challenge, directives in RFC 2831 4 order: realms, nonce, qop, algorithm, charset;
+    with a security layer offered, maxbuf after qop and the ciphers last."""
+    c = challenge
+    layered = c.qops != (QOP_AUTH,)
+    directives = [("realm", _wire(realm, utf8=c.utf8)) for realm in c.realms]
+    directives += [("nonce", c.nonce), ("qop", ",".join(c.qops))]
+    if layered:
+        directives.append(("maxbuf", str(c.maxbuf)))
     directives.append(("algorithm", ALGORITHM))
-    if challenge.utf8:
+    if c.utf8:
         directives.append(("charset", CHARSET))
+    if digest_layer.QOP_CONF in c.qops:
+        directives.append(("cipher", ",".join(c.ciphers)))
     return serialize_directives(directives, quoted=_CHALLENGE_QUOTED)
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated directive value (qop-options, cipher-opts), lower-case."""
+    if value is None:
+        return ()
+    return tuple(v.strip(_LWS).lower() for v in value.split(",") if v.strip(_LWS))
+
+
+def _maxbuf(value: str | None, where: str) -> int | None:
+    """RFC 2831 2.1.1: maxbuf-value = 1*DIGIT, here at most 2**24 - 1 and big enough for a MAC."""
+    if value is None:
+        return None
+    if not value.isdigit() or not MIN_MAXBUF <= int(value) <= MAX_MAXBUF:
+        raise MalformedMessage(
+            f"{where}: maxbuf must be a number from {MIN_MAXBUF} to {MAX_MAXBUF}"
+        )
+    return int(value)
 
 
 def parse_challenge(data: bytes) -> Challenge:
@@ -348,13 +395,13 @@ def parse_challenge(data: bytes) -> Challenge:
         raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
     nonce = _required(found, "nonce", where)
     qop = _one(found, "qop")  # RFC 2831 2.1.1: absent means "auth"
-    qops = (QOP_AUTH,) if qop is None else tuple(
-        q.strip(_LWS).lower() for q in qop.split(",") if q.strip(_LWS)
-    )
+    qops = (QOP_AUTH,) if qop is None else _list(qop)
+    ciphers = _list(_one(found, "cipher"))  # without it, auth-conf cannot be chosen
     realms = tuple(
         _text(realm, utf8=utf8, where=f"{where}: realm") for realm in found.get("realm", ())
     )
-    return Challenge(nonce, realms, qops, utf8)
+    maxbuf = _maxbuf(_one(found, "maxbuf"), where) or DEFAULT_MAXBUF
+    return Challenge(nonce, realms, qops, utf8, ciphers, maxbuf)
 
 
 def format_response(response: Response) -> bytes:
@@ -372,6 +419,10 @@ def format_response(response: Response) -> bytes:
         ("response", r.response),
         ("qop", r.qop),
     ]
+    if r.cipher is not None:
+        directives.append(("cipher", r.cipher))
+    if r.maxbuf is not None:
+        directives.append(("maxbuf", str(r.maxbuf)))
     if r.authzid:
         directives.append(("authzid", _wire(r.authzid, utf8=True)))
     return serialize_directives(directives, quoted=_RESPONSE_QUOTED)
@@ -415,6 +466,8 @@ def parse_response(data: bytes) -> Response:
         qop=_one(found, "qop") or QOP_AUTH,  # RFC 2831 2.1.2: absent means "auth"
         authzid=_text(_one(found, "authzid") or "", utf8=True, where=f"{where}: authzid"),
         utf8=utf8,
+        cipher=_one(found, "cipher"),
+        maxbuf=_maxbuf(_one(found, "maxbuf"), where),
     )
 
 
@@ -429,14 +482,41 @@ def parse_rspauth(data: bytes) -> str:
     return _required(parse_directives(data, once={"rspauth"}, where=where), "rspauth", where)
 
 
+def session_key(response: Response, password: str) -> bytes:
+    """H(A1) for a response's directives and a password: the key of the layers (RFC 2831 2.3)."""
+    r = response
+    secret = user_secret(r.username, r.realm or "", password, utf8=r.utf8)
+    return h_a1(secret, _octets(r.nonce), _octets(r.cnonce), r.authzid.encode("utf-8"))
+
+
 def response_digests(response: Response, password: str) -> tuple[str, str]:
     """The response-value and the rspauth value for a response's directives and a password.
 
     ``response.response`` itself is not used: this is what it must be.
     """
+    return _digests(response, session_key(response, password))
+
+
+def session_layer(response: Response, password: str, *, side: str) -> digest_layer.DigestLayer:
+    """The layer one side of a recorded session has, from its digest-response and the password.
+
+    For vectors and offline checks: both buffer sizes are the largest allowed.
+    """
+    qop = response.qop.lower()
+    if qop == QOP_AUTH:
+        raise UsageError(f"{MECHANISM}: a response with qop 'auth' has no security layer")
+    return digest_layer.DigestLayer(
+        session_key(response, password),
+        side=side,
+        qop=qop,
+        cipher=None if response.cipher is None else response.cipher.lower(),
+        maxbuf=MAX_MAXBUF,
+        peer_maxbuf=MAX_MAXBUF,
+    )
+
+
+def _digests(response: Response, key: bytes) -> tuple[str, str]:
     r = response
-    secret = user_secret(r.username, r.realm or "", password, utf8=r.utf8)
-    key = h_a1(secret, _octets(r.nonce), _octets(r.cnonce), r.authzid.encode("utf-8"))
 
     def value(rspauth: bool) -> str:
         return response_value(
@@ -459,12 +539,46 @@ def _octets(wire: str) -> bytes:
 # --- Mechanisms ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LayerChoice:
+    """What a side asked for or settled on: qops (in order of preference), ciphers, maxbuf."""
+
+    qops: tuple[str, ...]
+    ciphers: tuple[str, ...]
+    maxbuf: int
+
+    @classmethod
+    def of(cls, options: ClientOptions | ServerOptions) -> LayerChoice:
+        """The options' qops, ciphers and maxbuf, checked: a bad value is the caller's fault."""
+        qops = tuple(q.lower() for q in options.qops)
+        ciphers = tuple(digest_layer.cipher_spec(c).name for c in options.ciphers)
+        if not qops or not set(qops) <= set(QOPS):
+            raise UsageError(f"{MECHANISM}: qops must be some of {', '.join(QOPS)}, not {qops!r}")
+        if digest_layer.QOP_CONF in qops and not ciphers:
+            raise UsageError(f"{MECHANISM}: qop auth-conf needs at least one cipher")
+        if not MIN_MAXBUF <= options.maxbuf <= MAX_MAXBUF:
+            raise UsageError(f"{MECHANISM}: maxbuf must be from {MIN_MAXBUF} to {MAX_MAXBUF}")
+        return cls(qops, ciphers, options.maxbuf)
+
+    def layer(
+        self, key: bytes, *, side: str, qop: str, cipher: str | None, peer_maxbuf: int
+    ) -> digest_layer.DigestLayer | None:
+        """The security layer of a completed exchange; ``None`` for qop "auth"."""
+        if qop == QOP_AUTH:
+            return None
+        return digest_layer.DigestLayer(
+            key, side=side, qop=qop, cipher=cipher, maxbuf=self.maxbuf, peer_maxbuf=peer_maxbuf
+        )
+
+
 class DigestMD5Client(ClientMechanism):
     name = MECHANISM
 
     def __init__(self, options: ClientOptions) -> None:
         super().__init__(options)
+        self._choice = LayerChoice.of(options)
         self._rspauth: str | None = None  # expected from the server, once the response is sent
+        self._layer: digest_layer.DigestLayer | None = None  # in force once rspauth verifies
 
     def _step(self, data: bytes | None) -> bytes | None:
         if self._rspauth is None:
@@ -478,16 +592,33 @@ class DigestMD5Client(ClientMechanism):
                 f"{MECHANISM}: the server's rspauth does not match: it does not know the "
                 "password, or the exchange was altered"
             )
+        self.security_layer = self._layer
         self._finish()
         return b""
 
+    def _negotiate(self, challenge: Challenge) -> tuple[str, str | None]:
+        """The first of our qops the server offers, with the first of our ciphers it offers."""
+        for qop in self._choice.qops:
+            if qop not in challenge.qops:
+                continue
+            if qop != digest_layer.QOP_CONF:
+                return qop, None
+            cipher = next((c for c in self._choice.ciphers if c in challenge.ciphers), None)
+            if cipher is not None:
+                return qop, cipher
+        offered = ",".join(challenge.qops)
+        if digest_layer.QOP_CONF in challenge.qops:
+            offered += f" (ciphers {','.join(challenge.ciphers)})"
+        wanted = ",".join(self._choice.qops)
+        if digest_layer.QOP_CONF in self._choice.qops:
+            wanted += f" (ciphers {','.join(self._choice.ciphers)})"
+        raise PolicyRefused(
+            f"{MECHANISM}: the server offers qop {offered!r}; this client accepts {wanted!r}"
+        )
+
     def _respond(self, challenge: Challenge) -> bytes:
         o = self.options
-        if QOP_AUTH not in challenge.qops:
-            raise PolicyRefused(
-                f"{MECHANISM}: the server offers qop {','.join(challenge.qops)!r}; "
-                "this client does only 'auth'"
-            )
+        qop, cipher = self._negotiate(challenge)
         if not o.username:
             raise UsageError(f"{MECHANISM}: a user name is required")
         # The caller's realm as given; else the server's first; else none (RFC 2831 2.1.2).
@@ -509,10 +640,17 @@ class DigestMD5Client(ClientMechanism):
             nc=FIRST_NC,
             digest_uri=digest_uri(o.service, o.host, o.serv_name),
             response="",
+            qop=qop,
             authzid=o.authzid,
             utf8=challenge.utf8,
+            cipher=cipher,
+            maxbuf=None if qop == QOP_AUTH else self._choice.maxbuf,
         )
-        value, self._rspauth = response_digests(response, o.password)
+        key = session_key(response, o.password)
+        value, self._rspauth = _digests(response, key)
+        self._layer = self._choice.layer(
+            key, side=digest_layer.CLIENT, qop=qop, cipher=cipher, peer_maxbuf=challenge.maxbuf
+        )
         return format_response(replace(response, response=value))
 
 
@@ -522,7 +660,16 @@ class DigestMD5Server(ServerMechanism):
     def __init__(self, options: ServerOptions) -> None:
         super().__init__(options)
         nonce = options.nonce or secrets.token_urlsafe(NONCE_BYTES)
-        self._challenge = Challenge(_wire(nonce, utf8=True), tuple(options.realms))
+        self._choice = LayerChoice.of(options)
+        # RFC 2831 2.1.1: the qops in our order; ciphers only go with auth-conf.
+        offers_conf = digest_layer.QOP_CONF in self._choice.qops
+        self._challenge = Challenge(
+            _wire(nonce, utf8=True),
+            tuple(options.realms),
+            qops=self._choice.qops,
+            ciphers=self._choice.ciphers if offers_conf else (),
+            maxbuf=self._choice.maxbuf,
+        )
         self._counts = options.nonce_counts or NonceCounts(capacity=1)
         self._sent = False
 
@@ -563,29 +710,48 @@ class DigestMD5Server(ServerMechanism):
         if not readings:
             raise self._reject(f"realm {response.realm!r} was not offered")
         for reading in readings:
-            rspauth = self._verify(reading)
-            if rspauth is not None:
+            verified = self._verify(reading)
+            if verified is not None:
+                rspauth, key = verified
                 if not self._counts.accept(response.nonce, int(response.nc, 16)):
                     raise self._reject(f"replayed nonce count {response.nc}")
+                layer = self._choice.layer(
+                    key,
+                    side=digest_layer.SERVER,
+                    qop=response.qop.lower(),
+                    cipher=None if response.cipher is None else response.cipher.lower(),
+                    peer_maxbuf=DEFAULT_MAXBUF if response.maxbuf is None else response.maxbuf,
+                )
                 self._accept(reading.username, reading.authzid)
+                self.security_layer = layer
                 return format_rspauth(rspauth)
         raise self._reject(f"authentication failed for {response.username!r}")
 
-    def _verify(self, response: Response) -> str | None:
-        """The rspauth value when the response proves the password, else ``None``."""
+    def _verify(self, response: Response) -> tuple[str, bytes] | None:
+        """The rspauth value and H(A1) when the response proves the password, else ``None``."""
         stored = self.options.credentials.password(response.username, response.realm or "")
         password = stored if stored is not None and (response.utf8 or fits_latin1(stored)) else None
-        expected, rspauth = response_digests(response, password or "")
+        key = session_key(response, password or "")
+        expected, rspauth = _digests(response, key)
         if password is None or not secrets_equal(response.response, expected):
             return None
-        return rspauth
+        return rspauth, key
 
     def _check(self, response: Response) -> None:
-        """What does not depend on the password: qop, digest-uri, realm."""
+        """What does not depend on the password: qop, cipher, digest-uri, realm."""
         o = self.options
-        if response.qop.lower() != QOP_AUTH:
+        offered = self._challenge
+        qop = response.qop.lower()
+        if qop not in offered.qops:
             raise MalformedMessage(
-                f"{MECHANISM} response: qop {response.qop!r} was not offered, only 'auth'"
+                f"{MECHANISM} response: qop {response.qop!r} was not offered, "
+                f"only {','.join(offered.qops)!r}"
+            )
+        cipher = None if response.cipher is None else response.cipher.lower()
+        if qop == digest_layer.QOP_CONF and cipher not in offered.ciphers:
+            raise MalformedMessage(
+                f"{MECHANISM} response: cipher {response.cipher!r} was not offered, "
+                f"only {','.join(offered.ciphers)!r}"
             )
         service, host, _ = split_digest_uri(response.digest_uri)
         # RFC 2831 2.1.2: "Servers SHOULD check that the supplied value is correct."

@@ -149,7 +149,10 @@ def gs2_header(cbind_flag: str, authzid: str) -> str:
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+    if len(a) != len(b):
+        raise ValueError("_xor: inputs differ in length")
+    # One big-integer XOR: several times faster than a byte loop (bench/scram.py, warm login).
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def _b64(data: bytes) -> str:

@@ -117,6 +117,7 @@ class DSN:
 
 
 Transcript = Callable[[str], None]
+Progress = Callable[[int, int], None]
 BindingHook = Callable[[ssl.SSLSocket], ChannelBinding]
 
 
@@ -424,11 +425,16 @@ class SMTPClient:
 
     # --- sending -----------------------------------------------------------
 
-    def send(self, message: OutgoingMessage, *, dsn: DSN | None = None) -> SendResult:
+    def send(
+        self, message: OutgoingMessage, *, dsn: DSN | None = None, progress: Progress | None = None
+    ) -> SendResult:
         """Send one message; the result says what the server did with it.
 
         Raises ``OutcomeUnknown`` when the link failed after the data and before
         the final reply, ``ConnectionFailed`` when it failed any earlier.
+        ``progress(done, total)`` is called as the data goes out: the bytes of
+        ``chunks()`` taken for sending so far (BDAT holds up to ``BDAT_CHUNK``
+        of them back), and ``size()``.
         """
         self._require_session()
         if not message.recipients:
@@ -460,9 +466,10 @@ class SMTPClient:
             return SendResult(
                 Status.of(rcpt_replies), recipients, None, "no recipient was accepted"
             )
+        report = _Report(progress, message.size() if progress is not None else 0)
         if bdat:
-            return self._send_bdat(message, recipients)
-        return self._send_data(message, recipients, data_reply)
+            return self._send_bdat(message, recipients, report)
+        return self._send_data(message, recipients, data_reply, report)
 
     def _envelope(
         self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool
@@ -499,6 +506,7 @@ class SMTPClient:
         message: OutgoingMessage,
         recipients: tuple[RecipientResult, ...],
         data_reply: Reply | None,
+        report: _Report,
     ) -> SendResult:
         """DATA (unless it went with the group), 354, the dot-stuffed message, the final reply."""
         if data_reply is None:
@@ -510,18 +518,20 @@ class SMTPClient:
         sent = 0
         for chunk in message.chunks():
             sent += self._write(encoder.feed(chunk), "the message data")
+            report(len(chunk))
         sent += self._write(encoder.end(), "the end of the message data")
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
         return self._final(recipients, "the end of the data")
 
     def _send_bdat(
-        self, message: OutgoingMessage, recipients: tuple[RecipientResult, ...]
+        self, message: OutgoingMessage, recipients: tuple[RecipientResult, ...], report: _Report
     ) -> SendResult:
         """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST."""
         encoder = DataEncoder(dot_stuff=False)
         buffer = bytearray()
         for chunk in message.chunks():
             buffer += encoder.feed(chunk)
+            report(len(chunk))
             while len(buffer) >= BDAT_CHUNK:
                 self._bdat_chunk(bytes(buffer[:BDAT_CHUNK]), last=False)
                 del buffer[:BDAT_CHUNK]
@@ -674,6 +684,18 @@ class SMTPClient:
             logger.debug("%s", line)
         if self._transcript is not None:
             self._transcript(line)
+
+
+class _Report:
+    """Adds up the message bytes handed to the socket for a ``progress`` hook."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress, self._total, self._done = progress, total, 0
+
+    def __call__(self, n: int) -> None:
+        if self._progress is not None:
+            self._done += n
+            self._progress(self._done, self._total)
 
 
 def _rcpt_params(address: str, dsn: DSN | None) -> list[str]:

@@ -198,8 +198,10 @@ class DataEncoder:
         if data.endswith(b"\r"):
             self._cr_pending = True
             data = data[:-1]
-        # CRLF -> LF, lone CR -> LF, then every LF -> CRLF.
-        out = head + data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        if data.count(b"\r") == data.count(b"\n") == data.count(b"\r\n"):
+            out = head + data  # CRLF only already (as sasl_kit.mail writes): counting beats copying
+        else:  # CRLF -> LF, lone CR -> LF, then every LF -> CRLF.
+            out = head + data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
         if not out:
             return b""
         if self._dot_stuff:

@@ -8,10 +8,12 @@ has installed every peer, so a missing one means the installation is broken.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.interop.mta import DOVECOT, POSTFIX, Dovecot, MailSite, Postfix, mail_site
 from tests.interop.peers import (
     CYRUS_CLIENT,
     CYRUS_SERVER,
@@ -61,3 +63,32 @@ def cyrus(tmp_path_factory: pytest.TempPathFactory) -> CyrusConfig:
     """Cyrus's sample programs are installed; a private config and sasldb for the site."""
     require_programs(CYRUS_SERVER, CYRUS_CLIENT, SASLPASSWD2, STDBUF)
     return make_cyrus_config(tmp_path_factory.mktemp("cyrus"), SITE, CYRUS_MECHANISMS)
+
+
+@pytest.fixture(scope="session")
+def mail_store() -> Iterator[MailSite]:
+    """Dovecot and Postfix are installed and we are root; their shared private directory."""
+    require_programs(DOVECOT, POSTFIX)
+    if os.geteuid() != 0:
+        reason = "the private Dovecot and Postfix need root (they drop to their own users)"
+        if in_ci():
+            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
+        pytest.skip(reason)
+    with mail_site() as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_store: MailSite) -> Iterator[Dovecot]:
+    """A private Dovecot on 127.0.0.1 (IMAP, POP3, auth listener), once per session."""
+    with Dovecot(mail_store) as server:
+        server.start()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postfix(mail_store: MailSite, dovecot: Dovecot) -> Iterator[Postfix]:
+    """A private Postfix on 127.0.0.1 authenticating through ``dovecot``, once per session."""
+    with Postfix(mail_store, dovecot) as server:
+        server.start()
+        yield server

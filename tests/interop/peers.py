@@ -30,7 +30,11 @@ line, unless the server runs with ``-l`` (then it prints "might need additional
 send:" and the token after "Negotiation complete"). After "Negotiation complete"
 each side exchanges one security-layer message: the server sends
 ``"srv message 1\\0"`` and expects ``"client message 1\\0"``; with qop=auth (no
-layer) both are sent as they are.
+layer) both are sent as they are, with a layer (DIGEST-MD5 auth-int/auth-conf)
+as one RFC 4422 3.7 frame, which the harness relays through the sasl-kit
+mechanism's ``security_layer``. ``ssf=(min, max)`` passes Cyrus's ``-b`` bounds,
+which force a qop and cipher (1: auth-int; 40, 56, 128: rc4-40, rc4-56, rc4;
+55: des; 112: 3des).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from types import TracebackType
 
 import sasl_kit
 from sasl_kit import ClientMechanism, SASLError, ServerMechanism
+from sasl_kit.security_layer import Framer
 
 PEER_TIMEOUT = 10.0
 
@@ -68,6 +73,28 @@ CYRUS_PASSWORD_PROMPT = b"Password: "
 # The sample programs' security-layer check (sample-server.c, sample-client.c).
 CYRUS_SERVER_MESSAGE = b"srv message 1\0"
 CYRUS_CLIENT_MESSAGE = b"client message 1\0"
+
+
+def protect(mech: ClientMechanism | ServerMechanism, data: bytes) -> bytes:
+    """An application message as sent after authentication: framed and wrapped under a layer."""
+    return data if mech.security_layer is None else Framer(mech.security_layer).wrap(data)
+
+
+def unprotect(mech: ClientMechanism | ServerMechanism, data: bytes) -> bytes | None:
+    """The peer's one message after authentication, unwrapped; ``None`` unless exactly one."""
+    if mech.security_layer is None:
+        return data
+    messages = Framer(mech.security_layer).feed(data)
+    return messages[0] if len(messages) == 1 else None
+
+
+def _ssf_argv(ssf: tuple[int, int] | None) -> list[str]:
+    return [] if ssf is None else ["-b", f"min={ssf[0]},max={ssf[1]}"]
+
+
+def _external_argv(external: tuple[int, str] | None) -> list[str]:
+    """Cyrus's ``-e ssf=N,id=ID``: a layer below SASL gave N bits and authenticated ID."""
+    return [] if external is None else ["-e", f"ssf={external[0]},id={external[1]}"]
 
 
 def installed(program: str) -> bool:
@@ -365,6 +392,7 @@ def _gsasl_argv(
     user: str,
     password: str,
     authzid: str | None = None,
+    qop: str = "qop-auth",
 ) -> list[str]:
     # Every property a mechanism may ask for is given as a flag: a missing one
     # is prompted for on stdin and would swallow the next token.
@@ -378,7 +406,7 @@ def _gsasl_argv(
         f"--service={site.service}",
         f"--hostname={site.host}",
         "--anonymous-token=anonymous",
-        "--quality-of-protection=qop-auth",
+        f"--quality-of-protection={qop}",
     ]
     if authzid is not None:
         argv.append(f"--authorization-id={authzid}")
@@ -431,8 +459,10 @@ def run_gsasl_client(
     workdir: Path,
     password: str | None = None,
     authzid: str | None = None,
+    qop: str = "qop-auth",
 ) -> Outcome:
-    """``gsasl --client`` as ``account`` (or with ``password``) against a sasl-kit server."""
+    """``gsasl --client`` as ``account`` (or with ``password``) against a sasl-kit server;
+    ``qop`` is its ``--quality-of-protection`` (``qop-auth``, ``qop-int``)."""
     outcome = Outcome()
     argv = _gsasl_argv(
         "client",
@@ -441,6 +471,7 @@ def run_gsasl_client(
         user=account.user,
         password=account.password if password is None else password,
         authzid=authzid,
+        qop=qop,
     )
     with Peer(argv, env=peer_env(workdir), cwd=workdir, outcome=outcome) as peer:
         _expect_mechanism(peer.next_line(), mechanism, outcome)
@@ -509,16 +540,20 @@ def run_cyrus_server(
     *,
     config: CyrusConfig,
     server_last: bool = False,
+    ssf: tuple[int, int] | None = None,
+    external: tuple[int, str] | None = None,
 ) -> Outcome:
     """``sasl-sample-server`` against a sasl-kit client mechanism.
 
     ``server_last`` (``-l``) makes the server send its last token (DIGEST-MD5
     rspauth) as additional data with success instead of as a challenge.
+    ``external`` (``-e``): the (ssf, id) an external layer established, for EXTERNAL.
     """
     outcome = Outcome()
     site = config.site
     argv = [STDBUF, "-oL", CYRUS_SERVER, "-m", mechanism, "-s", site.service, "-d", site.host]
-    argv += ["-u", site.realm, *(["-l"] if server_last else [])]
+    argv += ["-u", site.realm, *(["-l"] if server_last else []), *_ssf_argv(ssf)]
+    argv += _external_argv(external)
     with Peer(argv, env=config.env, cwd=config.directory, outcome=outcome) as peer:
         layer_checked = False
         try:
@@ -541,8 +576,8 @@ def run_cyrus_server(
                         client.step(data)
                         success_data = False
                     elif negotiated:
-                        layer_checked = data == CYRUS_SERVER_MESSAGE
-                        peer.send("C: " + encode(CYRUS_CLIENT_MESSAGE))
+                        layer_checked = unprotect(client, data) == CYRUS_SERVER_MESSAGE
+                        peer.send("C: " + encode(protect(client, CYRUS_CLIENT_MESSAGE)))
                     else:
                         peer.send("C: " + encode(client.step(data)))
         except SASLError as exc:
@@ -559,12 +594,16 @@ def run_cyrus_client(
     account: Account,
     password: str | None = None,
     authzid: str | None = None,
+    ssf: tuple[int, int] | None = None,
+    external: tuple[int, str] | None = None,
 ) -> Outcome:
-    """``sasl-sample-client`` as ``account`` (typing the password) against a sasl-kit server."""
+    """``sasl-sample-client`` as ``account`` (typing the password) against a sasl-kit server;
+    ``external`` as in ``run_cyrus_server``."""
     outcome = Outcome()
     site = config.site
     argv = [STDBUF, "-oL", CYRUS_CLIENT, "-m", mechanism, "-s", site.service, "-n", site.host]
     argv += ["-r", site.realm, "-a", account.user, *(["-u", authzid] if authzid else [])]
+    argv += _ssf_argv(ssf) + _external_argv(external)
     typed = account.password if password is None else password
     with Peer(
         argv,
@@ -594,8 +633,9 @@ def run_cyrus_client(
                     peer.send("S: " + encode(out))
                     if peer.next_token("C: ") != b"":
                         raise PeerProtocolError(f"non-empty answer to the last token\n{outcome}")
-                peer.send("S: " + encode(CYRUS_SERVER_MESSAGE))
-                layer_checked = peer.next_token("C: ") == CYRUS_CLIENT_MESSAGE
+                peer.send("S: " + encode(protect(server, CYRUS_SERVER_MESSAGE)))
+                reply = peer.next_token("C: ") or b""
+                layer_checked = unprotect(server, reply) == CYRUS_CLIENT_MESSAGE
         except SASLError as exc:
             outcome.kit_error = exc
         returncode = peer.close()

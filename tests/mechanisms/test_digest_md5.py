@@ -40,8 +40,10 @@ from sasl_kit.mechanisms.digest_md5 import (
     response_digests,
     response_value,
     serialize_directives,
+    session_layer,
     user_secret,
 )
+from sasl_kit.security_layer import Framer
 from sasl_kit.vectors import iter_vectors, messages
 
 VECTORS = [v for _, v in iter_vectors("exchange") if v["mechanism"] == "DIGEST-MD5"]
@@ -111,9 +113,16 @@ def test_a2_is_authenticate_and_digest_uri_never_an_http_method() -> None:
     assert a2(uri, "auth", rspauth=True) == b":" + uri
 
 
-def test_a2_refuses_qops_not_implemented_yet() -> None:
-    with pytest.raises(UsageError, match="auth-int"):
-        a2(b"imap/h", "auth-int", rspauth=False)
+@pytest.mark.parametrize("qop", ["auth-int", "auth-conf"])
+def test_a2_of_a_security_layer_qop_ends_with_32_zeros(qop: str) -> None:
+    uri = b"imap/elwood.innosoft.com"
+    assert a2(uri, qop, rspauth=False) == b"AUTHENTICATE:" + uri + b":" + b"0" * 32
+    assert a2(uri, qop, rspauth=True) == b":" + uri + b":" + b"0" * 32
+
+
+def test_a2_refuses_an_unknown_qop() -> None:
+    with pytest.raises(UsageError, match="unknown qop 'auth-foo'"):
+        a2(b"imap/h", "auth-foo", rspauth=False)
 
 
 def test_values_that_fit_iso_8859_1_hash_the_same_with_or_without_charset() -> None:
@@ -312,7 +321,7 @@ def test_client_refuses_values_beyond_iso_8859_1_without_charset() -> None:
 
 
 def test_client_refuses_a_server_that_does_not_offer_qop_auth() -> None:
-    with pytest.raises(PolicyRefused, match="does only 'auth'"):
+    with pytest.raises(PolicyRefused, match="this client accepts 'auth'"):
         _client().step(b'nonce="n",qop="auth-int,auth-conf",algorithm=md5-sess')
 
 
@@ -595,3 +604,160 @@ def test_password_and_digests_never_show_in_reprs_or_errors() -> None:
         for form in forms:
             assert form not in text, (form, text)
     assert not any(re.search(r"[0-9a-f]{32}", t) for t in texts[5:])
+
+
+# --- Security layers: negotiation (RFC 2831 2.1.1, 2.1.2) ---------------------------------
+
+
+CIPHER_NAMES = ["rc4", "3des", "rc4-56", "des", "rc4-40"]
+
+
+def _handshake(
+    client_options: Mapping[str, Any], server_options: Mapping[str, Any]
+) -> tuple[sasl_kit.ClientMechanism, sasl_kit.ServerMechanism, bytes, bytes]:
+    client, server = _client(**client_options), _server(**server_options)
+    challenge = server.step(None) or b""
+    response = client.step(challenge) or b""
+    assert client.step(server.step(response)) == b""
+    assert client.complete and server.complete
+    return client, server, challenge, response
+
+
+def test_by_default_both_sides_use_qop_auth_and_have_no_layer() -> None:
+    client, server, challenge, response = _handshake({}, {})
+    assert client.security_layer is None and server.security_layer is None
+    assert b"maxbuf" not in challenge and b"cipher" not in challenge
+    assert response.endswith(b"qop=auth")
+
+
+def test_a_server_offering_layers_announces_qops_maxbuf_and_ciphers() -> None:
+    _, challenge = _challenge(qops=("auth-conf", "auth-int", "auth"), maxbuf=4096)
+    parsed = parse_challenge(challenge)
+    assert parsed.qops == ("auth-conf", "auth-int", "auth")
+    assert parsed.ciphers == tuple(CIPHER_NAMES) and parsed.maxbuf == 4096
+    assert b'cipher="rc4,3des,rc4-56,des,rc4-40"' in challenge
+
+
+@pytest.mark.parametrize(
+    ("client_qops", "client_ciphers", "server_qops", "server_ciphers", "agreed"),
+    [
+        (("auth-int",), CIPHER_NAMES, ("auth", "auth-int"), CIPHER_NAMES, "DIGEST-MD5 auth-int"),
+        (("auth-conf", "auth-int"), ("des",), ("auth-int", "auth-conf"), ("rc4",),
+         "DIGEST-MD5 auth-int"),
+        (("auth-conf",), ("rc4-40", "3des"), ("auth-conf",), ("3des", "rc4-40"),
+         "DIGEST-MD5 auth-conf rc4-40"),
+        (("auth", "auth-conf"), CIPHER_NAMES, ("auth-conf", "auth"), CIPHER_NAMES, None),
+    ],
+)
+def test_the_first_of_the_clients_choices_the_server_offers_wins(
+    client_qops: tuple[str, ...],
+    client_ciphers: tuple[str, ...],
+    server_qops: tuple[str, ...],
+    server_ciphers: tuple[str, ...],
+    agreed: str | None,
+) -> None:
+    client, server, _, _ = _handshake(
+        {"qops": client_qops, "ciphers": client_ciphers},
+        {"qops": server_qops, "ciphers": server_ciphers},
+    )
+    for side in (client, server):
+        assert (side.security_layer.name if side.security_layer else None) == agreed
+
+
+def test_client_refuses_when_no_qop_and_cipher_it_accepts_is_offered() -> None:
+    _, challenge = _challenge(qops=("auth-conf",), ciphers=("rc4",))
+    with pytest.raises(PolicyRefused, match=r"offers qop 'auth-conf \(ciphers rc4\)'"):
+        _client(qops=("auth-conf",), ciphers=("des",)).step(challenge)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"qops": ("auth-foo",)}, "qops must be some of"),
+        ({"qops": ()}, "qops must be some of"),
+        ({"qops": ("auth-conf",), "ciphers": ()}, "needs at least one cipher"),
+        ({"ciphers": ("aes",)}, "unknown DIGEST-MD5 cipher 'aes'"),
+        ({"maxbuf": 16}, "maxbuf must be from 17"),
+        ({"maxbuf": 2**24}, "maxbuf must be from 17"),
+    ],
+)
+def test_bad_layer_options_are_the_callers_fault(options: Mapping[str, Any], reason: str) -> None:
+    with pytest.raises(UsageError, match=reason):
+        _client(**options)
+    with pytest.raises(UsageError, match=reason):
+        _server(**options)
+
+
+def test_server_rejects_a_cipher_it_did_not_offer() -> None:
+    server, challenge = _challenge(qops=("auth", "auth-conf"), ciphers=("rc4",))
+    forged = _forged(challenge, qop="auth-conf", cipher="des")
+    with pytest.raises(MalformedMessage, match="cipher 'des' was not offered, only 'rc4'"):
+        server.step(forged)
+
+
+def test_server_rejects_auth_conf_without_a_cipher() -> None:
+    server, challenge = _challenge(qops=("auth", "auth-conf"))
+    with pytest.raises(MalformedMessage, match="cipher None was not offered"):
+        server.step(_forged(challenge, qop="auth-conf"))
+
+
+@pytest.mark.parametrize("value", [b"0", b"16", b"16777216", b"-1", b"x"])
+def test_a_maxbuf_out_of_range_is_the_peers_fault(value: bytes) -> None:
+    with pytest.raises(MalformedMessage, match="maxbuf must be a number"):
+        parse_challenge(b'nonce="n",algorithm=md5-sess,maxbuf=' + value)
+
+
+def test_each_side_sends_no_more_than_the_peer_announced() -> None:
+    client, server, _, _ = _handshake(
+        {"qops": ("auth-conf",), "ciphers": ("des",), "maxbuf": 100},
+        {"qops": ("auth-conf",), "maxbuf": 1000},
+    )
+    assert client.security_layer is not None and server.security_layer is not None
+    # 6 octets of type and sequence number; 11 blocks of 8 hold 77 + 1 padding + 10 MAC.
+    assert server.security_layer.max_send == 77
+    assert client.security_layer.max_send == 124 * 8 - 11
+    assert len(server.security_layer.wrap(b"x" * 77)) == 94
+    with pytest.raises(UsageError, match="exceeds the 77 the peer's maxbuf allows"):
+        server.security_layer.wrap(b"x" * 78)
+
+
+# --- Security layers: vectors produced with Cyrus SASL -------------------------------------
+
+
+LAYER_VECTORS = [v for _, v in iter_vectors("function") if v["function"] == "digest_md5_wrap"]
+
+
+@pytest.mark.parametrize("vector", LAYER_VECTORS, ids=[v["id"] for v in LAYER_VECTORS])
+def test_cyrus_sessions_reproduce_response_and_rspauth(vector: Mapping[str, Any]) -> None:
+    response = parse_response(vector["input"]["response"].encode())
+    value, rspauth = response_digests(response, vector["input"]["password"])
+    assert value == response.response
+    assert parse_rspauth(vector["capture"]["rspauth"].encode()) == rspauth
+
+
+@pytest.mark.parametrize("vector", LAYER_VECTORS, ids=[v["id"] for v in LAYER_VECTORS])
+def test_cyrus_frames_unwrap_on_the_receiving_side(vector: Mapping[str, Any]) -> None:
+    inputs = vector["input"]
+    response = parse_response(inputs["response"].encode())
+    receiver = "client" if inputs["sender"] == "server" else "server"
+    framer = Framer(session_layer(response, inputs["password"], side=receiver))
+    frames = b"".join(base64.b64decode(f) for f in vector["expected"])
+    assert framer.feed(frames) == [m.encode() for m in inputs["messages"]]
+
+
+@pytest.mark.parametrize("vector", LAYER_VECTORS[:4], ids=[v["id"] for v in LAYER_VECTORS[:4]])
+def test_a_cyrus_frame_replayed_a_second_time_is_refused(vector: Mapping[str, Any]) -> None:
+    inputs = vector["input"]
+    response = parse_response(inputs["response"].encode())
+    receiver = "client" if inputs["sender"] == "server" else "server"
+    framer = Framer(session_layer(response, inputs["password"], side=receiver))
+    frame = base64.b64decode(vector["expected"][0])
+    framer.feed(frame)
+    with pytest.raises(MalformedMessage, match="sequence number 0, expected 1"):
+        framer.feed(frame)
+
+
+def test_a_server_with_qop_auth_has_no_session_layer() -> None:
+    response = parse_response(GOOD_RESPONSE)
+    with pytest.raises(UsageError, match="no security layer"):
+        session_layer(response, "x", side="client")

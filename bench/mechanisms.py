@@ -1,0 +1,392 @@
+"""Cost of one client response: sasl-kit next to pure-sasl and the stdlib floor.
+
+Run from the repository root: ``python bench/mechanisms.py [--quick] [--json]``.
+What the rows measure, the targets and the latest numbers are in docs/bench.md.
+
+Rules of this script:
+- A row times one thing: a client answering one server challenge. The client
+  object (``sasl_kit.client``, pure-sasl's ``SASLClient``) is created before the
+  clock starts, for both libraries alike, because the floor has no object to
+  create; what creating one costs is printed apart, under the table.
+- The floor is the same response computed with ``hmac``/``hashlib`` and string
+  formatting alone: no object, no parsing (DIGEST-MD5's floor knows the nonce
+  and realm), no checks, no escaping.
+- DIGEST-MD5: each library makes its cnonce inside the timed call, as in
+  production (sasl-kit from ``secrets``, pure-sasl from ``random.random()``);
+  the floor takes a fixed one.
+- Before anything is timed, every response is checked against the floor's; a
+  mismatch means the rows would measure different work, and the script exits 1.
+- Timing follows ``timeit`` (``perf_counter``, garbage collector off, best of
+  several batches), but each response needs a fresh client, so a batch is a run
+  of chunks of ``CHUNK`` clients made untimed and then stepped under the clock.
+  Batches of all rows are interleaved, so that a busy moment of the machine
+  hits every row alike. Targets are reported, never asserted: the exit status
+  says nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import hashlib
+import hmac
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sasl_kit
+
+# RFC 2195 section 2.
+CRAM_USER = "tim"
+CRAM_PASSWORD = "tanstaaftanstaaf"
+CRAM_HOST = "postoffice.reston.mci.net"
+CRAM_CHALLENGE = b"<1896.697170952@postoffice.reston.mci.net>"
+
+# RFC 2831 section 4, the first challenge: md5-sess, qop=auth, charset=utf-8.
+DIGEST_USER = "chris"
+DIGEST_PASSWORD = "secret"
+DIGEST_SERVICE = "imap"
+DIGEST_HOST = "elwood.innosoft.com"
+DIGEST_REALM = "elwood.innosoft.com"
+DIGEST_NONCE = "OA6MG9tEQGm2hh"
+DIGEST_CNONCE = "OA6MHXh6VqTrRk"
+DIGEST_CHALLENGE = (
+    b'realm="elwood.innosoft.com",nonce="OA6MG9tEQGm2hh",qop="auth",'
+    b"algorithm=md5-sess,charset=utf-8"
+)
+
+CRAM, DIGEST = "CRAM-MD5", "DIGEST-MD5"
+FLOOR, SASL_KIT, PURE_SASL = "floor (stdlib)", "sasl-kit", "pure-sasl"
+CRAM_TARGET = 1.5  # sasl-kit at most this many times the floor
+DIGEST_TARGET = 10.0  # pure-sasl at least this many times sasl-kit
+CHUNK = 1000  # clients made, then stepped under the clock, at a time
+HEADER = (
+    "mechanism",
+    "implementation",
+    "us/response",
+    "x floor",
+    "pure-sasl/sasl-kit",
+    "target",
+    "met",
+)
+
+Respond = Callable[[bytes], object]  # takes the server's challenge, returns the client's answer
+
+
+class BenchMismatch(Exception):
+    """Two implementations gave different responses: the rows would not be comparable."""
+
+
+def cram_md5_floor(challenge: bytes) -> bytes:
+    """RFC 2195 2: ``username SP hex(HMAC-MD5(password, challenge))``."""
+    digest = hmac.new(CRAM_PASSWORD.encode(), challenge, hashlib.md5).hexdigest()
+    return f"{CRAM_USER} {digest}".encode()
+
+
+def digest_md5_floor(challenge: bytes, cnonce: str = DIGEST_CNONCE) -> bytes:
+    """RFC 2831 2.1.2.1 (md5-sess, qop=auth) and the directives of the digest-response.
+
+    ``challenge`` is not parsed: the floor knows its realm and nonce.
+    """
+    # S324 is silenced below: DIGEST-MD5 is defined over MD5.
+    digest_uri = f"{DIGEST_SERVICE}/{DIGEST_HOST}"
+    user_realm_password = f"{DIGEST_USER}:{DIGEST_REALM}:{DIGEST_PASSWORD}".encode()
+    a1 = hashlib.md5(user_realm_password).digest() + f":{DIGEST_NONCE}:{cnonce}".encode()  # noqa: S324
+    a2 = f"AUTHENTICATE:{digest_uri}".encode()
+    ha1 = hashlib.md5(a1).hexdigest()  # noqa: S324
+    ha2 = hashlib.md5(a2).hexdigest()  # noqa: S324
+    kd = f"{ha1}:{DIGEST_NONCE}:00000001:{cnonce}:auth:{ha2}"
+    response = hashlib.md5(kd.encode()).hexdigest()  # noqa: S324
+    return (
+        f'charset=utf-8,username="{DIGEST_USER}",realm="{DIGEST_REALM}",'
+        f'nonce="{DIGEST_NONCE}",nc=00000001,cnonce="{cnonce}",'
+        f'digest-uri="{digest_uri}",response={response},qop=auth'
+    ).encode()
+
+
+def sasl_kit_cram_md5() -> sasl_kit.ClientMechanism:
+    return sasl_kit.client(CRAM, username=CRAM_USER, password=CRAM_PASSWORD)
+
+
+def sasl_kit_digest_md5(cnonce: str | None = None) -> sasl_kit.ClientMechanism:
+    return sasl_kit.client(
+        DIGEST,
+        username=DIGEST_USER,
+        password=DIGEST_PASSWORD,
+        service=DIGEST_SERVICE,
+        host=DIGEST_HOST,
+        cnonce=cnonce,
+    )
+
+
+@dataclass(frozen=True)
+class PureSasl:
+    """pure-sasl, when it is installed: responders of fresh clients, and making a client."""
+
+    cram_md5: Callable[[], Respond]
+    digest_md5: Callable[[], Respond]
+    make_digest_md5: Callable[[], object]
+
+
+def pure_sasl() -> PureSasl | None:
+    try:
+        module: Any = importlib.import_module("puresasl.client")
+    except ImportError:
+        return None
+    client_class = module.SASLClient
+
+    def make_digest_md5() -> Any:
+        return client_class(
+            DIGEST_HOST,
+            DIGEST_SERVICE,
+            mechanism=DIGEST,
+            username=DIGEST_USER,
+            password=DIGEST_PASSWORD,
+        )
+
+    def cram_md5() -> Any:
+        client = client_class(
+            CRAM_HOST, "imap", mechanism=CRAM, username=CRAM_USER, password=CRAM_PASSWORD
+        )
+        return client.process
+
+    def digest_md5() -> Any:
+        return make_digest_md5().process
+
+    return PureSasl(cram_md5, digest_md5, make_digest_md5)
+
+
+def directives(response: object) -> dict[str, str]:
+    """The directives of a digest-response from one of the rows (no escapes in them)."""
+    if not isinstance(response, bytes):
+        raise BenchMismatch(f"expected a digest-response as bytes, got {response!r}")
+    pairs = (item.partition("=") for item in response.decode().split(","))
+    return {key.strip(): value.strip('"') for key, _, value in pairs}
+
+
+def check(mechanism: str, implementation: str, response: object) -> None:
+    """The response is the floor's (DIGEST-MD5: for the cnonce the implementation chose)."""
+    if mechanism == CRAM:
+        if response != cram_md5_floor(CRAM_CHALLENGE):
+            raise BenchMismatch(f"{CRAM}: {implementation} answered {response!r}")
+        return
+    theirs = directives(response)
+    ours = directives(digest_md5_floor(DIGEST_CHALLENGE, theirs.get("cnonce", "")))
+    for key in ("username", "realm", "nonce", "nc", "qop", "digest-uri", "response"):
+        if theirs.get(key) != ours[key]:
+            raise BenchMismatch(
+                f"{DIGEST}: {implementation} sent {key}={theirs.get(key)!r}, "
+                f"the floor {key}={ours[key]!r}"
+            )
+
+
+@dataclass
+class Row:
+    """One timed thing; ``fresh`` makes a responder untimed (``None``: not installed)."""
+
+    mechanism: str
+    implementation: str
+    challenge: bytes
+    fresh: Callable[[], Respond] | None
+    us_per_response: float | None = None
+    times_floor: float | None = None
+    pure_sasl_over_sasl_kit: float | None = None
+    target: str = ""
+    met: bool | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mechanism": self.mechanism,
+            "implementation": self.implementation,
+            "us_per_response": self.us_per_response,
+            "times_floor": self.times_floor,
+            "pure_sasl_over_sasl_kit": self.pure_sasl_over_sasl_kit,
+            "target": self.target or None,
+            "met": self.met,
+        }
+
+
+def _creating(make: Callable[[], object]) -> Callable[[], Respond]:
+    """A row that times making a client (the challenge is ignored)."""
+
+    def respond(challenge: bytes) -> object:
+        return make()
+
+    return lambda: respond
+
+
+def build_rows() -> tuple[list[Row], list[Row], list[str]]:
+    """The response rows and the client-creation rows, checked to do the same work."""
+    notes: list[str] = []
+    pure = pure_sasl()
+    if pure is None:
+        notes.append("pure-sasl is not installed, so its rows are empty: pip install -e '.[bench]'")
+    rows = [
+        Row(CRAM, FLOOR, CRAM_CHALLENGE, lambda: cram_md5_floor),
+        Row(CRAM, SASL_KIT, CRAM_CHALLENGE, lambda: sasl_kit_cram_md5().step),
+        Row(CRAM, PURE_SASL, CRAM_CHALLENGE, None if pure is None else pure.cram_md5),
+        Row(DIGEST, FLOOR, DIGEST_CHALLENGE, lambda: digest_md5_floor),
+        Row(DIGEST, SASL_KIT, DIGEST_CHALLENGE, lambda: sasl_kit_digest_md5().step),
+        Row(DIGEST, PURE_SASL, DIGEST_CHALLENGE, None if pure is None else pure.digest_md5),
+    ]
+    creation = [
+        Row(DIGEST, SASL_KIT, b"", _creating(sasl_kit_digest_md5)),
+        Row(DIGEST, PURE_SASL, b"", None if pure is None else _creating(pure.make_digest_md5)),
+    ]
+    # With its cnonce fixed, sasl-kit must send the floor's directives exactly.
+    theirs = directives(sasl_kit_digest_md5(DIGEST_CNONCE).step(DIGEST_CHALLENGE))
+    ours = directives(digest_md5_floor(DIGEST_CHALLENGE))
+    if theirs != ours:
+        raise BenchMismatch(f"{DIGEST}: sasl-kit sent {theirs}, the floor {ours}")
+    for row in rows:
+        if row.fresh is not None:
+            check(row.mechanism, row.implementation, row.fresh()(row.challenge))
+    return rows, creation, notes
+
+
+def _time_chunk(row: Row) -> float:
+    """Seconds for ``CHUNK`` responses, each by a fresh responder made before the clock starts."""
+    assert row.fresh is not None
+    responders = [row.fresh() for _ in range(CHUNK)]
+    challenge = row.challenge
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for respond in responders:
+            respond(challenge)
+        return time.perf_counter() - start
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def time_rows(rows: list[Row], batch_seconds: float, batches: int) -> None:
+    """Best of ``batches`` per row; a batch is as many chunks as fill ``batch_seconds``."""
+    timed = [row for row in rows if row.fresh is not None]
+    chunks = [max(1, round(batch_seconds / _time_chunk(row))) for row in timed]
+    best = [float("inf")] * len(timed)
+    for _ in range(batches):
+        for i, row in enumerate(timed):
+            elapsed = sum(_time_chunk(row) for _ in range(chunks[i]))
+            best[i] = min(best[i], elapsed / (chunks[i] * CHUNK))
+    for row, seconds in zip(timed, best, strict=True):
+        row.us_per_response = seconds * 1e6
+
+
+def assess(rows: list[Row]) -> None:
+    """Fill in the ratios and the verdicts on the targets."""
+    cost = {(row.mechanism, row.implementation): row.us_per_response for row in rows}
+    for row in rows:
+        floor = cost[(row.mechanism, FLOOR)]
+        if row.us_per_response is not None and floor is not None:
+            row.times_floor = row.us_per_response / floor
+        if row.implementation != SASL_KIT:
+            continue
+        pure = cost[(row.mechanism, PURE_SASL)]
+        if row.us_per_response is not None and pure is not None:
+            row.pure_sasl_over_sasl_kit = pure / row.us_per_response
+        if row.mechanism == CRAM:
+            row.target = f"<= {CRAM_TARGET:g}x floor"
+            row.met = row.times_floor is not None and row.times_floor <= CRAM_TARGET
+        else:
+            row.target = f">= {DIGEST_TARGET:g}x faster than pure-sasl"
+            ratio = row.pure_sasl_over_sasl_kit
+            row.met = None if ratio is None else ratio >= DIGEST_TARGET
+
+
+def environment(batch_seconds: float, batches: int) -> dict[str, str]:
+    batch = f"~{batch_seconds:g} s" if batch_seconds else f"{CHUNK} responses"
+    return {
+        "date": datetime.date.today().isoformat(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "timing": f"best of {batches} batches of {batch} per row, rows interleaved",
+        "measured": "one client response to one server challenge; client objects made "
+        "before the clock starts (both libraries); floor = hmac/hashlib + formatting",
+    }
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cost(row: Row) -> str:
+    return "not installed" if row.fresh is None else _cell(row.us_per_response, ".2f")
+
+
+def render(rows: list[Row], creation: list[Row], env: dict[str, str], notes: list[str]) -> str:
+    table = [list(HEADER)]
+    for row in rows:
+        verdict = {True: "met", False: "NOT MET", None: "not measured"}[row.met]
+        table.append(
+            [
+                row.mechanism,
+                row.implementation,
+                _cost(row),
+                _cell(row.times_floor, ".2f"),
+                _cell(row.pure_sasl_over_sasl_kit, ".1f"),
+                row.target or "-",
+                verdict if row.target else "-",
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i in (2, 3, 4) else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    made = ", ".join(
+        f"{row.implementation} {_cost(row)}{' us' if row.fresh else ''}" for row in creation
+    )
+    return "\n".join(
+        [
+            *(f"{key}: {value}" for key, value in env.items()),
+            "",
+            *lines,
+            "",
+            f"making a {DIGEST} client (not in the rows above): {made}",
+            *(f"note: {note}" for note in notes),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: one chunk a batch")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    batch_seconds, batches = (0.0, 2) if args.quick else (0.2, 7)
+    try:
+        rows, creation, notes = build_rows()
+    except BenchMismatch as exc:
+        print(f"bench/mechanisms.py: rows would measure different work: {exc}", file=sys.stderr)
+        return 1
+    time_rows([*rows, *creation], batch_seconds, batches)
+    assess(rows)
+    env = environment(batch_seconds, batches)
+    if args.json:
+        report = {
+            **env,
+            "rows": [row.as_json() for row in rows],
+            "making_a_client_us": {row.implementation: row.us_per_response for row in creation},
+            "notes": notes,
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(render(rows, creation, env, notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

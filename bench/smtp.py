@@ -1,0 +1,529 @@
+"""SMTP sending: sasl-kit next to smtplib, aiosmtplib and a raw-socket floor, on loopback.
+
+Run from the repository root: ``python bench/smtp.py [--quick] [--json]``.
+What the rows measure, the targets and the latest numbers are in docs/bench.md.
+
+Rules of this script:
+- Every server runs in a process of its own, so it never competes with the
+  client for the GIL: the discard sink written here (``--serve sink``, with
+  PIPELINING; ``--serve sink-chunking`` adds CHUNKING) and aiosmtpd with a
+  handler that drops the message. The sink answers a pipelined group in one
+  write and reads with 1 MiB buffers; it parses nothing it does not need.
+- Messages per second: one connection per measurement, the same composed
+  message (To, Cc, Bcc, 2 KiB of text) sent again and again; the rounds of all
+  clients and servers are interleaved and the best round counts.
+- The large attachment: each contender runs in a fresh process
+  (``--contender``) that does the whole job, file on disk to final reply; it
+  reports its own time, and its peak RSS is read by the parent from
+  ``os.wait4``. smtplib + email builds the message in memory, as its API asks.
+  The floor reads the file, base64-encodes it and writes it to the same sink
+  in one DATA, with nothing else: no MIME, no line-ending checks.
+- Targets are reported, never asserted: the exit status says nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import binascii
+import contextlib
+import datetime
+import json
+import os
+import platform
+import smtplib
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sasl_kit.mail import Attachment, OutgoingMessage, compose
+from sasl_kit.smtp import SMTPClient, Status
+
+SENDER = "bench@example.org"
+TO, CC, BCC = "to@example.org", "cc@example.org", "bcc@example.org"
+RECIPIENTS = (TO, CC, BCC)
+TEXT = "The quick brown fox jumps over the lazy dog.\n" * 46  # about 2 KiB
+SERVERS = ("sink", "sink-chunking", "aiosmtpd")
+PIPELINED = {"sink": True, "sink-chunking": True, "aiosmtpd": False}
+CLIENTS = ("sasl-kit", "smtplib", "aiosmtplib")
+RATE_TARGET = 1.5  # sasl-kit messages/s at least this times smtplib's, where PIPELINING is offered
+RSS_TARGET_MIB = 64
+SPEEDUP_TARGET = 5.0  # sasl-kit at least this many times faster than smtplib + email
+FLOOR_TARGET = 1.3  # sasl-kit within this factor of the floor's time
+BLOCK = 57 * 1024  # bytes read and encoded at a time by the floor: whole base64 lines
+
+# --- the discard sink -------------------------------------------------------
+
+
+def _sink_session(conn: socket.socket, chunking: bool) -> None:
+    """One connection: replies for every complete line, in one write per read."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    scratch = memoryview(bytearray(1 << 20))
+    ehlo = b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 4294967296\r\n"
+    ehlo += (b"250-CHUNKING\r\n" if chunking else b"") + b"250 SMTPUTF8\r\n"
+    buffer = bytearray()
+    out = [b"220 sink ESMTP\r\n"]
+    while True:
+        while (end := buffer.find(b"\r\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                out.append(ehlo)
+            elif verb == b"DATA":
+                conn.sendall(b"".join(out) + b"354 go ahead\r\n")
+                out.clear()
+                buffer = _discard_data(conn, buffer, scratch)
+                out.append(b"250 2.0.0 discarded\r\n")
+            elif verb == b"BDAT":
+                need = int(line.split()[1])
+                taken = min(need, len(buffer))
+                del buffer[:taken]
+                need -= taken
+                while need:
+                    got = conn.recv_into(scratch[: min(need, len(scratch))])
+                    if not got:
+                        return
+                    need -= got
+                out.append(b"250 2.0.0 chunk\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"".join(out) + b"221 bye\r\n")
+                return
+            else:  # MAIL, RCPT, RSET, NOOP
+                out.append(b"250 ok\r\n")
+        if out:
+            conn.sendall(b"".join(out))
+            out.clear()
+        got = conn.recv_into(scratch)
+        if not got:
+            return
+        buffer += scratch[:got]
+
+
+def _discard_data(conn: socket.socket, buffer: bytearray, scratch: memoryview) -> bytearray:
+    """Drop DATA content up to the ``.`` line; return what follows it."""
+    window = b"\r\n" + bytes(buffer)  # the CRLF that ended the DATA line
+    while (end := window.find(b"\r\n.\r\n")) < 0:
+        got = conn.recv_into(scratch)
+        if not got:
+            raise ConnectionError("the client hung up in the data")
+        window = window[-4:] + scratch[:got]
+    return bytearray(window[end + 5 :])
+
+
+def _serve_sink(chunking: bool) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_sink_thread, args=(conn, chunking), daemon=True).start()
+
+
+def _sink_thread(conn: socket.socket, chunking: bool) -> None:
+    with conn, contextlib.suppress(OSError):
+        _sink_session(conn, chunking)
+
+
+def _serve_aiosmtpd() -> None:
+    from aiosmtpd.smtp import SMTP as AioSMTP
+
+    class Discard:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 discarded"
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        loop.create_server(
+            lambda: AioSMTP(Discard(), hostname="aiosmtpd", data_size_limit=0),
+            "127.0.0.1",
+            0,
+        )
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    loop.run_forever()
+
+
+@contextlib.contextmanager
+def serving(kind: str) -> Iterator[int]:
+    """A server process of ``kind``; yields its port."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield int(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait()
+
+
+# --- messages per second ----------------------------------------------------
+
+
+def _installed(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _message() -> OutgoingMessage:
+    return compose(sender=SENDER, to=TO, cc=CC, bcc=BCC, subject="bench", text=TEXT)
+
+
+def rate_sasl_kit(port: int, message: OutgoingMessage, wire: bytes, n: int) -> float:
+    with SMTPClient("127.0.0.1", port, tls="none") as smtp:
+        smtp.send(message)
+        start = time.perf_counter()
+        for _ in range(n):
+            if smtp.send(message).status is not Status.SENT:
+                raise RuntimeError("sasl-kit: the server refused a message")
+        return n / (time.perf_counter() - start)
+
+
+def rate_smtplib(port: int, message: OutgoingMessage, wire: bytes, n: int) -> float:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.sendmail(SENDER, RECIPIENTS, wire)
+        start = time.perf_counter()
+        for _ in range(n):
+            smtp.sendmail(SENDER, RECIPIENTS, wire)
+        return n / (time.perf_counter() - start)
+
+
+def rate_aiosmtplib(port: int, message: OutgoingMessage, wire: bytes, n: int) -> float:
+    import aiosmtplib
+
+    async def run() -> float:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await smtp.connect()
+        await smtp.sendmail(SENDER, RECIPIENTS, wire)
+        start = time.perf_counter()
+        for _ in range(n):
+            await smtp.sendmail(SENDER, RECIPIENTS, wire)
+        rate = n / (time.perf_counter() - start)
+        await smtp.quit()
+        return rate
+
+    return asyncio.run(run())
+
+
+RATE: dict[str, Callable[[int, OutgoingMessage, bytes, int], float]] = {
+    "sasl-kit": rate_sasl_kit,
+    "smtplib": rate_smtplib,
+    "aiosmtplib": rate_aiosmtplib,
+}
+
+
+@dataclass
+class RateRow:
+    server: str
+    client: str
+    messages_per_s: float | None
+    x_smtplib: float | None
+    target: str
+    met: bool | None
+
+
+def measure_rates(n: int, rounds: int) -> list[RateRow]:
+    message = _message()
+    wire = b"".join(message.chunks())
+    servers = [s for s in SERVERS if s != "aiosmtpd" or _installed("aiosmtpd")]
+    clients = [c for c in CLIENTS if c != "aiosmtplib" or _installed("aiosmtplib")]
+    best: dict[tuple[str, str], float] = {}
+    with contextlib.ExitStack() as stack:
+        ports = {s: stack.enter_context(serving(s)) for s in servers}
+        for _ in range(rounds):
+            for server in servers:
+                for client in clients:
+                    rate = RATE[client](ports[server], message, wire, n)
+                    best[server, client] = max(rate, best.get((server, client), 0.0))
+    rows = []
+    for server in SERVERS:
+        for client in CLIENTS:
+            rate = best.get((server, client))
+            base = best.get((server, "smtplib"))
+            ratio = rate / base if rate is not None and base else None
+            target, met = "", None
+            if client == "sasl-kit" and PIPELINED[server]:
+                target, met = (
+                    f">= {RATE_TARGET}x smtplib",
+                    ratio is not None and ratio >= RATE_TARGET,
+                )
+            rows.append(RateRow(server, client, rate, ratio, target, met))
+    return rows
+
+
+# --- the large attachment ---------------------------------------------------
+
+
+def contender_sasl_kit(port: int, path: Path) -> None:
+    message = compose(
+        sender=SENDER,
+        to=TO,
+        subject="big",
+        text="see attachment\n",
+        attachments=[Attachment(path=path)],
+    )
+    with SMTPClient("127.0.0.1", port, tls="none") as smtp:
+        if smtp.send(message).status is not Status.SENT:
+            raise RuntimeError("sasl-kit: the server refused the message")
+
+
+def contender_smtplib(port: int, path: Path) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, TO, "big"
+    message.set_content("see attachment\n")
+    message.add_attachment(
+        path.read_bytes(), maintype="application", subtype="octet-stream", filename=path.name
+    )
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(message)
+
+
+def _reply(sock: socket.socket, code: bytes) -> None:
+    """Read until a final reply line with ``code``."""
+    data = b""
+    while not any(line.startswith(code + b" ") for line in data.split(b"\r\n")):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the sink hung up")
+        data += chunk
+
+
+def _raw(block: bytes) -> bytes:
+    return binascii.b2a_base64(block, newline=False)
+
+
+_LINE = struct.Struct("57s")
+
+
+def _lines(block: bytes) -> bytes:
+    """RFC 2045 lines, 76 characters and CRLF, the fastest way the standard library has."""
+    whole = len(block) - len(block) % 57
+    encoded = b"".join(map(binascii.b2a_base64, map(_first, _LINE.iter_unpack(block[:whole]))))
+    return (
+        encoded + binascii.b2a_base64(block[whole:]) if whole < len(block) else encoded
+    ).replace(b"\n", b"\r\n")
+
+
+def _first(item: tuple[bytes]) -> bytes:
+    return item[0]
+
+
+def contender_floor(port: int, path: Path, encode: Callable[[bytes], bytes] = _raw) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock, open(path, "rb") as f:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _reply(sock, b"220")
+        sock.sendall(b"EHLO floor\r\n")
+        _reply(sock, b"250")
+        sock.sendall(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode())
+        _reply(sock, b"354")
+        while block := f.read(BLOCK):
+            sock.sendall(encode(block))
+        sock.sendall(b"\r\n.\r\n")
+        _reply(sock, b"250")
+
+
+CONTENDERS: dict[str, tuple[str, Callable[[int, Path], None]]] = {
+    "sasl-kit (DATA)": ("sink", contender_sasl_kit),
+    "sasl-kit (BDAT)": ("sink-chunking", contender_sasl_kit),
+    "smtplib + email": ("sink", contender_smtplib),
+    "floor (base64 over a socket)": ("sink", contender_floor),
+    "floor, in 76-character lines": (
+        "sink",
+        lambda port, path: contender_floor(port, path, _lines),
+    ),
+}
+
+
+@dataclass
+class BigRow:
+    contender: str
+    seconds: float
+    peak_rss_mib: float
+    x_floor: float
+    smtplib_over_this: float
+    target: str
+    met: bool | None
+
+
+def _run_contender(name: str, port: int, path: Path) -> tuple[float, float]:
+    """Seconds (reported by the process) and its peak RSS in MiB (from ``wait4``)."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--contender", name, "--port", str(port), "--file", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"contender {name!r} failed with status {process.returncode}")
+    return float(out), usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def measure_big(size: int, rounds: int) -> list[BigRow]:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        path = Path(folder, "attachment.bin")
+        with open(path, "wb") as f:
+            for _ in range(0, size, 1 << 20):
+                f.write(os.urandom(min(1 << 20, size - f.tell())))
+        ports = {s: stack.enter_context(serving(s)) for s in ("sink", "sink-chunking")}
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(rounds):
+            for name, (server, _) in CONTENDERS.items():
+                seconds, rss = _run_contender(name, ports[server], path)
+                old = best.get(name)
+                best[name] = (min(seconds, old[0]), max(rss, old[1])) if old else (seconds, rss)
+    floor = best["floor (base64 over a socket)"][0]
+    heavy = best["smtplib + email"][0]
+    rows = []
+    for name, (seconds, rss) in best.items():
+        target, met = "", None
+        if name.startswith("sasl-kit"):
+            target = (
+                f"RSS < {RSS_TARGET_MIB} MiB, >= {SPEEDUP_TARGET:g}x smtplib, "
+                f"<= {FLOOR_TARGET}x floor"
+            )
+            met = (
+                rss < RSS_TARGET_MIB
+                and heavy / seconds >= SPEEDUP_TARGET
+                and seconds / floor <= FLOOR_TARGET
+            )
+        rows.append(BigRow(name, seconds, rss, seconds / floor, heavy / seconds, target, met))
+    return rows
+
+
+# --- output -----------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _met(met: bool | None) -> str:
+    return "" if met is None else "yes" if met else "NO"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(map(len, column)) for column in zip(header, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *rows]
+    )
+
+
+def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {
+                "settings": settings,
+                "rates": [asdict(r) for r in rates],
+                "attachment": [asdict(r) for r in big],
+            },
+            indent=2,
+        )
+    rate_rows = [
+        [
+            r.server,
+            r.client,
+            _fmt(r.messages_per_s, ".0f"),
+            _fmt(r.x_smtplib, ".2f"),
+            r.target,
+            _met(r.met),
+        ]
+        for r in rates
+    ]
+    big_rows = [
+        [
+            r.contender,
+            f"{r.seconds:.2f}",
+            f"{r.peak_rss_mib:.0f}",
+            f"{r.x_floor:.2f}",
+            f"{r.smtplib_over_this:.1f}",
+            r.target,
+            _met(r.met),
+        ]
+        for r in big
+    ]
+    mib = settings["attachment_bytes"] / (1 << 20)
+    return "\n".join(
+        [
+            f"Messages per second over one connection ({settings['messages']} messages of "
+            f"{settings['message_bytes']} bytes, 3 recipients, best of {settings['rounds']}):",
+            _table(["server", "client", "msg/s", "x smtplib", "target", "met"], rate_rows),
+            *(
+                ["n/a: aiosmtpd or aiosmtplib is not installed (pip install -e '.[bench]')"]
+                if any(r.messages_per_s is None for r in rates)
+                else []
+            ),
+            "",
+            f"A {mib:.0f} MiB attachment, compose + send, one process each "
+            f"(best of {settings['big_rounds']}):",
+            _table(
+                [
+                    "contender",
+                    "seconds",
+                    "peak RSS MiB",
+                    "x floor",
+                    "smtplib/this",
+                    "target",
+                    "met",
+                ],
+                big_rows,
+            ),
+            "",
+            f"{settings['date']}, Python {settings['python']}, {settings['cpus']} CPUs",
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "aiosmtpd":
+        _serve_aiosmtpd()
+    if args.serve is not None:
+        _serve_sink(chunking=args.serve == "sink-chunking")
+    if args.contender is not None:
+        start = time.perf_counter()
+        CONTENDERS[args.contender][1](args.port, args.file)
+        print(time.perf_counter() - start)
+        return 0
+    messages, rounds = (50, 1) if args.quick else (1000, 3)
+    size, big_rounds = (4 << 20, 1) if args.quick else (200 << 20, 2)
+    settings = {
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "messages": messages,
+        "message_bytes": _message().size(),
+        "rounds": rounds,
+        "attachment_bytes": size,
+        "big_rounds": big_rounds,
+    }
+    rates = measure_rates(messages, rounds)
+    big = measure_big(size, big_rounds)
+    print(report(rates, big, settings, args.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

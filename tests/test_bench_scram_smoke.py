@@ -1,0 +1,41 @@
+"""bench/scram.py runs and prints its rows; its timings are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("cold login", "repeated login")
+IMPLEMENTATIONS = ("floor (pbkdf2_hmac)", "sasl-kit", "scramp")
+
+
+def _bench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "bench/scram.py", "--quick", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_quick_run_prints_the_table_with_every_row() -> None:
+    lines = _bench().splitlines()
+    assert any(re.match(r"case\s+implementation\s+us/login\s+x floor", line) for line in lines)
+    for case in CASES:
+        for implementation in IMPLEMENTATIONS:
+            row = re.compile(rf"{case}\s+{re.escape(implementation)}\s")
+            assert any(row.match(line) for line in lines), (case, implementation)
+
+
+def test_json_output_has_every_row_and_a_verdict_per_target() -> None:
+    report = json.loads(_bench("--json"))
+    rows = {(row["case"], row["implementation"]): row for row in report["rows"]}
+    assert set(rows) == {(c, i) for c in CASES for i in IMPLEMENTATIONS}
+    assert all(rows[(case, "sasl-kit")]["target"] for case in CASES)

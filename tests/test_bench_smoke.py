@@ -1,0 +1,39 @@
+"""bench/mechanisms.py runs and prints its rows; its timings are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPLEMENTATIONS = ("floor (stdlib)", "sasl-kit", "pure-sasl")
+
+
+def _bench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "bench/mechanisms.py", "--quick", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_quick_run_prints_the_table_with_every_row_of_both_mechanisms() -> None:
+    lines = _bench().splitlines()
+    assert any(re.match(r"mechanism\s+implementation\s+us/response\s+x floor", x) for x in lines)
+    for mechanism in ("CRAM-MD5", "DIGEST-MD5"):
+        for implementation in IMPLEMENTATIONS:
+            row = re.compile(rf"{mechanism}\s+{re.escape(implementation)}\s")
+            assert any(row.match(line) for line in lines), (mechanism, implementation)
+
+
+def test_json_output_has_every_row_of_both_mechanisms() -> None:
+    report = json.loads(_bench("--json"))
+    rows = {(row["mechanism"], row["implementation"]) for row in report["rows"]}
+    assert rows == {(m, i) for m in ("CRAM-MD5", "DIGEST-MD5") for i in IMPLEMENTATIONS}

@@ -1,0 +1,52 @@
+"""bench/smtp.py runs and prints every row; its timings are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = ("sasl-kit", "smtplib", "aiosmtplib")
+CONTENDERS = (
+    "sasl-kit (DATA)",
+    "sasl-kit (BDAT)",
+    "smtplib + email",
+    "floor (base64 over a socket)",
+    "floor, in 76-character lines",
+)
+
+
+def _bench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "bench/smtp.py", "--quick", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_quick_run_prints_both_tables_with_every_row() -> None:
+    lines = _bench().splitlines()
+    assert any(re.match(r"server\s+client\s+msg/s\s+x smtplib\s+target\s+met", x) for x in lines)
+    for server in ("sink", "sink-chunking", "aiosmtpd"):
+        for client in CLIENTS:
+            row = re.compile(rf"{server}\s+{client}\s+\d+\s+\d+\.\d\d")
+            assert any(row.match(line) for line in lines), (server, client)
+    assert any(re.match(r"contender\s+seconds\s+peak RSS MiB\s+x floor", x) for x in lines)
+    for contender in CONTENDERS:
+        row = re.compile(rf"{re.escape(contender)}\s+\d+\.\d\d\s+\d+\s")
+        assert any(row.match(line) for line in lines), contender
+
+
+def test_json_output_has_every_row() -> None:
+    report = json.loads(_bench("--json"))
+    rates = {(row["server"], row["client"]) for row in report["rates"]}
+    assert rates == {(s, c) for s in ("sink", "sink-chunking", "aiosmtpd") for c in CLIENTS}
+    assert [row["contender"] for row in report["attachment"]] == list(CONTENDERS)
+    assert all(row["peak_rss_mib"] > 0 for row in report["attachment"])
