@@ -286,7 +286,8 @@ class SMTPClient:
         """Authenticate with the strongest usable mechanism; return its name.
 
         ``mechanisms`` limits the choice (the server's AUTH list still decides
-        what is offered); ``options`` are further ``ClientOptions`` fields.
+        what is offered); ``options`` are further ``ClientOptions`` fields. A
+        ``token`` option makes the OAuth mechanisms usable, a password the others.
         Channel binding comes from the ``channel_binding`` hook, and whether the
         server offered a -PLUS mechanism from the registry's ``Choice``.
         """
@@ -298,6 +299,7 @@ class SMTPClient:
             )
         if not self._extensions.auth:
             raise PolicyRefused(f"{self.host} offers no AUTH mechanism (no AUTH in its EHLO reply)")
+        token = options.get("token")
         binding = None
         if self._binding_hook is not None and isinstance(self._sock, ssl.SSLSocket):
             binding = self._binding_hook(self._sock)
@@ -307,6 +309,7 @@ class SMTPClient:
             allow_plaintext=allow_plaintext,
             allow=mechanisms,
             channel_binding=binding is not None,
+            credentials=[kind for kind, have in (("password", password), ("token", token)) if have],
         )
         reasons = dict(choice.passed_over)
         if not choice.usable:
@@ -373,7 +376,9 @@ class SMTPClient:
                 pending = None
             else:
                 challenge = self._challenge(reply, name)
-                if mechanism.complete:
+                # RFC 7628 3.2.3: an error challenge after an OAuth client is done is
+                # answered, so that the server can fail the exchange with its status.
+                if mechanism.complete and not mechanism.answers_errors:
                     self._cancel(name)
                     raise SMTPProtocolError(
                         f"{self.host} sent an AUTH {name} challenge after the exchange was complete"
