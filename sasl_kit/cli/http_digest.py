@@ -30,7 +30,8 @@ def register(commands: Any) -> None:
         help="compute or check an HTTP Digest Authorization value (RFC 2617, RFC 7616)",
         description="Print the Authorization value answering WWW-AUTHENTICATE (its first Digest "
         "challenge, or the one with --algorithm), or with --check, check an Authorization "
-        f"value. The password comes from --password, else --password-file, else ${PASSWORD_ENV}.",
+        "value (WWW-AUTHENTICATE then tells whether it had charset=UTF-8, the default). "
+        f"The password comes from --password, else --password-file, else ${PASSWORD_ENV}.",
     )
     p.set_defaults(command=http_digest_command)
     p.add_argument(
@@ -50,8 +51,8 @@ def register(commands: Any) -> None:
 
 
 def http_digest_command(args: argparse.Namespace) -> int:
-    if (args.www_authenticate is None) == (args.check is None):
-        raise CommandFailed("give either WWW-AUTHENTICATE or --check AUTHORIZATION")
+    if args.www_authenticate is None and args.check is None:
+        raise CommandFailed("give WWW-AUTHENTICATE, or --check AUTHORIZATION")
     body = _body(args.body_file)
     if args.check is not None:
         return _check(args, body)
@@ -76,6 +77,10 @@ def http_digest_command(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace, body: bytes) -> int:
     """Verify the value against the password; without --username, for the user it names."""
     authorization = http_digest.parse_authorization(args.check)
+    utf8 = True  # RFC 7616 4: the only charset; for ASCII names and passwords it changes nothing
+    if args.www_authenticate is not None:
+        challenges = http_digest.parse_challenges(args.www_authenticate)
+        utf8 = http_digest.choose(challenges, authorization.algorithm).utf8
     username = _username(args)
     if authorization.userhash and username is None:
         raise CommandFailed("the Authorization has userhash=true: --username is needed")
@@ -86,8 +91,10 @@ def _check(args: argparse.Namespace, body: bytes) -> int:
 
     try:
         user = http_digest.verify(
-            authorization, args.method, body, lookup, uri=args.uri,
-            userhash_lookup=http_digest.UserhashTable([username or ""], authorization.realm),
+            authorization, args.method, body, lookup, uri=args.uri, utf8=utf8,
+            userhash_lookup=http_digest.UserhashTable(
+                [username or ""], authorization.realm, utf8=utf8
+            ),
         )
     except AuthenticationFailed as exc:
         raise CommandFailed(str(exc), EXIT_FAILED) from None
