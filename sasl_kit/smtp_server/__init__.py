@@ -1,0 +1,24 @@
+"""A local SMTP submission server that authenticates with every mechanism (docs/serve.md).
+
+``config`` holds its options, ``smtp`` plugs sasl-kit into aiosmtpd, ``store``
+keeps the mail (a maildir plus envelopes), ``faults`` injects failures,
+``users`` reads the users file and ``app`` runs it all in a thread.
+"""
+
+from __future__ import annotations
+
+from sasl_kit.smtp_server.app import MailServer
+from sasl_kit.smtp_server.config import ServerConfig
+from sasl_kit.smtp_server.faults import Faults
+from sasl_kit.smtp_server.store import MailStore, ReceivedMessage
+from sasl_kit.smtp_server.users import Users, scram_line
+
+__all__ = [
+    "Faults",
+    "MailServer",
+    "MailStore",
+    "ReceivedMessage",
+    "ServerConfig",
+    "Users",
+    "scram_line",
+]
