@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -303,6 +304,7 @@ def test_docs_cli_examples_run_as_written(block: str, tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("SASL_KIT_PASSWORD", None)
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "examples")  # transcripts for verify
     for command in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
         line, _, output = command.partition("\n")
         done = subprocess.run(

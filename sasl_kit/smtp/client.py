@@ -18,7 +18,8 @@ Rules of this module:
 - Every socket operation has the session's timeout (60 s by default).
 - The transcript (``transcript`` callback and the ``sasl_kit.smtp`` logger at
   DEBUG) shows every command and reply except AUTH payloads and 334
-  challenges, which read ``<redacted>``, and message data, shown as a byte count.
+  challenges, which read ``<redacted>`` (the callback alone gets
+  them with ``transcript_secrets=True``), and message data, shown as a byte count.
 
 Theory of operation: ``connect`` reads the greeting, sends EHLO, upgrades with
 STARTTLS (or starts with TLS) and sends EHLO again. ``login`` walks the
@@ -127,6 +128,9 @@ class SMTPClient:
     ``channel_binding`` is called with the TLS socket at ``login`` and its
     result reaches the mechanisms as ``ClientOptions.channel_binding``
     (SCRAM-*-PLUS); ``sasl_kit.channel_binding`` builds one.
+    ``transcript_secrets=True`` shows AUTH payloads unredacted to the
+    ``transcript`` callback, never to the logger (``sasl_kit.probe`` records
+    exchanges for diagnosis).
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class SMTPClient:
         transcript: Transcript | None = None,
         registry: Registry = default_registry,
         channel_binding: BindingHook | None = None,
+        transcript_secrets: bool = False,
     ) -> None:
         if tls not in DEFAULT_PORTS:
             raise UsageError(f"tls must be one of {', '.join(DEFAULT_PORTS)}, not {tls!r}")
@@ -153,12 +158,14 @@ class SMTPClient:
         self._insecure = insecure_tls
         self._local_hostname = local_hostname
         self._transcript = transcript
+        self._redact = not transcript_secrets
         self._registry = registry
         self._binding_hook = channel_binding
         self._sock: socket.socket | None = None
         self._parser = ReplyParser()
         self._replies: deque[Reply] = deque()
         self._extensions = Extensions.none()
+        self._before_tls: Extensions | None = None
         self._dirty = False
         self.authenticated_as: str | None = None
 
@@ -168,6 +175,11 @@ class SMTPClient:
     def extensions(self) -> Extensions:
         """What the last EHLO offered (after TLS, the EHLO sent over TLS)."""
         return self._extensions
+
+    @property
+    def extensions_before_tls(self) -> Extensions | None:
+        """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
+        return self._before_tls
 
     @property
     def encrypted(self) -> bool:
@@ -185,6 +197,7 @@ class SMTPClient:
         # write (the end of the data, a BDAT header) until the peer's delayed ACK.
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._parser, self._extensions, self._dirty = ReplyParser(), Extensions.none(), False
+        self._before_tls = None
         self._replies.clear()
         try:
             if self.tls == "implicit":
@@ -209,6 +222,7 @@ class SMTPClient:
                 f"{self.host} sent more after its STARTTLS 220 reply, before TLS "
                 "(STARTTLS response injection); connection closed"
             )
+        self._before_tls = self._extensions
         self._start_tls()
         self._ehlo()
 
@@ -625,7 +639,7 @@ class SMTPClient:
     def _send_lines(self, lines: Sequence[str], *, shown: str | None = None) -> None:
         """Write the lines with one ``sendall`` (a PIPELINING group is one write)."""
         for line in lines:
-            self._log(f"C: {line if shown is None else shown}")
+            self._log(f"C: {line if shown is None else shown}", f"C: {line}")
         what = "an AUTH response" if shown == REDACTED else lines[0].partition(" ")[0]
         self._write("".join(f"{line}\r\n" for line in lines).encode("utf-8"), what)
 
@@ -675,7 +689,10 @@ class SMTPClient:
         for i, text in enumerate(reply.lines):
             separator = "-" if i < len(reply.lines) - 1 else " "
             shown = REDACTED if redact and reply.code == 334 else text
-            self._log(f"S: {reply.code}{separator}{shown}".rstrip())
+            self._log(
+                f"S: {reply.code}{separator}{shown}".rstrip(),
+                f"S: {reply.code}{separator}{text}".rstrip(),
+            )
         return reply
 
     def _expect(self, reply: Reply, code: int, what: str) -> Reply:
@@ -684,11 +701,11 @@ class SMTPClient:
             raise _refusal(what, reply, self.host)
         return reply
 
-    def _log(self, line: str) -> None:
+    def _log(self, line: str, unredacted: str | None = None) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s", line)
         if self._transcript is not None:
-            self._transcript(line)
+            self._transcript(line if self._redact or unredacted is None else unredacted)
 
 
 class _Report:

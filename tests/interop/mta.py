@@ -27,10 +27,12 @@ transport, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
 import email.policy
 import grp
+import hashlib
 import os
 import pwd
 import shutil
@@ -62,6 +64,14 @@ MAILBOXES = ("alice", "bob", "carol", "dave")
 # The mechanisms the Dovecot of Debian 12 has (no NTLM: listing it breaks its auth process).
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256")
 MAIL_USER = "nobody"
+# How Dovecot's passdb stores a password ({SCHEME}value). Only PLAIN lets it verify the
+# shared-secret mechanisms; with a hash it still advertises them but cannot check them.
+STORED_SCHEMES = {
+    "PLAIN": lambda password: f"{{PLAIN}}{password}",
+    "SHA256": lambda password: (
+        "{SHA256}" + base64.b64encode(hashlib.sha256(password.encode()).digest()).decode("ascii")
+    ),
+}
 
 
 class MTAFailed(Exception):
@@ -246,8 +256,9 @@ class Dovecot(Server):
 
     name = "dovecot"
 
-    def __init__(self, site: MailSite) -> None:
+    def __init__(self, site: MailSite, *, scheme: str = "PLAIN") -> None:
         super().__init__(site)
+        self.stored = STORED_SCHEMES[scheme]
         self.imap_port, self.pop3_port, self.auth_port = free_ports(3)
         self.config = self.directory / "dovecot.conf"
 
@@ -256,7 +267,7 @@ class Dovecot(Server):
         users = directory / "users"
         # passwd-file: user:{scheme}password:uid:gid:gecos:home:shell:extra
         users.write_text(
-            "".join(f"{a.user}:{{PLAIN}}{a.password}::::::\n" for a in ACCOUNTS),
+            "".join(f"{a.user}:{self.stored(a.password)}::::::\n" for a in ACCOUNTS),
             encoding="utf-8",
         )
         self.config.write_text(

@@ -1,0 +1,590 @@
+"""What a live server really accepts: ``sasl-kit probe`` (docs/probe.md).
+
+Rules of this module:
+- A probe lists the mechanisms a server advertises before and after TLS
+  (SMTP EHLO ``AUTH``, IMAP ``CAPABILITY`` ``AUTH=``, POP3 ``CAPA`` ``SASL``)
+  and, given credentials, tries each one advertised after TLS, each try in a
+  fresh connection so that one failure cannot spoil the next. Credentials are
+  only ever sent over TLS.
+- Which mechanisms can be tried is the registry's decision (``Registry.choose``):
+  one it passes over is ``skipped`` with its reason.
+- Every try records the AUTH exchange as it went over the wire, in the
+  ``C:``/``S:`` notation of the RFCs with the base64 payloads, which is what a
+  diagnosis reads. The record holds secrets (PLAIN's is the password), so it
+  never shows in a ``repr``; ``Attempt.shown_transcript`` blanks the client's
+  payloads of plaintext mechanisms for printing.
+- Our client's responses are known to be correct (vectors prove them), so a
+  rejection is the password's fault or the server's: when a plaintext
+  mechanism works with the same password and a shared-secret one is rejected,
+  that one is advertised but cannot work at this server.
+- A try that goes wrong is a result (``error``), never an exception; only a
+  server that cannot be reached or listed at all raises ``ProbeFailed``.
+
+Theory of operation: SMTP goes through ``sasl_kit.smtp.SMTPClient`` (its
+transcript with ``transcript_secrets``); IMAP and POP3 through a small line
+driver here, which steps the mechanism with ``bridges.Exchange``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+from sasl_kit.bridges import Exchange
+from sasl_kit.errors import MalformedMessage, SASLError, UsageError
+from sasl_kit.registry import Registry, default_registry
+from sasl_kit.smtp import SMTPClient
+from sasl_kit.smtp.errors import CredentialsRejected, SMTPError
+from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
+from sasl_kit.verify import diagnose as verify
+
+TLS = Literal["starttls", "implicit"]
+SCHEMES: dict[str, tuple[str, TLS, int]] = {
+    "smtp": ("smtp", "starttls", 587),
+    "smtps": ("smtp", "implicit", 465),
+    "imap": ("imap", "starttls", 143),
+    "imaps": ("imap", "implicit", 993),
+    "pop3": ("pop3", "starttls", 110),
+    "pop3s": ("pop3", "implicit", 995),
+}
+"""URL scheme -> protocol, TLS mode, default port (smtp:// is submission, as in ``send``)."""
+SERVICES = {"smtp": "smtp", "imap": "imap", "pop3": "pop"}
+"""The GSSAPI service name each protocol's mechanisms use (RFC 4954, 3501, 5034)."""
+MAX_LINE = 1 << 16
+REDACTED = "<redacted>"
+CANNOT_WORK = (
+    "advertised but cannot work: the server rejected our correct response although {plain} "
+    "works with the same password, so it cannot verify {name} (e.g. Cyrus SASL checking "
+    "passwords through saslauthd/PAM, or no stored secret for this user, only a hash)"
+)
+
+
+class ProbeFailed(SASLError):
+    """The server could not be probed at all: no connection, no TLS, no capability list."""
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    REJECTED = "rejected"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to probe: ``protocol`` is smtp, imap or pop3; ``tls`` starttls or implicit."""
+
+    protocol: str
+    host: str
+    port: int
+    tls: TLS
+
+    @classmethod
+    def from_url(cls, url: str) -> Target:
+        """``scheme://host[:port]`` with a scheme of ``SCHEMES``."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in SCHEMES:
+            raise UsageError(f"URL scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise UsageError("the URL's port is not a number from 0 to 65535") from None
+        if not parts.hostname or parts.username or parts.password:
+            raise UsageError("the URL must be scheme://host[:port], without a user or password")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise UsageError("the URL must be scheme://host[:port], with nothing after the port")
+        protocol, tls, default = SCHEMES[scheme]
+        return cls(protocol, parts.hostname, default if port is None else port, tls)
+
+    @property
+    def url(self) -> str:
+        scheme = self.protocol + ("s" if self.tls == "implicit" else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One mechanism tried (or not) in its own connection.
+
+    ``round_trips`` counts the client's lines of the AUTH exchange, each
+    answered by the server; ``seconds`` times the exchange alone (not the
+    connection or TLS). ``detail`` is the server's last word or why the try
+    was skipped or failed; ``diagnosis`` says what a failure means.
+    """
+
+    mechanism: str
+    outcome: Outcome
+    plaintext: bool = False
+    round_trips: int = 0
+    seconds: float | None = None
+    detail: str = ""
+    diagnosis: str = ""
+    verified: Diagnosis | None = None
+    """What ``sasl_kit.verify`` found in a failed try's transcript."""
+    transcript: tuple[str, ...] = field(default=(), repr=False)
+
+    def shown_transcript(self) -> tuple[str, ...]:
+        """The transcript for printing: a plaintext mechanism's client payloads blanked."""
+        if not self.plaintext:
+            return self.transcript
+        return tuple(_blank(line) for line in self.transcript)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a probe found. ``before_tls`` is ``None`` with implicit TLS."""
+
+    target: Target
+    before_tls: tuple[str, ...] | None
+    after_tls: tuple[str, ...]
+    attempts: tuple[Attempt, ...]
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Login:
+    """What one try needs: the mechanism's name and the credentials."""
+
+    name: str
+    username: str
+    password: str = field(repr=False)
+    registry: Registry
+
+    def exchange(self, target: Target) -> Exchange:
+        mechanism = self.registry.client(
+            self.name,
+            username=self.username,
+            password=self.password,
+            service=SERVICES[target.protocol],
+            host=target.host,
+        )
+        return Exchange(self.name, mechanism)
+
+
+class _Session(Protocol):
+    before_tls: tuple[str, ...] | None
+    after_tls: tuple[str, ...]
+
+    def authenticate(self, login: _Login) -> tuple[Outcome, str]: ...
+    def auth_transcript(self) -> tuple[str, ...]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Settings:
+    target: Target
+    cafile: str | None
+    insecure_tls: bool
+    timeout: float
+    registry: Registry
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.insecure_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+class _SMTPSession:
+    """SMTP through ``SMTPClient``: its EHLO lists, its AUTH, its unredacted transcript."""
+
+    def __init__(self, settings: _Settings) -> None:
+        target = settings.target
+        self._lines: list[str] = []
+        self._client = SMTPClient(
+            target.host,
+            target.port,
+            tls=target.tls,
+            timeout=settings.timeout,
+            cafile=settings.cafile,
+            insecure_tls=settings.insecure_tls,
+            transcript=self._lines.append,
+            registry=settings.registry,
+            transcript_secrets=True,
+        )
+        try:
+            self._client.connect()
+        except SMTPError as exc:
+            raise ProbeFailed(str(exc)) from None
+        before = self._client.extensions_before_tls
+        self.before_tls = None if before is None else before.auth
+        self.after_tls = self._client.extensions.auth
+
+    def authenticate(self, login: _Login) -> tuple[Outcome, str]:
+        try:  # the client's own AUTH, its choice limited to this one mechanism
+            self._client.login(login.username, login.password, mechanisms=[login.name])
+        except CredentialsRejected as exc:
+            return Outcome.REJECTED, f"{exc.code} {exc.text}"
+        except SASLError as exc:
+            return Outcome.ERROR, str(exc)
+        return Outcome.OK, self._lines[-1][3:]
+
+    def auth_transcript(self) -> tuple[str, ...]:
+        starts = [i for i, line in enumerate(self._lines) if line.startswith("C: AUTH ")]
+        return tuple(self._lines[starts[0] :]) if starts else ()
+
+    def close(self) -> None:
+        self._client.quit()
+
+
+class _LineSession:
+    """A CRLF line protocol on one socket, every line recorded as ``C:``/``S:``."""
+
+    protocol = ""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._host = settings.target.host
+        self._lines: list[str] = []
+        self._auth_from = 0
+        self._buffer = b""
+        try:
+            self._sock: socket.socket = socket.create_connection(
+                (self._host, settings.target.port), timeout=settings.timeout
+            )
+        except OSError as exc:
+            raise ProbeFailed(
+                f"cannot connect to {self._host}:{settings.target.port}: {exc}"
+            ) from None
+        try:
+            if settings.target.tls == "implicit":
+                self._start_tls()
+            self.before_tls, self.after_tls = self._open()
+        except SASLError as exc:
+            self.close()
+            raise ProbeFailed(str(exc)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        raise NotImplementedError
+
+    def _start_tls(self) -> None:
+        try:
+            self._sock = self._settings.context().wrap_socket(
+                self._sock, server_hostname=self._host
+            )
+        except OSError as exc:
+            raise ProbeFailed(f"TLS handshake with {self._host} failed: {exc}") from None
+        self._buffer = b""  # nothing read before TLS survives it
+
+    def send(self, line: str) -> None:
+        self._lines.append(f"C: {line}")
+        try:
+            self._sock.sendall(line.encode("utf-8") + b"\r\n")
+        except OSError as exc:
+            raise ProbeFailed(f"connection to {self._host} lost: {exc}") from None
+
+    def read(self) -> str:
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > MAX_LINE:
+                raise MalformedMessage(f"{self._host} sent a line longer than {MAX_LINE} bytes")
+            try:
+                data = self._sock.recv(MAX_LINE)
+            except OSError as exc:
+                raise ProbeFailed(f"connection to {self._host} lost: {exc}") from None
+            if not data:
+                raise ProbeFailed(f"{self._host} closed the connection")
+            self._buffer += data
+        raw, self._buffer = self._buffer.split(b"\n", 1)
+        line = raw.rstrip(b"\r").decode("utf-8", "replace")
+        self._lines.append(f"S: {line}")
+        return line
+
+    def authenticate(self, login: _Login) -> tuple[Outcome, str]:
+        self._auth_from = len(self._lines)
+        try:
+            return self._authenticate(login.exchange(self._settings.target))
+        except SASLError as exc:
+            return Outcome.ERROR, str(exc)
+
+    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
+        raise NotImplementedError
+
+    def _answer(self, exchange: Exchange, payload: str) -> str:
+        """The base64 answer to a challenge; on an error, cancel with ``*`` and raise."""
+        try:
+            challenge = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            self.send("*")
+            raise MalformedMessage(
+                f"{self._host} sent an AUTH {exchange.name} challenge that is not base64"
+            ) from None
+        try:
+            return base64.b64encode(exchange.respond(challenge)).decode("ascii")
+        except SASLError:
+            self.send("*")
+            raise
+
+    def auth_transcript(self) -> tuple[str, ...]:
+        return tuple(self._lines[self._auth_from :])
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class _IMAPSession(_LineSession):
+    """RFC 3501: CAPABILITY, STARTTLS, AUTHENTICATE (with SASL-IR, RFC 4959, when offered)."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._tags = 0
+        self._sasl_ir = False
+        super().__init__(settings)
+
+    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        if not self.read().startswith("* OK"):
+            raise ProbeFailed(f"{self._host} did not greet with * OK")
+        capabilities = self._capabilities()
+        if self._settings.target.tls == "implicit":
+            return None, _auth(capabilities)
+        if "STARTTLS" not in capabilities:
+            raise ProbeFailed(f"{self._host} does not offer STARTTLS")
+        status, text = self._command("STARTTLS")
+        if status != "OK":
+            raise ProbeFailed(f"{self._host} refused STARTTLS: {status} {text}")
+        self._start_tls()
+        after = self._capabilities()
+        return _auth(capabilities), _auth(after)
+
+    def _capabilities(self) -> list[str]:
+        found: list[str] = []
+        status, text = self._command("CAPABILITY", found)
+        if status != "OK":
+            raise ProbeFailed(f"{self._host} refused CAPABILITY: {status} {text}")
+        self._sasl_ir = "SASL-IR" in found
+        return found
+
+    def _tag(self) -> str:
+        self._tags += 1
+        return f"P{self._tags:03d}"
+
+    def _command(self, command: str, capabilities: list[str] | None = None) -> tuple[str, str]:
+        tag = self._tag()
+        self.send(f"{tag} {command}")
+        while True:
+            line = self.read()
+            if line.upper().startswith("* CAPABILITY ") and capabilities is not None:
+                capabilities += line.split()[2:]
+            elif line.startswith(f"{tag} "):
+                status, _, text = line[len(tag) + 1 :].partition(" ")
+                return status.upper(), text
+
+    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
+        tag = self._tag()
+        command = f"{tag} AUTHENTICATE {exchange.name}"
+        initial = exchange.initial_response() if self._sasl_ir else None
+        if initial is not None:
+            command += " " + (base64.b64encode(initial).decode("ascii") or "=")
+        self.send(command)
+        while True:
+            line = self.read()
+            if line.startswith(f"{tag} "):
+                status, _, text = line[len(tag) + 1 :].partition(" ")
+                if status.upper() == "OK":
+                    exchange.succeeded(self._host)
+                    return Outcome.OK, text
+                return (Outcome.REJECTED if status.upper() == "NO" else Outcome.ERROR), text
+            if line == "+" or line.startswith("+ "):
+                self.send(self._answer(exchange, line[2:].strip()))
+
+
+class _POP3Session(_LineSession):
+    """RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH (initial response always allowed)."""
+
+    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        if not self.read().startswith("+OK"):
+            raise ProbeFailed(f"{self._host} did not greet with +OK")
+        capabilities = self._capa()
+        if self._settings.target.tls == "implicit":
+            return None, _sasl(capabilities)
+        if "STLS" not in capabilities:
+            raise ProbeFailed(f"{self._host} does not offer STLS")
+        self.send("STLS")
+        reply = self.read()
+        if not reply.startswith("+OK"):
+            raise ProbeFailed(f"{self._host} refused STLS: {reply}")
+        self._start_tls()
+        return _sasl(capabilities), _sasl(self._capa())
+
+    def _capa(self) -> dict[str, list[str]]:
+        self.send("CAPA")
+        reply = self.read()
+        if not reply.startswith("+OK"):
+            raise ProbeFailed(f"{self._host} refused CAPA: {reply}")
+        found: dict[str, list[str]] = {}
+        while (line := self.read()) != ".":
+            name, *arguments = line.split()
+            found[name.upper()] = arguments
+        return found
+
+    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
+        command = f"AUTH {exchange.name}"
+        initial = exchange.initial_response()
+        if initial is not None:
+            command += " " + (base64.b64encode(initial).decode("ascii") or "=")
+        self.send(command)
+        while True:
+            line = self.read()
+            if line.startswith("+OK"):
+                exchange.succeeded(self._host)
+                return Outcome.OK, line[3:].strip()
+            if line.startswith("-ERR"):
+                return Outcome.REJECTED, line[4:].strip()
+            if line == "+" or line.startswith("+ "):
+                self.send(self._answer(exchange, line[2:].strip()))
+            else:
+                return Outcome.ERROR, f"unexpected reply during AUTH: {line}"
+
+
+SESSIONS: dict[str, Callable[[_Settings], _Session]] = {
+    "smtp": _SMTPSession,
+    "imap": _IMAPSession,
+    "pop3": _POP3Session,
+}
+
+
+def _auth(capabilities: Sequence[str]) -> tuple[str, ...]:
+    return tuple(c[5:].upper() for c in capabilities if c.upper().startswith("AUTH="))
+
+
+def _sasl(capa: dict[str, list[str]]) -> tuple[str, ...]:
+    return tuple(m.upper() for m in capa.get("SASL", []))
+
+
+def _blank(line: str) -> str:
+    """A client line without its payload: ``C: AUTH PLAIN <redacted>``, ``C: <redacted>``."""
+    if not line.startswith("C: ") or line == "C: *":
+        return line
+    words = line[3:].split(" ")
+    # SMTP and POP3: AUTH NAME [payload]; IMAP: TAG AUTHENTICATE NAME [payload].
+    keep = 3 if len(words) > 1 and words[1].upper() == "AUTHENTICATE" else 2
+    if words[0].upper() == "AUTH" or keep == 3:
+        return "C: " + " ".join(words[:keep] + ([REDACTED] if len(words) > keep else []))
+    return f"C: {REDACTED}"
+
+
+# --- probing ------------------------------------------------------------------------------
+
+
+def probe(
+    target: Target | str,
+    *,
+    username: str | None = None,
+    password: str = "",
+    cafile: str | None = None,
+    insecure_tls: bool = False,
+    timeout: float = 60.0,
+    registry: Registry = default_registry,
+) -> Report:
+    """List the mechanisms ``target`` advertises; with a ``username``, try each.
+
+    Raises ``ProbeFailed`` when the server cannot be reached, TLS fails or the
+    mechanisms cannot be listed; every try's failure is in its ``Attempt``.
+    """
+    if isinstance(target, str):
+        target = Target.from_url(target)
+    settings = _Settings(target, cafile, insecure_tls, timeout, registry)
+    session = SESSIONS[target.protocol](settings)
+    before, after = session.before_tls, session.after_tls
+    session.close()
+    if username is None:
+        return Report(target, before, after, ())
+    attempts = [_try(settings, _Login(name, username, password, registry)) for name in after]
+    return Report(target, before, after, diagnose(attempts))
+
+
+def _try(settings: _Settings, login: _Login) -> Attempt:
+    name = login.name
+    choice = login.registry.choose([name], encrypted=True)
+    if not choice.usable:
+        return Attempt(name, Outcome.SKIPPED, detail=choice.passed_over[name])
+    plaintext = login.registry.get(name).plaintext
+    try:
+        session = SESSIONS[settings.target.protocol](settings)
+    except SASLError as exc:
+        return Attempt(name, Outcome.ERROR, plaintext, detail=f"no session for this try: {exc}")
+    try:
+        started = time.monotonic()
+        outcome, detail = session.authenticate(login)
+        seconds = time.monotonic() - started
+        lines = session.auth_transcript()
+    finally:
+        session.close()
+    trips = sum(1 for line in lines if line.startswith("C: "))
+    verified = None
+    if outcome is not Outcome.OK and (exchanges := read("\n".join(lines))):
+        target = settings.target
+        verified = verify(
+            exchanges[0],
+            username=login.username,
+            password=login.password,
+            service=SERVICES[target.protocol],
+            host=target.host,
+        )
+    return Attempt(
+        name, outcome, plaintext, trips, seconds, detail, verified=verified, transcript=lines
+    )
+
+
+def diagnose(attempts: Sequence[Attempt]) -> tuple[Attempt, ...]:
+    """Each failed attempt with its ``diagnosis``, read against the others.
+
+    Our client is correct (its vectors prove it), so a shared-secret mechanism
+    rejected while a plaintext one works with the same password cannot work at
+    this server. Where ``verify`` judges our response wrong or malformed, the
+    diagnosis says so too, without overruling the evidence of the tries.
+    """
+    works = [a.mechanism for a in attempts if a.outcome is Outcome.OK and a.plaintext]
+    refused = [a.mechanism for a in attempts if a.outcome is Outcome.REJECTED and a.plaintext]
+    return tuple(
+        replace(a, diagnosis=_why(a, works, refused)) if a.outcome is not Outcome.OK else a
+        for a in attempts
+    )
+
+
+def _why(attempt: Attempt, works: list[str], refused: list[str]) -> str:
+    if attempt.outcome is Outcome.SKIPPED:
+        return ""
+    if attempt.outcome is Outcome.ERROR:
+        return attempt.detail
+    if attempt.plaintext:
+        why = "the server refused the password itself: wrong password or unknown user"
+    elif works:
+        why = CANNOT_WORK.format(plain=works[0], name=attempt.mechanism)
+    elif refused:
+        why = f"wrong password or unknown user: {refused[0]} was rejected too"
+    else:
+        why = (
+            "our response is correct for this password, so either the password is wrong "
+            "or the server cannot verify this mechanism (no plaintext mechanism to tell)"
+        )
+    checked = attempt.verified
+    if checked is not None and checked.verdict not in (CORRECT, UNVERIFIABLE):
+        why += f" (verify disagrees: {checked.explanation})"
+    return why
+
+
+__all__ = [
+    "SCHEMES",
+    "Attempt",
+    "Outcome",
+    "ProbeFailed",
+    "Report",
+    "Target",
+    "diagnose",
+    "probe",
+]

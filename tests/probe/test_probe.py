@@ -1,0 +1,90 @@
+"""``sasl_kit.probe`` without a server: URLs, diagnosis rules, what a transcript shows."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from sasl_kit import UsageError
+from sasl_kit.cli import main
+from sasl_kit.probe import Attempt, Outcome, Target, diagnose
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.example.org", Target("smtp", "mail.example.org", 587, "starttls")),
+        ("smtps://mail.example.org", Target("smtp", "mail.example.org", 465, "implicit")),
+        ("imap://mail.example.org", Target("imap", "mail.example.org", 143, "starttls")),
+        ("IMAPS://mail.example.org:1993/", Target("imap", "mail.example.org", 1993, "implicit")),
+        ("pop3://127.0.0.1:1110", Target("pop3", "127.0.0.1", 1110, "starttls")),
+        ("pop3s://[::1]", Target("pop3", "::1", 995, "implicit")),
+    ],
+)
+def test_url_gives_protocol_tls_mode_and_default_port(url: str, expected: Target) -> None:
+    assert Target.from_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://host", "imap://", "imap://user:pw@host", "smtp://host:99999", "imap://host/INBOX"],
+)
+def test_bad_url_is_a_usage_error(url: str) -> None:
+    with pytest.raises(UsageError):
+        Target.from_url(url)
+
+
+def _attempt(name: str, outcome: Outcome, *, plaintext: bool = False) -> Attempt:
+    return Attempt(name, outcome, plaintext, round_trips=1, seconds=0.0, detail="server said no")
+
+
+def test_shared_secret_rejected_while_plain_works_is_advertised_but_cannot_work() -> None:
+    plain, cram = diagnose(
+        [_attempt("PLAIN", Outcome.OK, plaintext=True), _attempt("CRAM-MD5", Outcome.REJECTED)]
+    )
+    assert plain.diagnosis == ""
+    assert cram.diagnosis.startswith("advertised but cannot work")
+    assert "saslauthd" in cram.diagnosis
+
+
+def test_everything_rejected_is_the_password() -> None:
+    plain, cram = diagnose(
+        [
+            _attempt("PLAIN", Outcome.REJECTED, plaintext=True),
+            _attempt("CRAM-MD5", Outcome.REJECTED),
+        ]
+    )
+    assert "wrong password" in plain.diagnosis
+    assert cram.diagnosis == "wrong password or unknown user: PLAIN was rejected too"
+
+
+def test_shown_transcript_hides_plaintext_payloads_only() -> None:
+    secret = base64.b64encode(b"\0tim\0tanstaaftanstaaf").decode()
+    plain = Attempt(
+        "PLAIN",
+        Outcome.OK,
+        True,
+        transcript=(f"C: P004 AUTHENTICATE PLAIN {secret}", "S: P004 OK Logged in"),
+    )
+    login = Attempt(
+        "LOGIN", Outcome.OK, True, transcript=("C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", "C: dGlt")
+    )
+    cram = Attempt("CRAM-MD5", Outcome.OK, transcript=("C: AUTH CRAM-MD5", "C: abc"))
+    assert plain.shown_transcript() == (
+        "C: P004 AUTHENTICATE PLAIN <redacted>",
+        "S: P004 OK Logged in",
+    )
+    assert login.shown_transcript() == ("C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", "C: <redacted>")
+    assert cram.shown_transcript() == cram.transcript
+    assert secret not in repr(plain)
+
+
+def test_cli_bad_url_exits_2_and_unreachable_server_exits_3(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["probe", "gopher://host"]) == 2
+    assert main(["probe", "imap://127.0.0.1:1", "--timeout", "5"]) == 3
+    err = capsys.readouterr().err
+    assert "URL scheme must be one of" in err
+    assert "cannot connect to 127.0.0.1:1" in err
