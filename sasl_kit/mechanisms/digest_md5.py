@@ -2,7 +2,10 @@
 
 Rules of this module:
 - The formulas of RFC 2831 2.1.2.1 and 2.1.3 are pure functions of octets and a
-  qop; the mechanism classes only parse, check and keep state. The security
+  qop; the mechanism classes only parse, check and keep state. One exception, for
+  speed: the client's response is computed and written in one pass
+  (``DigestMD5Client._respond``), and must stay equal to what the pure functions and
+  ``format_response`` give (test_digest_md5 checks it on arbitrary input). The security
   layers of qop "auth-int" and "auth-conf" (RFC 2831 2.3, 2.4) live in
   ``digest_layer``; this module negotiates them and hands over H(A1).
 - qop "auth" is the default on both sides. A layer is used only when the
@@ -12,10 +15,11 @@ Rules of this module:
 - This is not HTTP Digest. A2 is ``"AUTHENTICATE:" digest-uri`` (``":" digest-uri``
   for rspauth), never RFC 2617's ``Method ":" request-uri``; the user secret
   enters A1 as 16 binary octets, never as hex.
-- One parser and one serializer handle every message (RFC 2831 7, after RFC 2616
-  2.1/2.2): ``name=value`` or ``name="quoted"`` with backslash escapes, optional
-  whitespace around ``,`` and ``=``, empty list elements. A malformed message
-  raises ``MalformedMessage`` naming the byte where it went wrong.
+- One parser handles every message and one serializer every other one (RFC 2831 7,
+  after RFC 2616 2.1/2.2): ``name=value`` or ``name="quoted"`` with backslash
+  escapes, optional whitespace around ``,`` and ``=``, empty list elements. Two
+  regular expressions read a well-formed message; any other goes to the reference
+  scanner, which raises ``MalformedMessage`` naming the byte where it went wrong.
 - Directive values are kept as *wire strings*: the message decoded as ISO 8859-1,
   one character per octet, so nonces round-trip byte-exact whatever the charset.
   Only user name and realm are text in the charset of the message (UTF-8 with
@@ -30,12 +34,13 @@ Rules of this module:
   unknown user and a wrong password.
 
 Theory of operation. Client: ``step(challenge)`` parses the digest-challenge,
-picks the realm, sends the digest-response and remembers the rspauth it expects;
-``step(rspauth message)`` checks it and returns ``b""``. Server: ``step(None)``
-sends the digest-challenge (a fresh nonce of 128 bits); ``step(response)`` checks
-nonce, nonce count, qop, cipher, digest-uri and realm, then the response value,
-and returns ``rspauth=...`` as additional data with success. A completed side
-with qop "auth-int" or "auth-conf" has its ``security_layer``.
+picks the realm, sends the digest-response and keeps H(A1) and its directives;
+``step(rspauth message)`` computes the rspauth expected from them, checks it and
+returns ``b""``. Server: ``step(None)`` sends the digest-challenge (a fresh
+nonce of 128 bits); ``step(response)`` checks nonce, nonce count, qop, cipher,
+digest-uri and realm, then the response value, and returns ``rspauth=...`` as
+additional data with success. A completed side with qop "auth-int" or
+"auth-conf" has its ``security_layer``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import re
 import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, PolicyRefused, UsageError
 from sasl_kit.mechanisms import digest_layer
@@ -68,6 +74,7 @@ MAX_MAXBUF = 2**24 - 1
 ALGORITHM = "md5-sess"
 CHARSET = "utf-8"
 FIRST_NC = "00000001"
+_FIRST_NC_OCTETS = FIRST_NC.encode("ascii")
 # RFC 2831 2.1.1 and 2.1.2: a challenge is under 2048 octets, a response under 4096.
 MAX_CHALLENGE = 2048
 MAX_RESPONSE = 4096
@@ -76,6 +83,22 @@ NONCE_BYTES = 16
 _LWS = " \t\r\n"
 _SEPARATORS = '()<>@,;:\\"/[]?={} \t'
 _TOKEN = frozenset(chr(c) for c in range(33, 127) if chr(c) not in _SEPARATORS)
+# RFC 2831 7 as regular expressions, for messages without errors: a directive (name, and
+# the value quoted or bare), and a whole message of them with LWS around "," and "=" and
+# empty list elements. Possessive quantifiers keep them linear. The scanner
+# (``_scan_directives``) stays the reference, and names the byte of an error.
+_NAME = "[" + re.escape("".join(sorted(_TOKEN))) + "]++"
+# Inside the quotes: runs of qdtext (no '"', '\\' or control character but HT) between quoted-pairs.
+_QDTEXT = r'[^"\\\x00-\x08\x0a-\x1f\x7f]*+(?:\\[\s\S][^"\\\x00-\x08\x0a-\x1f\x7f]*+)*+'
+_BARE = r'[^\x00-\x20",\x7f]++'
+_EQUALS = r"[ \t\r\n]*+=[ \t\r\n]*+"
+_DIRECTIVE = re.compile(rf'({_NAME}){_EQUALS}(?:"({_QDTEXT})"|({_BARE}))')
+_PAIR = rf'{_NAME}{_EQUALS}(?:"{_QDTEXT}"|{_BARE})'
+_DIRECTIVES = re.compile(
+    rf"[ \t\r\n,]*+(?:{_PAIR}(?:[ \t\r\n]*+,[ \t\r\n,]*+{_PAIR})*+)?+[ \t\r\n,]*+"
+)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+_TOKEN_VALUE = re.compile(_NAME)
 _LHEX8 = re.compile(r"[0-9a-f]{8}")
 _LHEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -106,7 +129,7 @@ def _kd(key: bytes, data: bytes) -> bytes:
 
 def fits_latin1(value: str) -> bool:
     """Whether every character of ``value`` is in ISO 8859-1."""
-    return all(ord(c) < 256 for c in value)
+    return value.isascii() or max(value) <= "\xff"
 
 
 def hash_octets(value: str, *, utf8: bool) -> bytes:
@@ -125,7 +148,11 @@ def hash_octets(value: str, *, utf8: bool) -> bytes:
 
 def user_secret(username: str, realm: str, password: str, *, utf8: bool) -> bytes:
     """RFC 2831 2.1.2.1: H({username-value, ":", realm-value, ":", passwd}), 16 binary octets."""
-    return _h(b":".join(hash_octets(v, utf8=utf8) for v in (username, realm, password)))
+    joined = f"{username}:{realm}:{password}"
+    if fits_latin1(joined):  # then each value does, and enters as ISO 8859-1
+        return _h(joined.encode("iso-8859-1"))
+    values = (username, realm, password)
+    return _h(b":".join([hash_octets(value, utf8=utf8) for value in values]))
 
 
 def h_a1(secret: bytes, nonce: bytes, cnonce: bytes, authzid: bytes = b"") -> bytes:
@@ -222,6 +249,33 @@ def parse_directives(
     every error message. Values are not interpreted here.
     """
     text = data.decode("iso-8859-1")  # one character per octet: positions are byte offsets
+    found = _match_directives(text, once)
+    return _scan_directives(text, once=once, where=where) if found is None else found
+
+
+def _match_directives(text: str, once: Collection[str]) -> dict[str, tuple[str, ...]] | None:
+    """``parse_directives`` by regular expression; ``None`` for any message it would reject."""
+    if _DIRECTIVES.fullmatch(text) is None:
+        return None
+    found: dict[str, tuple[str, ...]] = {}
+    for name, quoted, bare in _DIRECTIVE.findall(text):
+        if "\\" in quoted:
+            quoted = _QUOTED_PAIR.sub(r"\1", quoted)
+        name = name.lower()
+        if name not in found:
+            found[name] = (quoted or bare,)
+        elif name in once:
+            return None
+        else:
+            found[name] += (quoted or bare,)
+    return found
+
+
+def _scan_directives(
+    text: str, *, once: Collection[str], where: str
+) -> Mapping[str, tuple[str, ...]]:
+    """The reference parser, one character at a time: the same result as ``_match_directives``
+    where that gives one, else ``MalformedMessage`` naming the byte where the message went wrong."""
     found: dict[str, list[str]] = {}
     pos = 0
     while (pos := _skip_lws(text, pos)) < len(text):
@@ -251,8 +305,11 @@ def parse_directives(
     return {name: tuple(values) for name, values in found.items()}
 
 
-def _is_token(value: str) -> bool:
-    return bool(value) and all(c in _TOKEN for c in value)
+def _quote(value: str) -> str:
+    """A wire string as a quoted-string, ``"`` and ``\\`` escaped (RFC 2616 2.2)."""
+    if '"' in value or "\\" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
 def serialize_directives(
@@ -262,20 +319,22 @@ def serialize_directives(
     ``quoted`` or when it is not a token, with ``"`` and ``\\`` escaped."""
     parts = []
     for name, value in directives:
-        if name in quoted or not _is_token(value):
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if name in quoted or _TOKEN_VALUE.fullmatch(value) is None:
+            value = _quote(value)
         parts.append(f"{name}={value}")
     return ",".join(parts).encode("iso-8859-1")
 
 
 def _wire(text: str, *, utf8: bool) -> str:
     """Text as the wire string of its UTF-8 (or ISO 8859-1) octets."""
+    if text.isascii():
+        return text
     return text.encode("utf-8" if utf8 else "iso-8859-1").decode("iso-8859-1")
 
 
 def _text(wire: str, *, utf8: bool, where: str) -> str:
     """A wire string as text, read as UTF-8 (or ISO 8859-1, where every octet is a character)."""
-    if not utf8:
+    if not utf8 or wire.isascii():
         return wire
     try:
         return wire.encode("iso-8859-1").decode("utf-8")
@@ -370,7 +429,7 @@ def _list(value: str | None) -> tuple[str, ...]:
     """A comma-separated directive value (qop-options, cipher-opts), lower-case."""
     if value is None:
         return ()
-    return tuple(v.strip(_LWS).lower() for v in value.split(",") if v.strip(_LWS))
+    return tuple([item for v in value.lower().split(",") if (item := v.strip(_LWS))])
 
 
 def _maxbuf(value: str | None, where: str) -> int | None:
@@ -398,7 +457,7 @@ def parse_challenge(data: bytes) -> Challenge:
     qops = (QOP_AUTH,) if qop is None else _list(qop)
     ciphers = _list(_one(found, "cipher"))  # without it, auth-conf cannot be chosen
     realms = tuple(
-        _text(realm, utf8=utf8, where=f"{where}: realm") for realm in found.get("realm", ())
+        [_text(realm, utf8=utf8, where=f"{where}: realm") for realm in found.get("realm", ())]
     )
     maxbuf = _maxbuf(_one(found, "maxbuf"), where) or DEFAULT_MAXBUF
     return Challenge(nonce, realms, qops, utf8, ciphers, maxbuf)
@@ -547,18 +606,10 @@ class LayerChoice:
     ciphers: tuple[str, ...]
     maxbuf: int
 
-    @classmethod
-    def of(cls, options: ClientOptions | ServerOptions) -> LayerChoice:
+    @staticmethod
+    def of(options: ClientOptions | ServerOptions) -> LayerChoice:
         """The options' qops, ciphers and maxbuf, checked: a bad value is the caller's fault."""
-        qops = tuple(q.lower() for q in options.qops)
-        ciphers = tuple(digest_layer.cipher_spec(c).name for c in options.ciphers)
-        if not qops or not set(qops) <= set(QOPS):
-            raise UsageError(f"{MECHANISM}: qops must be some of {', '.join(QOPS)}, not {qops!r}")
-        if digest_layer.QOP_CONF in qops and not ciphers:
-            raise UsageError(f"{MECHANISM}: qop auth-conf needs at least one cipher")
-        if not MIN_MAXBUF <= options.maxbuf <= MAX_MAXBUF:
-            raise UsageError(f"{MECHANISM}: maxbuf must be from {MIN_MAXBUF} to {MAX_MAXBUF}")
-        return cls(qops, ciphers, options.maxbuf)
+        return _layer_choice(tuple(options.qops), tuple(options.ciphers), options.maxbuf)
 
     def layer(
         self, key: bytes, *, side: str, qop: str, cipher: str | None, peer_maxbuf: int
@@ -571,23 +622,48 @@ class LayerChoice:
         )
 
 
+@lru_cache(maxsize=32)  # every mechanism object checks its options; most share the defaults
+def _layer_choice(qops: tuple[str, ...], ciphers: tuple[str, ...], maxbuf: int) -> LayerChoice:
+    qops = tuple(q.lower() for q in qops)
+    ciphers = tuple(digest_layer.cipher_spec(c).name for c in ciphers)
+    if not qops or not set(qops) <= set(QOPS):
+        raise UsageError(f"{MECHANISM}: qops must be some of {', '.join(QOPS)}, not {qops!r}")
+    if digest_layer.QOP_CONF in qops and not ciphers:
+        raise UsageError(f"{MECHANISM}: qop auth-conf needs at least one cipher")
+    if not MIN_MAXBUF <= maxbuf <= MAX_MAXBUF:
+        raise UsageError(f"{MECHANISM}: maxbuf must be from {MIN_MAXBUF} to {MAX_MAXBUF}")
+    return LayerChoice(qops, ciphers, maxbuf)
+
+
 class DigestMD5Client(ClientMechanism):
     name = MECHANISM
 
     def __init__(self, options: ClientOptions) -> None:
         super().__init__(options)
         self._choice = LayerChoice.of(options)
-        self._rspauth: str | None = None  # expected from the server, once the response is sent
+        # Once the response is sent, what the rspauth expected is computed over: H(A1),
+        # and nonce, cnonce, qop and digest-uri as wire strings.
+        self._sent: tuple[bytes, str, str, str, str] | None = None
         self._layer: digest_layer.DigestLayer | None = None  # in force once rspauth verifies
 
     def _step(self, data: bytes | None) -> bytes | None:
-        if self._rspauth is None:
+        if self._sent is None:
             if not data:
                 raise MalformedMessage(f"{MECHANISM}: expected the server's challenge, got nothing")
             return self._respond(parse_challenge(data))
         if not data:
             raise MalformedMessage(f"{MECHANISM}: expected the server's rspauth, got nothing")
-        if not secrets_equal(parse_rspauth(data), self._rspauth):
+        key, nonce, cnonce, qop, uri = self._sent
+        rspauth = response_value(
+            key,
+            nonce=_octets(nonce),
+            nc=_FIRST_NC_OCTETS,
+            cnonce=_octets(cnonce),
+            qop=qop,
+            digest_uri=_octets(uri),
+            rspauth=True,
+        )
+        if not secrets_equal(parse_rspauth(data), rspauth):
             raise MutualAuthenticationFailed(
                 f"{MECHANISM}: the server's rspauth does not match: it does not know the "
                 "password, or the exchange was altered"
@@ -617,13 +693,17 @@ class DigestMD5Client(ClientMechanism):
         )
 
     def _respond(self, challenge: Challenge) -> bytes:
+        """The digest-response in one pass, with no ``Response`` built: what
+        ``format_response`` writes for these directives, where the values the client
+        chose itself (nc, response, qop, cipher, maxbuf) are tokens, so bare."""
         o = self.options
         qop, cipher = self._negotiate(challenge)
         if not o.username:
             raise UsageError(f"{MECHANISM}: a user name is required")
         # The caller's realm as given; else the server's first; else none (RFC 2831 2.1.2).
         realm = o.realm if o.realm is not None else next(iter(challenge.realms), "")
-        if not challenge.utf8:
+        utf8 = challenge.utf8
+        if not utf8:
             named = (("user name", o.username), ("realm", realm), ("password", o.password))
             for what, value in named:
                 if not fits_latin1(value):
@@ -631,27 +711,34 @@ class DigestMD5Client(ClientMechanism):
                         f"{MECHANISM}: the server did not announce charset=utf-8 and the {what} "
                         "has characters outside ISO 8859-1"
                     )
-        cnonce = o.cnonce or secrets.token_urlsafe(NONCE_BYTES)
-        response = Response(
-            username=o.username,
-            realm=realm or None,
-            nonce=challenge.nonce,
-            cnonce=_wire(cnonce, utf8=True),
-            nc=FIRST_NC,
-            digest_uri=digest_uri(o.service, o.host, o.serv_name),
-            response="",
-            qop=qop,
-            authzid=o.authzid,
-            utf8=challenge.utf8,
-            cipher=cipher,
-            maxbuf=None if qop == QOP_AUTH else self._choice.maxbuf,
-        )
-        key = session_key(response, o.password)
-        value, self._rspauth = _digests(response, key)
+        cnonce = _wire(o.cnonce, utf8=True) if o.cnonce else secrets.token_urlsafe(NONCE_BYTES)
+        uri = _wire(digest_uri(o.service, o.host, o.serv_name), utf8=True)
+        nonce, authzid = challenge.nonce, _wire(o.authzid, utf8=True)
+        # RFC 2831 2.1.2.1 written out over wire strings (one character per octet): what
+        # h_a1 and response_value compute; the server side checks the result with them.
+        secret = user_secret(o.username, realm, o.password, utf8=utf8)
+        a1_rest = f":{nonce}:{cnonce}:{authzid}" if authzid else f":{nonce}:{cnonce}"
+        key = _h(secret + _octets(a1_rest))  # H(A1)
+        h_a2 = _h(a2(_octets(uri), qop, rspauth=False)).hex()
+        value = _h(_octets(f"{key.hex()}:{nonce}:{FIRST_NC}:{cnonce}:{qop}:{h_a2}")).hex()
+        self._sent = key, nonce, cnonce, qop, uri
         self._layer = self._choice.layer(
             key, side=digest_layer.CLIENT, qop=qop, cipher=cipher, peer_maxbuf=challenge.maxbuf
         )
-        return format_response(replace(response, response=value))
+        message = (
+            (f"charset={CHARSET}," if utf8 else "")
+            + f"username={_quote(_wire(o.username, utf8=utf8))},"
+            + (f"realm={_quote(_wire(realm, utf8=utf8))}," if realm else "")
+            + f"nonce={_quote(nonce)},nc={FIRST_NC},cnonce={_quote(cnonce)},"
+            f"digest-uri={_quote(uri)},response={value},qop={qop}"
+        )
+        if cipher is not None:
+            message += f",cipher={cipher}"
+        if qop != QOP_AUTH:
+            message += f",maxbuf={self._choice.maxbuf}"
+        if authzid:
+            message += f",authzid={_quote(authzid)}"
+        return message.encode("iso-8859-1")
 
 
 class DigestMD5Server(ServerMechanism):

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import sasl_kit
@@ -29,8 +29,11 @@ from sasl_kit.mechanisms.digest_md5 import (
     MAX_CHALLENGE,
     MAX_RESPONSE,
     Response,
+    _match_directives,
+    _scan_directives,
     a2,
     digest_uri,
+    fits_latin1,
     format_response,
     h_a1,
     parse_challenge,
@@ -266,6 +269,26 @@ def test_serialized_directives_parse_back_to_the_same_values(values: list[str]) 
     assert parsed == {name: (value,) for name, value in pairs}
 
 
+_MESSAGE_PARTS = st.one_of(
+    st.sampled_from(["nonce", "qop", "Realm", "x-1", "=", ",", " ", "\t", "\r\n", '"', "\\",
+                     '"a,b"', '"q\\"x"', "md5-sess", "a b", ";", "\x00", "\x7f", "\xe9"]),
+    st.characters(max_codepoint=255),
+)
+
+
+@settings(max_examples=2000)
+@given(text=st.lists(_MESSAGE_PARTS, max_size=24).map("".join))
+def test_regular_expressions_and_the_reference_scanner_agree_on_any_message(text: str) -> None:
+    once = {"nonce", "qop"}
+    try:
+        expected: dict[str, tuple[str, ...]] | None = dict(
+            _scan_directives(text, once=once, where="t")
+        )
+    except MalformedMessage:
+        expected = None
+    assert _match_directives(text, once) == expected
+
+
 # --- Client -------------------------------------------------------------------------------
 
 
@@ -313,6 +336,34 @@ def test_client_without_charset_sends_iso_8859_1() -> None:
     response = _client(username="jürgen").step(b'nonce="n",algorithm=md5-sess')
     assert response is not None and b'username="j\xfcrgen"' in response
     assert b"charset" not in response
+
+
+_TEXT = st.text(st.characters(max_codepoint=0x2FF, exclude_categories=["Cc", "Cs"]))
+
+
+@settings(max_examples=200)
+@given(username=_TEXT.filter(bool), realm=_TEXT, password=_TEXT, authzid=_TEXT,
+       cnonce=_TEXT, utf8=st.booleans(), qop=st.sampled_from(["auth", "auth-int", "auth-conf"]),
+       nonce=_TEXT.filter(bool).map(lambda n: n.encode().decode("latin-1")))
+def test_client_response_is_format_response_of_what_the_formulas_give(
+    username: str, realm: str, password: str, authzid: str, cnonce: str, utf8: bool,
+    qop: str, nonce: str,
+) -> None:
+    assume(utf8 or all(fits_latin1(v) for v in (username, realm, password)))
+    challenge = serialize_directives(
+        [("nonce", nonce), ("qop", "auth,auth-int,auth-conf"), ("cipher", "rc4,3des"),
+         ("algorithm", "md5-sess"), *([("charset", "utf-8")] if utf8 else [])],
+        quoted={"nonce"},
+    )
+    client = _client(username=username, realm=realm, password=password, authzid=authzid,
+                     cnonce=cnonce, qops=(qop,))
+    message = client.step(challenge)
+    assert message is not None
+    sent = parse_response(message)
+    assert format_response(sent) == message
+    response, rspauth = response_digests(sent, password)
+    assert sent.response == response
+    assert client.step(b"rspauth=" + rspauth.encode()) == b"" and client.complete
 
 
 def test_client_refuses_values_beyond_iso_8859_1_without_charset() -> None:
