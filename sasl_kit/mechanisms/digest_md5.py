@@ -728,7 +728,8 @@ class DigestMD5Client(ClientMechanism):
         message = (
             (f"charset={CHARSET}," if utf8 else "")
             + f"username={_quote(_wire(o.username, utf8=utf8))},"
-            + (f"realm={_quote(_wire(realm, utf8=utf8))}," if realm else "")
+            # RFC 2831 2.1.2: realm is required once the server offered any, even "".
+            + (f"realm={_quote(_wire(realm, utf8=utf8))}," if realm or challenge.realms else "")
             + f"nonce={_quote(nonce)},nc={FIRST_NC},cnonce={_quote(cnonce)},"
             f"digest-uri={_quote(uri)},response={value},qop={qop}"
         )

@@ -812,3 +812,11 @@ def test_a_server_with_qop_auth_has_no_session_layer() -> None:
     response = parse_response(GOOD_RESPONSE)
     with pytest.raises(UsageError, match="no security layer"):
         session_layer(response, "x", side="client")
+
+
+def test_client_sends_an_offered_empty_realm_and_our_server_accepts_it() -> None:
+    # Dovecot offers realm="": RFC 2831 2.1.2 then requires the directive in the response.
+    server, client = _server(realms=("",)), _client()
+    response = client.step(server.step(None))
+    assert response is not None and b'realm="",' in response
+    assert server.step(response) is not None and server.complete
