@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 LAYERS = ("auth-int", *(f"auth-conf {c}" for c in ("rc4", "3des", "rc4-56", "des", "rc4-40")))
 IMPLEMENTATIONS = ("floor (cryptography)", "floor + MAC", "sasl-kit", "sasl-kit framed")
 
 
 def _bench(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "bench/layers.py", "--quick", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_bench("layers.py", *args)
 
 
 def test_a_quick_run_prints_a_row_for_every_layer_and_implementation() -> None:

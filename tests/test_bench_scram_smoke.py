@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 CASES = ("cold login", "repeated login")
 IMPLEMENTATIONS = ("floor (pbkdf2_hmac)", "sasl-kit", "scramp")
 
 
 def _bench(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "bench/scram.py", "--quick", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_bench("scram.py", *args)
 
 
 def test_a_quick_run_prints_the_table_with_every_row() -> None:

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 IMPLEMENTATIONS = ("floor (stdlib)", "sasl-kit", "pure-sasl")
 
 
 def _bench(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "bench/mechanisms.py", "--quick", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_bench("mechanisms.py", *args)
 
 
 def test_a_quick_run_prints_the_table_with_every_row_of_both_mechanisms() -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runner import run_bench
+
 CLIENTS = ("sasl-kit", "smtplib", "aiosmtplib")
 CONTENDERS = (
     "sasl-kit (DATA)",
@@ -20,15 +18,7 @@ CONTENDERS = (
 
 
 def _bench(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "bench/smtp.py", "--quick", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_bench("smtp.py", *args)
 
 
 def test_a_quick_run_prints_both_tables_with_every_row() -> None:
