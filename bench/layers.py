@@ -6,7 +6,7 @@ What the rows measure, the target and the latest numbers are in docs/bench.md.
 Rules of this script:
 - A row moves one message of ``--size`` octets (64 KiB by default) across a
   layer and back into plaintext, and reports MB/s of message (1 MB = 10**6 octets).
-- ``floor``: the raw cipher from ``cryptography`` (via sasl_kit.decrepit_ciphers,
+- ``floor``: the raw cipher from ``cryptography`` (via sasl_kit.decrepit.ciphers,
   the same OpenSSL calls) encrypting the message and decrypting it again, with
   running contexts as the layer keeps them; for auth-int, which has no cipher,
   one HMAC-MD5 each way. ``floor + MAC``: the least any RFC 2831 layer must do,
@@ -38,7 +38,7 @@ from typing import Any
 
 import cryptography
 
-from sasl_kit import decrepit_ciphers
+from sasl_kit.decrepit import ciphers as decrepit_ciphers
 from sasl_kit.mechanisms.digest_layer import CIPHERS, DigestLayer, sealing_keys, signing_keys
 from sasl_kit.mechanisms.digest_md5 import MAX_MAXBUF
 from sasl_kit.security_layer import Framer

@@ -3,7 +3,7 @@
 Rules of this module:
 - Key derivation is pure functions of H(A1) (16 binary octets) and the cipher
   name; ``DigestLayer`` only keeps the running state (sequence numbers, cipher
-  streams). The ciphers themselves come from ``sasl_kit.decrepit_ciphers``, the
+  streams). The ciphers themselves come from ``sasl_kit.decrepit.ciphers``, the
   one place where RC4 and DES are allowed.
 - One message is one call: ``wrap`` gives the RFC 2831 message (no length
   prefix), ``unwrap`` takes one. The 4-octet framing of RFC 4422 3.7 is
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import CipherContext
 
-from sasl_kit import decrepit_ciphers
+from sasl_kit.decrepit import ciphers as decrepit_ciphers
 from sasl_kit.errors import MalformedMessage, UsageError
 
 QOP_INT = "auth-int"

@@ -7,7 +7,7 @@ Rules of this module:
 - NTLMv2 (MS-NLMP 3.3.2) is the only response sent or accepted by default.
   NTLMv1 (3.3.1), with or without extended session security, needs
   ``allow_ntlmv1=True`` on the side that would use it; its DES lives in
-  ``sasl_kit.decrepit``. LM-only responses and anonymous logins are never accepted.
+  ``sasl_kit.decrepit.nlmp``. LM-only responses and anonymous logins are never accepted.
 - Versions are not negotiated (MS-NLMP 3.3.1 note); the client sends NTLMv1 only
   when allowed *and* the server's challenge has no TargetInfo (a server older
   than NTLMv2). A server receiving NTLMv1 it does not allow raises ``PolicyRefused``.
@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sasl_kit.decrepit import desl, lm_hash, md4, rc4k
+from sasl_kit.decrepit.nlmp import desl, lm_hash, md4, rc4k
 from sasl_kit.errors import MalformedMessage, PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import (
     ClientMechanism,

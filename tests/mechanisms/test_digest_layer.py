@@ -12,7 +12,7 @@ import hmac
 import pytest
 
 from sasl_kit import MalformedMessage, UsageError
-from sasl_kit.decrepit_ciphers import des_cbc, des_key
+from sasl_kit.decrepit.ciphers import des_cbc, des_key
 from sasl_kit.mechanisms.base import DIGEST_CIPHERS
 from sasl_kit.mechanisms.digest_layer import (
     CIPHERS,

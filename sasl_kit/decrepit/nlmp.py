@@ -10,7 +10,7 @@ Rules of this module:
   default provider, so ``hashlib.new("md4")`` fails on current systems, and it
   is too small to justify a dependency. It is checked against RFC 1320's test
   suite (vectors/md4.json).
-- The ciphers themselves (DES, RC4) come from ``sasl_kit.decrepit_ciphers``,
+- The ciphers themselves (DES, RC4) come from ``sasl_kit.decrepit.ciphers``,
   the one module that imports ``cryptography``'s decrepit package; this file
   only composes them the way MS-NLMP section 6 does.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 
-from sasl_kit.decrepit_ciphers import des_cbc, des_key, rc4
+from sasl_kit.decrepit.ciphers import des_cbc, des_key, rc4
 
 _MASK = 0xFFFFFFFF
 _LM_MAGIC = b"KGS!@#$%"  # MS-NLMP 3.3.1 LMOWFv1

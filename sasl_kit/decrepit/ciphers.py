@@ -10,9 +10,6 @@ Rules of this module:
 - Each function returns a running cipher context: consecutive ``update`` calls
   continue one RC4 key stream or one CBC chain, which is what RFC 2831 2.4
   prescribes across the messages of a session (as Cyrus SASL does it).
-
-Kept apart from ``sasl_kit.decrepit`` (NTLM's MD4/DES, another engineer's file) on
-purpose: the two were written concurrently; merging them is a follow-up.
 """
 
 from __future__ import annotations
