@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from sasl_kit.cli import http_digest, info, probe, respond, send, serve, verify
+from sasl_kit.cli import demo, http_digest, info, probe, respond, send, serve, verify
 from sasl_kit.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_CLOSED_PIPE,
@@ -34,7 +34,7 @@ from sasl_kit.errors import SASLError
 
 __all__ = ["main", "raw_text"]
 
-COMMANDS = (respond, info, send, http_digest, serve, verify, probe)
+COMMANDS = (demo, respond, info, send, http_digest, serve, verify, probe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -295,13 +295,15 @@ class SMTPClient:
         mechanisms: Sequence[str] | None = None,
         require_tls: bool = True,
         allow_plaintext: bool = False,
+        anonymous: bool = False,
         **options: object,
     ) -> str:
         """Authenticate with the strongest usable mechanism; return its name.
 
         ``mechanisms`` limits the choice (the server's AUTH list still decides
         what is offered); ``options`` are further ``ClientOptions`` fields. A
-        ``token`` option makes the OAuth mechanisms usable, a password the others.
+        ``token`` option makes the OAuth mechanisms usable, a password the others,
+        ``anonymous=True`` ANONYMOUS (its ``trace`` option is the trace information).
         Channel binding comes from the ``channel_binding`` hook, and whether the
         server offered a -PLUS mechanism from the registry's ``Choice``.
         """
@@ -323,7 +325,11 @@ class SMTPClient:
             allow_plaintext=allow_plaintext,
             allow=mechanisms,
             channel_binding=binding is not None,
-            credentials=[kind for kind, have in (("password", password), ("token", token)) if have],
+            credentials=[
+                kind
+                for kind, have in (("password", password), ("token", token), ("none", anonymous))
+                if have
+            ],
         )
         reasons = dict(choice.passed_over)
         if not choice.usable:

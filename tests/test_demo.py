@@ -1,0 +1,88 @@
+"""`sasl-kit demo`: every offered mechanism sends its mail; the maildir reads back right."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+import sasl_kit
+from sasl_kit import demo
+from sasl_kit.cli import main
+
+ROW = re.compile(r"(\S+)\s+(ok|FAILED: .*?)\s+(\d+)\s+\d+\.\d$")
+
+
+def _rows(out: str) -> dict[str, str]:
+    return {m[1]: m[2] for line in out.splitlines() if (m := ROW.match(line))}
+
+
+def _assert_demo_output(out: str) -> None:
+    rows = _rows(out)
+    assert rows and set(rows.values()) == {"ok"}, rows
+    assert "  Bcc header: absent; bcc@example.test not in the data, in the envelope" in out
+    sent = re.search(r"^    sent   sha256 ([0-9a-f]{64})$", out, re.MULTILINE)
+    stored = re.search(r"^    stored sha256 ([0-9a-f]{64})$", out, re.MULTILINE)
+    assert sent and stored and sent[1] == stored[1]
+    assert f"checks passed on {len(rows)} of {len(rows)} stored messages" in out
+    assert out.rstrip().endswith("demo: ok")
+
+
+def test_demo_in_process_sends_through_every_offered_mechanism(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    _assert_demo_output(out)
+    offered_kinds = {"password", "token", "none"}  # what the demo's server is given
+    expected = [
+        info.name
+        for info in sasl_kit.default_registry
+        if info.server is not None and info.credential in offered_kinds
+    ]
+    assert list(_rows(out)) == expected
+
+
+def test_demo_as_a_subprocess_exits_0() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sasl_kit", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    _assert_demo_output(result.stdout)
+
+
+def test_demo_json_has_every_attempt_ok_and_every_message_checked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["attempts"]
+    assert all(a["ok"] for a in report["attempts"])
+    assert len(report["stored"]) == len(report["attempts"])
+    for stored in report["stored"]:
+        assert not stored["bcc_header"] and stored["bcc_in_envelope"]
+        assert stored["filename"] == demo.FILENAME
+        assert stored["stored_sha256"] == stored["sent_sha256"]
+
+
+def test_a_mechanism_the_client_cannot_finish_fails_the_demo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = demo._Session.attempt
+
+    def broken_token(
+        self: demo._Session, name: str, user: str, password: str, token: str, attachment: bytes
+    ) -> demo.Attempt:
+        return real(self, name, user, password, token + "-wrong", attachment)
+
+    monkeypatch.setattr(demo._Session, "attempt", broken_token)
+    report = demo.run()
+    failed = {a.mechanism for a in report.attempts if not a.ok}
+    assert failed == {"OAUTHBEARER", "XOAUTH2"}
+    assert not report.ok
