@@ -45,11 +45,11 @@ def test_swaks_authenticates_and_its_message_is_stored(
     )
 
 
-GSASL_SCRAM = pytest.mark.xfail(
-    strict=True,
-    reason="GNU SASL 2.2.0's SCRAM client stops with 'Error authenticating user' before "
-    "its first message over --smtp with STARTTLS; not yet investigated",
-)
+# GNU SASL 2.2.0's SCRAM client binds to tls-unique, which TLS 1.3 does not have, and
+# then fails ("Error authenticating user") instead of sending "n"; --no-cb makes it a
+# client without channel binding (our server's -PLUS uses tls-server-end-point, which
+# gsasl cannot produce).
+NO_CHANNEL_BINDING = {"SCRAM-SHA-1": ["--no-cb"], "SCRAM-SHA-256": ["--no-cb"]}
 
 
 @pytest.mark.smtp_server(allow_ntlmv1=True)  # GNU SASL answers NTLM with NTLMv1
@@ -61,8 +61,8 @@ GSASL_SCRAM = pytest.mark.xfail(
         ("CRAM-MD5", "235 "),
         ("DIGEST-MD5", "235 "),
         ("NTLM", "235 "),
-        pytest.param("SCRAM-SHA-1", "235 ", marks=GSASL_SCRAM),
-        pytest.param("SCRAM-SHA-256", "235 ", marks=GSASL_SCRAM),
+        ("SCRAM-SHA-1", "235 "),
+        ("SCRAM-SHA-256", "235 "),
     ],
 )
 def test_gsasl_smtp_logon_over_starttls(
@@ -73,7 +73,8 @@ def test_gsasl_smtp_logon_over_starttls(
     run = subprocess.run(
         [GSASL, "--smtp", f"--connect={host}:{smtp_server.port}", f"--mechanism={mechanism}",
          "-a", SMTP_USER, "-p", SMTP_PASSWORD, f"--x509-ca-file={smtp_server.cafile}",
-         f"--hostname={host}", f"--realm={host}", "--quality-of-protection=qop-auth"],
+         f"--hostname={host}", f"--realm={host}", "--quality-of-protection=qop-auth",
+         *NO_CHANNEL_BINDING.get(mechanism, [])],
         input="", capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )
     assert any(line.startswith(reply) for line in run.stdout.splitlines()), run.stdout + run.stderr
