@@ -92,16 +92,19 @@ class Target:
         """``scheme://host[:port]`` with a scheme of ``SCHEMES``."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
+        # Parts are named, the URL is not echoed: scheme://user:password@host shows a secret.
         if scheme not in SCHEMES:
-            raise UsageError(f"URL scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
+            raise UsageError(
+                f"URL scheme must be one of {', '.join(SCHEMES)}; scheme {scheme!r} is not"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise UsageError("no user or password in the URL (give the user name separately)")
         try:
             port = parts.port
         except ValueError:
             raise UsageError("the URL's port is not a number from 0 to 65535") from None
-        if not parts.hostname or parts.username or parts.password:
-            raise UsageError("the URL must be scheme://host[:port], without a user or password")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise UsageError("the URL must be scheme://host[:port], with nothing after the port")
+        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise UsageError(f"expected {scheme}://HOST[:PORT] and nothing more")
         protocol, tls, default = SCHEMES[scheme]
         return cls(protocol, parts.hostname, default if port is None else port, tls)
 

@@ -22,7 +22,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from sasl_kit.cli.common import (
     EXIT_FAILED,
@@ -36,12 +35,12 @@ from sasl_kit.cli.common import (
 )
 from sasl_kit.errors import SASLError, UsageError
 from sasl_kit.mail import Attachment, OutgoingMessage, compose
+from sasl_kit.probe import Target
 from sasl_kit.registry import default_registry
 from sasl_kit.smtp import SendResult, SMTPClient, Status, TLSMode
 from sasl_kit.smtp.errors import OutcomeUnknown
 
 EXIT_SESSION_FAILED, EXIT_OUTCOME_UNKNOWN = 3, 4
-SCHEMES: dict[str, tuple[TLSMode, int]] = {"smtp": ("starttls", 587), "smtps": ("implicit", 465)}
 PROGRESS_FROM = 1 << 20
 """Messages at least this large get a progress bar (when stderr is a terminal)."""
 
@@ -146,24 +145,18 @@ def send(args: argparse.Namespace) -> int:
 
 def _server(args: argparse.Namespace) -> Server:
     """smtp://host[:port] is STARTTLS on 587 (plain with --no-tls), smtps:// TLS on 465."""
-    url = urlsplit(args.server)
-    # Parts are named, the URL is not echoed: smtp://user:password@host would show a secret.
-    if url.username is not None or url.password is not None:
-        raise CommandFailed("--server: no user or password in the URL (use --username)")
-    if url.scheme not in SCHEMES:
-        raise CommandFailed(f"--server: scheme {url.scheme!r}: expected smtp:// or smtps://")
     try:
-        port = url.port
-    except ValueError:
-        raise CommandFailed("--server: the port is not a number from 0 to 65535") from None
-    if not url.hostname or url.path not in ("", "/") or url.query or url.fragment:
-        raise CommandFailed(f"--server: expected {url.scheme}://HOST[:PORT], nothing more")
-    tls, default_port = SCHEMES[url.scheme]
+        target = Target.from_url(args.server)  # the URL rules ``probe`` uses too
+    except UsageError as exc:
+        raise CommandFailed(f"--server: {exc}") from None
+    if target.protocol != "smtp":
+        raise CommandFailed("--server: expected smtp:// or smtps://")
+    tls: TLSMode = target.tls
     if args.no_tls:
         if tls == "implicit":
             raise CommandFailed("--no-tls goes with smtp://, not smtps://")
         tls = "none"
-    return Server(url.hostname, default_port if port is None else port, tls)
+    return Server(target.host, target.port, tls)
 
 
 def _read(option: str, path: str) -> str:
