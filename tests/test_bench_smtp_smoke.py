@@ -13,7 +13,7 @@ CONTENDERS = (
     "sasl-kit (BDAT)",
     "smtplib + email",
     "floor (base64 over a socket)",
-    "floor, in 76-character lines",
+    "base64 lines only (sasl-kit)",
 )
 
 

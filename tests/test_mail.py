@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import hashlib
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from sasl_kit.errors import MessageError, UsageError
 from sasl_kit.mail import Attachment, OutgoingMessage, compose
+from sasl_kit.mail.stream import BLOCK, STEP
 
 BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
@@ -34,7 +36,8 @@ def _raw(message: OutgoingMessage) -> bytes:
 def _parse(message: OutgoingMessage) -> EmailMessage:
     """Parse what goes on the wire, refusing any defect the parser finds."""
     raw = _raw(message)
-    assert not BARE_CR_OR_LF.search(raw)
+    assert message.crlf_only  # what SMTP relies on: CRLF only, ending with one
+    assert not BARE_CR_OR_LF.search(raw) and raw.endswith(b"\r\n")
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     if message.smtputf8:  # UTF-8 headers (RFC 6532): the bytes parser would not decode them
         parsed = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
@@ -376,6 +379,24 @@ def test_base64_lines_have_76_characters() -> None:
     message = _compose(attachments=[Attachment(data=bytes(1000), filename="z.bin")])
     body = _raw(message).split(b"\r\n\r\n")[-2]  # between the part's headers and the delimiter
     assert [len(line) for line in body.split(b"\r\n")] == [76] * 17 + [44]  # 17 * 57 + 31 bytes
+
+
+@pytest.mark.parametrize(
+    "size",
+    [1, 57, STEP - 1, STEP, STEP + 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + 58],
+)
+def test_base64_is_the_standard_library_s_at_every_block_edge(size: int, tmp_path: Path) -> None:
+    # base64_lines encodes whole blocks in steps and joins lines through views;
+    # base64.encodebytes (one b2a_base64 per 57 bytes) is the reference.
+    content = os.urandom(size)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(content)
+    expected = base64.encodebytes(content).replace(b"\n", b"\r\n")
+    for attachment in (Attachment(path=path), Attachment(data=content, filename="blob.bin")):
+        raw = _raw(_compose(attachments=[attachment]))
+        start = raw.index(b"\r\n\r\n", raw.index(b"blob.bin")) + 4
+        assert raw[start : start + len(expected) + 2] == expected + b"\r\n"  # then a delimiter
+        assert raw[start + len(expected) + 2 : start + len(expected) + 4] == b"--"
 
 
 @pytest.mark.parametrize(

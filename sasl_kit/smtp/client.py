@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import socket
 import ssl
@@ -80,8 +81,10 @@ REDACTED = "<redacted>"
 class OutgoingMessage(Protocol):
     """What ``send`` needs of a message (``sasl_kit.mail`` builds one).
 
-    ``chunks`` yields the RFC 5322 message, CRLF line endings, not dot-stuffed;
-    ``size`` is its length in bytes.
+    ``chunks`` yields the RFC 5322 message, not dot-stuffed, in chunks of any
+    size; ``size`` is its length in bytes. Line endings are made CRLF on the
+    way out, unless the message has a true ``crlf_only`` attribute (as
+    ``sasl_kit.mail`` messages do): its word that they are CRLF already.
     """
 
     @property
@@ -92,7 +95,7 @@ class OutgoingMessage(Protocol):
     def smtputf8(self) -> bool: ...
     @property
     def eight_bit(self) -> bool: ...
-    def chunks(self, size: int = 65536) -> Iterator[bytes]: ...
+    def chunks(self) -> Iterator[bytes]: ...
     def size(self) -> int: ...
 
 
@@ -167,6 +170,7 @@ class SMTPClient:
         self._extensions = Extensions.none()
         self._before_tls: Extensions | None = None
         self._dirty = False
+        self._bdat_buffer: memoryview | None = None  # made at the first BDAT, kept for the next
         self.authenticated_as: str | None = None
 
     # --- session -----------------------------------------------------------
@@ -539,38 +543,70 @@ class SMTPClient:
             data_reply = self._read("DATA")
         if data_reply.code != 354:
             return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
-        encoder = DataEncoder(dot_stuff=True)
-        sent = 0
-        for chunk in message.chunks():
-            sent += self._write(encoder.feed(chunk), "the message data")
-            report(len(chunk))
-        sent += self._write(encoder.end(), "the end of the message data")
+        encoder = DataEncoder(dot_stuff=True, crlf_only=_crlf_only(message))
+        wire = _wire(message, encoder, report)
+        sent = sum(self._write(piece, "the message data") for piece in wire)
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
         return self._final(recipients, "the end of the data")
 
     def _send_bdat(
         self, message: OutgoingMessage, recipients: tuple[RecipientResult, ...], report: _Report
     ) -> SendResult:
-        """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST."""
-        encoder = DataEncoder(dot_stuff=False)
-        buffer = bytearray()
-        for chunk in message.chunks():
-            buffer += encoder.feed(chunk)
-            report(len(chunk))
-            while len(buffer) >= BDAT_CHUNK:
-                self._bdat_chunk(bytes(buffer[:BDAT_CHUNK]), last=False)
-                del buffer[:BDAT_CHUNK]
-                reply = self._read("BDAT")
-                if reply.code // 100 != 2:
-                    return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
-        buffer += encoder.end()
-        self._bdat_chunk(bytes(buffer), last=True)
+        """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST.
+
+        A chunk is filled in one buffer, kept by the client for the next
+        message (a fresh 1 MiB per message would cost its page faults). With
+        PIPELINING a chunk goes out before the reply to the one before it is
+        read, so the client never idles while the server reads; RFC 3030 2 has
+        the server discard a chunk that was already on its way after a refusal.
+        The last reply before LAST is read before LAST is sent, so a link lost
+        there is never mistaken for a lost final reply.
+        """
+        pipelined = "PIPELINING" in self._extensions
+        encoder = DataEncoder(dot_stuff=False, crlf_only=_crlf_only(message))
+        if self._bdat_buffer is None:
+            self._bdat_buffer = memoryview(bytearray(BDAT_CHUNK))
+        buffer = self._bdat_buffer
+        size = 0
+        unanswered = False  # a chunk went out whose reply is unread (PIPELINING only)
+        for data in _wire(message, encoder, report):
+            piece = memoryview(data)
+            while size + len(piece) >= BDAT_CHUNK:
+                cut = BDAT_CHUNK - size
+                buffer[size:] = piece[:cut]
+                self._bdat_chunk(buffer, last=False)
+                size, piece = 0, piece[cut:]
+                waits = unanswered or not pipelined  # with PIPELINING, for the chunk before
+                if waits and (refused := self._bdat_refused(recipients, in_flight=unanswered)):
+                    return refused
+                unanswered = pipelined
+            buffer[size : size + len(piece)] = piece
+            size += len(piece)
+        if unanswered and (refused := self._bdat_refused(recipients, in_flight=False)):
+            return refused
+        self._bdat_chunk(buffer[:size], last=True)
         return self._final(recipients, "BDAT LAST")
 
-    def _bdat_chunk(self, data: bytes, *, last: bool) -> None:
+    def _bdat_chunk(self, data: memoryview, *, last: bool) -> None:
         self._send_line(f"BDAT {len(data)}" + (" LAST" if last else ""))
         self._write(data, "the message data")
         self._log(f"C: <message data, {len(data)} bytes>")
+
+    def _bdat_refused(
+        self, recipients: tuple[RecipientResult, ...], *, in_flight: bool
+    ) -> SendResult | None:
+        """The reply to the oldest unanswered BDAT chunk: None when 2xx, else the failed result.
+
+        ``in_flight``: one more chunk is on its way; after a refusal its reply
+        is read and dropped (the server discards that chunk, RFC 3030 2).
+        """
+        reply = self._read("BDAT")
+        if reply.code // 100 == 2:
+            return None
+        if in_flight:
+            with contextlib.suppress(ConnectionFailed, SMTPProtocolError):
+                self._read("the BDAT chunk sent after a refused one")
+        return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
 
     def _final(self, recipients: tuple[RecipientResult, ...], what: str) -> SendResult:
         """The reply that decides: only a 2xx here means sent."""
@@ -649,7 +685,7 @@ class SMTPClient:
         what = "an AUTH response" if shown == REDACTED else lines[0].partition(" ")[0]
         self._write("".join(f"{line}\r\n" for line in lines).encode("utf-8"), what)
 
-    def _write(self, data: bytes, what: str) -> int:
+    def _write(self, data: bytes | memoryview, what: str) -> int:
         if not data:
             return 0
         assert self._sock is not None
@@ -712,6 +748,19 @@ class SMTPClient:
             logger.debug("%s", line)
         if self._transcript is not None:
             self._transcript(line if self._redact or unredacted is None else unredacted)
+
+
+def _wire(message: OutgoingMessage, encoder: DataEncoder, report: _Report) -> Iterator[bytes]:
+    """The message as it goes on the wire, through ``encoder``, its end included."""
+    for chunk in message.chunks():
+        yield encoder.feed(chunk)
+        report(len(chunk))
+    yield encoder.end()
+
+
+def _crlf_only(message: OutgoingMessage) -> bool:
+    """The message's word that its chunks hold CRLF line endings only (see ``OutgoingMessage``)."""
+    return getattr(message, "crlf_only", False) is True
 
 
 class _Report:

@@ -44,6 +44,25 @@ def test_data_encoding_survives_any_chunking(body: bytes, cuts: list[int]) -> No
     check_wire(body, wire + encoder.end())
 
 
+@given(
+    body=BODIES.map(normalised),
+    cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=6),
+    dot_stuff=st.booleans(),
+)
+def test_crlf_only_data_leaves_exactly_as_if_it_had_been_normalised(
+    body: bytes, cuts: list[int], dot_stuff: bool
+) -> None:
+    # crlf_only skips the line-ending passes; on data that keeps the promise
+    # (CRLF only, a CRLF may still be cut in two) nothing else may change.
+    bounds = [0, *sorted(c for c in cuts if c <= len(body)), len(body)]
+    wires = []
+    for crlf_only in (False, True):
+        encoder = DataEncoder(dot_stuff=dot_stuff, crlf_only=crlf_only)
+        pieces = [encoder.feed(body[a:b]) for a, b in itertools.pairwise(bounds)]
+        wires.append(b"".join(pieces) + encoder.end())
+    assert wires[0] == wires[1]
+
+
 def test_data_on_the_wire_for_arbitrary_bodies_over_one_connection() -> None:
     sent: list[bytes] = []
     with (

@@ -110,13 +110,34 @@ def test_bdat_sends_megabyte_chunks_without_dot_stuffing(pipelining: bool) -> No
     assert server.messages == [body.replace(b"\n", b"\r\n")]
 
 
-def test_a_refused_bdat_chunk_ends_the_message_and_the_next_one_starts_with_rset() -> None:
-    behaviour = Behaviour(extensions=("CHUNKING",), bdat_replies={1: "552 5.3.4 too big"})
-    body = b"x" * (BDAT_CHUNK + 10)
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_refused_bdat_chunk_ends_the_message_and_the_next_one_starts_with_rset(
+    pipelining: bool,
+) -> None:
+    # With PIPELINING the second chunk is already sent when the refusal of the
+    # first is read; its reply is read and dropped (RFC 3030 2), and no third goes.
+    extensions = ("CHUNKING", *(("PIPELINING",) if pipelining else ()))
+    behaviour = Behaviour(extensions=extensions, bdat_replies={1: "552 5.3.4 too big"})
+    body = b"x" * (3 * BDAT_CHUNK + 10)
     with FakeSMTPServer(behaviour) as server, client(server) as smtp:
-        assert smtp.send(Message("a@example.org", TWO, body)).status is Status.REJECTED
+        refused = smtp.send(Message("a@example.org", TWO, body))
+        assert (refused.status, refused.code) == (Status.REJECTED, 552)
         assert smtp.send(Message("a@example.org", TWO, b"small")).status is Status.SENT
-    assert verbs(server)[5:] == ["RSET", "MAIL", "RCPT", "RCPT", "BDAT", "QUIT"]
+    sent = verbs(server)[1:]  # after EHLO
+    chunks = 2 if pipelining else 1
+    assert sent[: 3 + chunks] == ["MAIL", "RCPT", "RCPT", *["BDAT"] * chunks]
+    assert sent[3 + chunks :] == ["RSET", "MAIL", "RCPT", "RCPT", "BDAT", "QUIT"]
+
+
+def test_pipelined_bdat_reads_the_reply_before_last_first() -> None:
+    # The reply to the chunk before LAST is read before LAST goes, so only the
+    # final reply can ever be "outcome unknown".
+    behaviour = Behaviour(extensions=("CHUNKING", "PIPELINING"), bdat_replies={2: "452 4.3.1 full"})
+    body = b"x" * (2 * BDAT_CHUNK + 10)
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        refused = smtp.send(Message("a@example.org", TWO, body))
+    assert (refused.status, refused.code) == (Status.TEMPORARY, 452)
+    assert [c for c in server.commands if c.startswith("BDAT")] == [f"BDAT {BDAT_CHUNK}"] * 2
 
 
 def test_an_empty_message_is_one_empty_bdat_last() -> None:
