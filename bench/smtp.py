@@ -63,6 +63,8 @@ BLOCK = 57 * 1024  # bytes the floor reads and encodes at a time; see docs/bench
 
 # --- the discard sink -------------------------------------------------------
 
+COMMAND_READ = 1 << 16  # bytes read at a time between commands; data is read 1 MiB at a time
+
 
 def _sink_session(conn: socket.socket, chunking: bool) -> None:
     """One connection: replies for every complete line, in one write per read."""
@@ -103,7 +105,9 @@ def _sink_session(conn: socket.socket, chunking: bool) -> None:
         if out:
             conn.sendall(b"".join(out))
             out.clear()
-        got = conn.recv_into(scratch)
+        # Commands are short: a small read here means that little of the data
+        # that follows a BDAT line is copied through ``buffer``.
+        got = conn.recv_into(scratch[:COMMAND_READ])
         if not got:
             return
         buffer += scratch[:got]

@@ -38,7 +38,7 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol
@@ -496,9 +496,16 @@ class SMTPClient:
                 Status.of(rcpt_replies), recipients, None, "no recipient was accepted"
             )
         report = _Report(progress, message.size() if progress is not None else 0)
-        if bdat:
-            return self._send_bdat(message, recipients, report)
-        return self._send_data(message, recipients, data_reply, report)
+        try:
+            if bdat:
+                return self._send_bdat(message, recipients, report)
+            return self._send_data(message, recipients, data_reply, report)
+        except BaseException:
+            # Stopped inside the data (a file changed, the message misstated its
+            # size, an interrupt): the server holds part of a message, and the
+            # next command would land in it. Only closing discards it.
+            self.close()
+            raise
 
     def _envelope(
         self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool
@@ -554,43 +561,41 @@ class SMTPClient:
     ) -> SendResult:
         """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST.
 
-        A chunk is filled in one buffer, kept by the client for the next
-        message (a fresh 1 MiB per message would cost its page faults). With
-        PIPELINING a chunk goes out before the reply to the one before it is
-        read, so the client never idles while the server reads; RFC 3030 2 has
-        the server discard a chunk that was already on its way after a refusal.
-        The last reply before LAST is read before LAST is sent, so a link lost
-        there is never mistaken for a lost final reply.
+        A chunk's size goes before its data. A ``crlf_only`` message goes out
+        exactly as ``chunks()`` yields it, so ``size()`` is its wire size: the
+        chunks are declared from it and the pieces written as they come,
+        uncopied. Any other message is gathered chunk by chunk in one buffer,
+        kept by the client for the next message. With PIPELINING a chunk goes
+        out before the reply to the one before it is read, so the client never
+        idles while the server reads; RFC 3030 2 has the server discard a chunk
+        already on its way after a refusal. The last reply before LAST is read
+        before LAST is sent, so a link lost there is never mistaken for a lost
+        final reply.
         """
-        pipelined = "PIPELINING" in self._extensions
         encoder = DataEncoder(dot_stuff=False, crlf_only=_crlf_only(message))
-        if self._bdat_buffer is None:
-            self._bdat_buffer = memoryview(bytearray(BDAT_CHUNK))
-        buffer = self._bdat_buffer
-        size = 0
+        wire = _wire(message, encoder, report)
+        if _crlf_only(message):
+            chunks = _declared_chunks(wire, message.size())
+        else:
+            if self._bdat_buffer is None:
+                self._bdat_buffer = memoryview(bytearray(BDAT_CHUNK))
+            chunks = _gathered_chunks(wire, self._bdat_buffer)
+        pipelined = "PIPELINING" in self._extensions
         unanswered = False  # a chunk went out whose reply is unread (PIPELINING only)
-        for data in _wire(message, encoder, report):
-            piece = memoryview(data)
-            while size + len(piece) >= BDAT_CHUNK:
-                cut = BDAT_CHUNK - size
-                buffer[size:] = piece[:cut]
-                self._bdat_chunk(buffer, last=False)
-                size, piece = 0, piece[cut:]
-                waits = unanswered or not pipelined  # with PIPELINING, for the chunk before
-                if waits and (refused := self._bdat_refused(recipients, in_flight=unanswered)):
-                    return refused
-                unanswered = pipelined
-            buffer[size : size + len(piece)] = piece
-            size += len(piece)
-        if unanswered and (refused := self._bdat_refused(recipients, in_flight=False)):
-            return refused
-        self._bdat_chunk(buffer[:size], last=True)
+        for size, last, parts in chunks:
+            if last and unanswered and (refused := self._bdat_refused(recipients, in_flight=False)):
+                return refused
+            self._send_line(f"BDAT {size}" + (" LAST" if last else ""))
+            for part in parts:
+                self._write(part, "the message data")
+            self._log(f"C: <message data, {size} bytes>")
+            if last:
+                break
+            waits = unanswered or not pipelined  # with PIPELINING, for the chunk before
+            if waits and (refused := self._bdat_refused(recipients, in_flight=unanswered)):
+                return refused
+            unanswered = pipelined
         return self._final(recipients, "BDAT LAST")
-
-    def _bdat_chunk(self, data: memoryview, *, last: bool) -> None:
-        self._send_line(f"BDAT {len(data)}" + (" LAST" if last else ""))
-        self._write(data, "the message data")
-        self._log(f"C: <message data, {len(data)} bytes>")
 
     def _bdat_refused(
         self, recipients: tuple[RecipientResult, ...], *, in_flight: bool
@@ -756,6 +761,63 @@ def _wire(message: OutgoingMessage, encoder: DataEncoder, report: _Report) -> It
         yield encoder.feed(chunk)
         report(len(chunk))
     yield encoder.end()
+
+
+Chunk = tuple[int, bool, Iterable[memoryview]]
+"""A BDAT chunk: its size, whether it is the last, and its data in parts."""
+
+
+def _gathered_chunks(wire: Iterator[bytes], buffer: memoryview) -> Iterator[Chunk]:
+    """Chunks as long as ``buffer``, filled from ``wire``; the last holds the rest.
+
+    Each chunk is ``buffer`` itself: write it before asking for the next.
+    """
+    size = 0
+    for data in wire:
+        piece = memoryview(data)
+        while size + len(piece) >= len(buffer):
+            cut = len(buffer) - size
+            buffer[size:] = piece[:cut]
+            yield len(buffer), False, (buffer,)
+            size, piece = 0, piece[cut:]
+        buffer[size : size + len(piece)] = piece
+        size += len(piece)
+    yield size, True, (buffer[:size],)
+
+
+def _declared_chunks(wire: Iterator[bytes], total: int) -> Iterator[Chunk]:
+    """Chunks of a stream ``total`` bytes long, sized before its data is read.
+
+    The parts of a chunk are views of the pieces, taken as they are written.
+    A stream that proves shorter or longer than ``total`` raises
+    ``UsageError`` before the last part of LAST is handed over, so a message
+    that misstated its size is never accepted cut short or run on.
+    """
+    rest = memoryview(b"")
+    remaining = total
+
+    def take(size: int, *, last: bool) -> Iterator[memoryview]:
+        nonlocal rest
+        while size:
+            while not rest:
+                data = next(wire, None)
+                if data is None:
+                    raise UsageError(f"the message ended before the {total} bytes size() promised")
+                rest = memoryview(data)
+            part, rest = rest[:size], rest[size:]
+            size -= len(part)
+            if last and not size and (rest or any(wire)):
+                raise UsageError(f"the message runs on past the {total} bytes size() promised")
+            yield part
+
+    while True:
+        size = min(BDAT_CHUNK, remaining)
+        remaining -= size
+        if not remaining and not size and any(wire):
+            raise UsageError("the message has bytes where size() promised none")
+        yield size, not remaining, take(size, last=not remaining)
+        if not remaining:
+            return
 
 
 def _crlf_only(message: OutgoingMessage) -> bool:

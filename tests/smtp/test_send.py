@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
 from sasl_kit import UsageError
+from sasl_kit.errors import MessageError
 from sasl_kit.smtp import DSN, SMTPClient, Status
 from sasl_kit.smtp.client import BDAT_CHUNK
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
@@ -12,6 +17,26 @@ from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
 TWO = ("b@example.org", "c@example.org")
 BODY = b"Subject: hi\r\n\r\n.leading dot\nbare LF\rbare CR\r\n"
 ON_THE_WIRE = b"Subject: hi\r\n\r\n..leading dot\r\nbare LF\r\nbare CR\r\n"
+
+
+@dataclass(frozen=True)
+class Vouched(Message):
+    """A message that vouches for CRLF-only data (``crlf_only``) and claims a size."""
+
+    claimed: int | None = None
+    crlf_only: ClassVar[bool] = True
+
+    def size(self) -> int:
+        return len(self.body) if self.claimed is None else self.claimed
+
+
+@dataclass(frozen=True)
+class Breaking(Message):
+    """A message whose stream fails after its first chunk, as a changed file does."""
+
+    def chunks(self, size: int = 65536) -> Iterator[bytes]:
+        yield self.body
+        raise MessageError("attachments[0]: /tmp/x changed since compose")
 
 
 def client(server: FakeSMTPServer) -> SMTPClient:
@@ -138,6 +163,54 @@ def test_pipelined_bdat_reads_the_reply_before_last_first() -> None:
         refused = smtp.send(Message("a@example.org", TWO, body))
     assert (refused.status, refused.code) == (Status.TEMPORARY, 452)
     assert [c for c in server.commands if c.startswith("BDAT")] == [f"BDAT {BDAT_CHUNK}"] * 2
+
+
+@pytest.mark.parametrize(
+    ("length", "declared"),
+    [
+        (2 * BDAT_CHUNK + 10, [f"BDAT {BDAT_CHUNK}"] * 2 + ["BDAT 10 LAST"]),
+        (2 * BDAT_CHUNK, [f"BDAT {BDAT_CHUNK}", f"BDAT {BDAT_CHUNK} LAST"]),  # no "BDAT 0 LAST"
+    ],
+)
+def test_a_crlf_only_message_goes_in_chunks_declared_from_its_size(
+    length: int, declared: list[str]
+) -> None:
+    body = b"y" * (length - 2) + b"\r\n"
+    extensions = ("CHUNKING", "PIPELINING")
+    with FakeSMTPServer(Behaviour(extensions=extensions)) as server, client(server) as smtp:
+        assert smtp.send(Vouched("a@example.org", TWO, body)).status is Status.SENT
+    assert [c for c in server.commands if c.startswith("BDAT")] == declared
+    assert server.messages == [body]
+
+
+@pytest.mark.parametrize(
+    ("body", "claimed"),
+    [
+        (b"x" * (BDAT_CHUNK + 100) + b"\r\n", BDAT_CHUNK + 103),  # ends before its size
+        (b"x" * (BDAT_CHUNK + 100) + b"\r\n", BDAT_CHUNK + 101),  # runs on past it
+        (b"x\r\n", 0),  # bytes where none were promised
+    ],
+    ids=["short", "long", "not-empty"],
+)
+def test_a_message_that_misstates_its_size_is_never_accepted(body: bytes, claimed: int) -> None:
+    extensions = ("CHUNKING", "PIPELINING")
+    with FakeSMTPServer(Behaviour(extensions=extensions)) as server, client(server) as smtp:
+        with pytest.raises(UsageError, match="size\\(\\) promised"):
+            smtp.send(Vouched("a@example.org", TWO, body, claimed=claimed))
+        with pytest.raises(UsageError, match="not connected"):
+            smtp.send(Message("a@example.org", TWO, b"next\r\n"))
+    assert server.messages == []
+
+
+@pytest.mark.parametrize("extensions", [("PIPELINING",), ("PIPELINING", "CHUNKING")])
+def test_a_failure_inside_the_data_closes_the_connection(extensions: tuple[str, ...]) -> None:
+    # Otherwise the next MAIL would land inside the half-sent message.
+    with FakeSMTPServer(Behaviour(extensions=extensions)) as server, client(server) as smtp:
+        with pytest.raises(MessageError, match="changed since compose"):
+            smtp.send(Breaking("a@example.org", TWO, b"first part\r\n" * 100))
+        with pytest.raises(UsageError, match="not connected"):
+            smtp.send(Message("a@example.org", TWO, b"next\r\n"))
+    assert server.messages == []
 
 
 def test_an_empty_message_is_one_empty_bdat_last() -> None:
