@@ -305,6 +305,16 @@ class ClientMechanism(Mechanism):
         super().__init__()
         self.options = options
 
+    @property
+    def server_reason(self) -> str | None:
+        """Why the server failed the exchange, in the mechanism's own terms, if it said.
+
+        Only a mechanism whose failure carries data has one (OAUTHBEARER and
+        XOAUTH2: the JSON status, RFC 7628 3.2.2). Protocol layers add it to
+        their failure message, since the protocol's own reply is generic.
+        """
+        return None
+
 
 class ServerMechanism(Mechanism):
     """Server side. Subclasses implement ``_step``; on success call ``_accept``."""

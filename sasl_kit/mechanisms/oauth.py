@@ -151,6 +151,10 @@ class _OAuthClient(ClientMechanism):
         self.error: OAuthError | None = None
         self._sent = False
 
+    @property
+    def server_reason(self) -> str | None:
+        return None if self.error is None else self.error.describe()
+
     def _initial_response(self) -> str:
         raise NotImplementedError
 

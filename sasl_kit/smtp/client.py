@@ -425,8 +425,10 @@ class SMTPClient:
         if reply.code in (504, 534):
             return reply
         if reply.code == 535:
+            reason = mechanism.server_reason
             raise CredentialsRejected(
-                f"{self.host} rejected the credentials (AUTH {name}: {reply})",
+                f"{self.host} rejected the credentials (AUTH {name}: {reply})"
+                + (f"; its {name} error: {reason}" if reason else ""),
                 code=reply.code,
                 text=reply.text,
             )
