@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sasl_kit.smtp import SMTPClient, Status
+from sasl_kit.smtp import client as client_module
 from sasl_kit.smtp.protocol import DataEncoder
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message, unstuffed
 
@@ -81,3 +85,51 @@ def test_data_on_the_wire_for_arbitrary_bodies_over_one_connection() -> None:
     assert len(server.messages) == len(sent)
     for body, received in zip(sent, server.messages, strict=True):
         check_wire(body, received + b".\r\n")
+
+
+@dataclass(frozen=True)
+class Cut(Message):
+    """A message whose stream is cut where the test says; ``crlf_only`` as given."""
+
+    cuts: tuple[int, ...] = ()
+    vouched: bool = False
+
+    @property
+    def crlf_only(self) -> bool:
+        return self.vouched
+
+    def chunks(self, size: int = 65536) -> Iterator[bytes]:
+        bounds = [0, *sorted(c for c in self.cuts if c <= len(self.body)), len(self.body)]
+        return (self.body[a:b] for a, b in itertools.pairwise(bounds))
+
+
+def test_bdat_chunks_for_arbitrary_bodies_and_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small chunks, so that a few bytes cross several: declared from size() when
+    # the message vouches for CRLF only, gathered otherwise; both must deliver
+    # the normalised body in chunks of exactly BDAT_CHUNK, the last one shorter.
+    monkeypatch.setattr(client_module, "BDAT_CHUNK", 7)
+    sent: list[tuple[bytes, int]] = []
+    with (
+        FakeSMTPServer(Behaviour(extensions=("CHUNKING", "PIPELINING"))) as server,
+        SMTPClient("127.0.0.1", server.port, tls="none", timeout=5) as smtp,
+    ):
+
+        @settings(max_examples=80, deadline=None)
+        @given(
+            body=BODIES,
+            cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+            vouched=st.booleans(),
+        )
+        def send(body: bytes, cuts: list[int], vouched: bool) -> None:
+            body = normalised(body) if vouched else body
+            to = ("b@example.org",)
+            message = Cut("a@example.org", to, body, cuts=tuple(cuts), vouched=vouched)
+            start = len(server.commands)
+            assert smtp.send(message).status is Status.SENT
+            sizes = [int(c.split()[1]) for c in server.commands[start:] if c.startswith("BDAT")]
+            assert all(size == 7 for size in sizes[:-1]) and sizes[-1] <= 7
+            sent.append((body, sum(sizes)))
+
+        send()
+    for (body, total), received in zip(sent, server.messages, strict=True):
+        assert received == normalised(body) and total == len(received)
