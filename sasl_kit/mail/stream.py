@@ -168,7 +168,8 @@ class OutgoingMessage:
 
         CRLF line endings only (``crlf_only``), not dot-stuffed; a line may
         span two pieces. Without ``size`` each attachment comes in pieces of
-        about 78 KiB and nothing is copied to cut them; with ``size`` every
+        156 KiB (``BLOCK`` bytes of the file) and nothing is copied to cut
+        them; with ``size`` every
         chunk but the last has that length. Raises ``MessageError`` at once if
         an attachment file changed size since compose, and while iterating if
         it changes or cannot be read.
