@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sasl_kit.channel_binding import tls_server_end_point
 from sasl_kit.cli import main
 from tests.smtp.conftest import Certificate
 from tests.smtp.conftest import certificate as certificate  # the fixture, shared with tests/smtp
@@ -92,6 +93,27 @@ def test_mechanism_option_limits_the_choice(
     with FakeSMTPServer(behaviour) as server:
         status, out, _ = _run(capsys, server, *argv, *ENVELOPE, "--json")
     assert (status, json.loads(out)["mechanism"]) == (0, "PLAIN")
+
+
+@pytest.mark.parametrize(
+    ("option", "chosen"),
+    [([], "SCRAM-SHA-256"), (["--channel-binding", "tls-server-end-point"], "SCRAM-SHA-256-PLUS")],
+)
+def test_channel_binding_option_lets_scram_plus_be_chosen(
+    certificate: Certificate,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: list[str],
+    chosen: str,
+) -> None:
+    monkeypatch.setenv("SASL_KIT_PASSWORD", PASSWORD)
+    mechanisms = ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256")
+    behaviour = _tls(certificate, mechanisms=mechanisms, users=USERS)
+    behaviour.server_options = {"channel_binding": tls_server_end_point(certificate.der)}
+    argv = ["--username", "tim", "--cafile", certificate.cafile, *option]
+    with FakeSMTPServer(behaviour) as server:
+        status, out, _ = _run(capsys, server, *argv, *ENVELOPE, "--json")
+    assert (status, json.loads(out)["mechanism"]) == (0, chosen)
 
 
 def test_a_refused_recipient_exits_1_with_its_row(capsys: pytest.CaptureFixture[str]) -> None:

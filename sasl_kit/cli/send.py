@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from sasl_kit.channel_binding import from_connection
 from sasl_kit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -38,6 +39,7 @@ from sasl_kit.mail import Attachment, OutgoingMessage, compose
 from sasl_kit.probe import Target
 from sasl_kit.registry import default_registry
 from sasl_kit.smtp import SendResult, SMTPClient, Status, TLSMode
+from sasl_kit.smtp.client import BindingHook
 from sasl_kit.smtp.errors import OutcomeUnknown
 
 EXIT_SESSION_FAILED, EXIT_OUTCOME_UNKNOWN = 3, 4
@@ -77,9 +79,26 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--allow-plaintext", action="store_true", help="allow credentials without TLS (--no-tls)"
     )
+    p.add_argument(
+        "--channel-binding",
+        choices=BINDING_TYPES,
+        metavar="TYPE",
+        help="let SCRAM-*-PLUS bind to the TLS channel: tls-server-end-point (any TLS "
+        "version) or tls-unique (TLS 1.2 and older); the server must support the type",
+    )
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60")
     p.add_argument("-v", "--verbose", action="store_true", help="C:/S: transcript on stderr")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+BINDING_TYPES = ("tls-server-end-point", "tls-unique")
+
+
+def _binding_hook(binding_type: str | None) -> BindingHook | None:
+    """The SMTP client's channel-binding hook for ``--channel-binding``, or None."""
+    if binding_type is None:
+        return None
+    return lambda tls: from_connection(tls, binding_type)
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,7 @@ def send(args: argparse.Namespace) -> int:
         cafile=args.cafile,
         insecure_tls=args.insecure_tls,
         transcript=transcript,
+        channel_binding=_binding_hook(args.channel_binding),
     )
     mechanism = None
     try:
