@@ -116,6 +116,45 @@ def test_channel_binding_option_lets_scram_plus_be_chosen(
     assert (status, json.loads(out)["mechanism"]) == (0, chosen)
 
 
+def _token_owner(user: str, token: str) -> str | None:
+    return user if token == "good-token" else None
+
+
+@pytest.mark.parametrize("name", ["OAUTHBEARER", "XOAUTH2"])
+def test_a_token_authenticates_with_oauth_and_a_refusal_shows_the_server_s_status(
+    certificate: Certificate,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    monkeypatch.delenv("SASL_KIT_PASSWORD", raising=False)
+    behaviour = _tls(certificate, mechanisms=(name, "PLAIN"), users=USERS)
+    behaviour.server_options = {"validate_token": _token_owner}
+    token_file = tmp_path / "token"
+    token_file.write_text("good-token\n", encoding="utf-8")
+    argv = ["--username", "tim", "--cafile", certificate.cafile, *ENVELOPE]
+    with FakeSMTPServer(behaviour) as server:
+        status, out, _ = _run(capsys, server, *argv, "--token-file", str(token_file), "--json")
+    assert (status, json.loads(out)["mechanism"]) == (0, name)  # PLAIN: no password
+    with FakeSMTPServer(behaviour) as server:
+        status, out, err = _run(capsys, server, *argv, "--token", "bad-token")
+    status_text = {"OAUTHBEARER": "invalid_token", "XOAUTH2": "401"}[name]
+    assert (status, out) == (3, "")
+    assert f"error: status '{status_text}'" in err and "bad-token" not in err
+
+
+@pytest.mark.parametrize("option", ["--token", "--password"])
+def test_a_secret_without_a_username_exits_2_before_connecting(
+    capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    status = main(["send", "--server", "smtp://127.0.0.1:9", *ENVELOPE, option, "x"])
+    assert (status, capsys.readouterr().err) == (
+        2,
+        "sasl-kit: error: a password or token needs --username\n",
+    )
+
+
 def test_a_refused_recipient_exits_1_with_its_row(capsys: pytest.CaptureFixture[str]) -> None:
     behaviour = Behaviour(rcpt_replies={"c@example.org": "550 5.1.1 no such user"})
     with FakeSMTPServer(behaviour) as server:

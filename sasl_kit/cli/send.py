@@ -28,10 +28,12 @@ from sasl_kit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     PASSWORD_ENV,
+    TOKEN_ENV,
     CommandFailed,
     add_password_options,
     cell,
     password,
+    secret,
     table,
 )
 from sasl_kit.errors import SASLError, UsageError
@@ -55,7 +57,8 @@ def register(commands: Any) -> None:
         description="Compose a mail and submit it. smtp://HOST[:PORT] uses STARTTLS "
         "(port 587), smtps://HOST[:PORT] implicit TLS (port 465). With --username the "
         "session authenticates; the password comes from --password, else "
-        f"--password-file, else ${PASSWORD_ENV}. Exit status: 0 sent to every recipient, "
+        f"--password-file, else ${PASSWORD_ENV}; an OAuth bearer token from --token, else "
+        f"--token-file, else ${TOKEN_ENV}. Exit status: 0 sent to every recipient, "
         "1 the message or some recipients refused, 2 bad input, 3 connection, TLS or "
         "authentication failed, 4 the outcome is unknown (the message may have been sent).",
     )
@@ -63,6 +66,8 @@ def register(commands: Any) -> None:
     p.add_argument("--server", required=True, metavar="URL", help="smtp[s]://host[:port]")
     p.add_argument("--username", help="authenticate as this user (no AUTH without it)")
     add_password_options(p)
+    p.add_argument("--token", help="an OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2)")
+    p.add_argument("--token-file", metavar="FILE", help="the token is FILE's first line")
     p.add_argument("--mechanism", action="append", metavar="MECH", help="allow only MECH (repeat)")
     p.add_argument("--from", dest="sender", required=True, metavar="ADDRESS", help="the sender")
     for name in ("to", "cc", "bcc"):
@@ -110,9 +115,12 @@ class Server:
 
 def send(args: argparse.Namespace) -> int:
     server = _server(args)
-    secret = password(args) if args.username is not None else ""
-    if args.username is None and (args.password is not None or args.password_file is not None):
-        raise CommandFailed("a password needs --username")
+    passphrase = token = ""
+    if args.username is not None:
+        passphrase = password(args)
+        token = secret(args.token, args.token_file, TOKEN_ENV, "token")
+    elif {args.password, args.password_file, args.token, args.token_file} != {None}:
+        raise CommandFailed("a password or token needs --username")
     if args.username is not None and server.tls == "none" and not args.allow_plaintext:
         raise CommandFailed(
             "--no-tls with --username sends credentials in the clear: "
@@ -141,10 +149,11 @@ def send(args: argparse.Namespace) -> int:
             if args.username is not None:
                 mechanism = client.login(
                     args.username,
-                    secret,
+                    passphrase,
                     mechanisms=args.mechanism,
                     require_tls=not args.allow_plaintext,
                     allow_plaintext=args.allow_plaintext,
+                    token=token or None,
                 )
             result = client.send(message, progress=bar)
     except OutcomeUnknown as exc:
