@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from sasl_kit.bridges import Exchange
 from sasl_kit.errors import MalformedMessage, SASLError, UsageError
+from sasl_kit.mechanisms.digest_md5 import parse_challenge
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp import SMTPClient
 from sasl_kit.smtp.errors import CredentialsRejected, SMTPError
@@ -59,12 +60,22 @@ SCHEMES: dict[str, tuple[str, TLS, int]] = {
 SERVICES = {"smtp": "smtp", "imap": "imap", "pop3": "pop"}
 """The GSSAPI service name each protocol's mechanisms use (RFC 4954, 3501, 5034)."""
 MAX_LINE = 1 << 16
+MAX_OTHER_HOSTS = 2  # realms of a challenge tried as the host name, at most
 REDACTED = "<redacted>"
 CANNOT_WORK = (
     "advertised but cannot work: the server rejected our correct response although {plain} "
     "works with the same password, so it cannot verify {name} (e.g. Cyrus SASL checking "
     "passwords through saslauthd/PAM, or no stored secret for this user, only a hash)"
 )
+HOST_BOUND = {"DIGEST-MD5": "digest-uri"}
+"""Mechanisms whose response names the server's host, and where (RFC 2831 2.1.2): a
+server may refuse a name it does not answer to, which looks like a wrong password."""
+OTHER_NAME = (
+    "the server checks the host name in {name}'s {where}: it refused '{host}' and "
+    "accepted '{other}' (the realm it offered); connect to it by that name, or have the "
+    "client name that host"
+)
+NO_OTHER_NAME = "; a host name other than '{host}' in {where} did not help either ({tried})"
 
 
 class ProbeFailed(SASLError):
@@ -134,6 +145,10 @@ class Attempt:
     diagnosis: str = ""
     verified: Diagnosis | None = None
     """What ``sasl_kit.verify`` found in a failed try's transcript."""
+    host: str = ""
+    """The host name the mechanism named, for those in ``HOST_BOUND``."""
+    other_hosts: tuple[tuple[str, Outcome], ...] = ()
+    """Other host names tried after a rejection (the realms the server offered), and how."""
     transcript: tuple[str, ...] = field(default=(), repr=False)
 
     def shown_transcript(self) -> tuple[str, ...]:
@@ -164,6 +179,7 @@ class _Login:
     username: str
     password: str = field(repr=False)
     registry: Registry
+    host: str | None = None  # the host the mechanism names; the target's by default
 
     def exchange(self, target: Target) -> Exchange:
         mechanism = self.registry.client(
@@ -171,7 +187,7 @@ class _Login:
             username=self.username,
             password=self.password,
             service=SERVICES[target.protocol],
-            host=target.host,
+            host=self.host or target.host,
         )
         return Exchange(self.name, mechanism)
 
@@ -228,7 +244,12 @@ class _SMTPSession:
 
     def authenticate(self, login: _Login) -> tuple[Outcome, str]:
         try:  # the client's own AUTH, its choice limited to this one mechanism
-            self._client.login(login.username, login.password, mechanisms=[login.name])
+            self._client.login(
+                login.username,
+                login.password,
+                mechanisms=[login.name],
+                host=login.host or self._client.host,
+            )
         except CredentialsRejected as exc:
             return Outcome.REJECTED, f"{exc.code} {exc.text}"
         except SASLError as exc:
@@ -507,7 +528,33 @@ def probe(
     if username is None:
         return Report(target, before, after, ())
     attempts = [_try(settings, _Login(name, username, password, registry)) for name in after]
+    if any(a.outcome is Outcome.OK and a.plaintext for a in attempts):
+        # The password is good: a host-bound rejection may be the host name instead.
+        attempts = [_other_hosts(settings, a, username, password) for a in attempts]
     return Report(target, before, after, diagnose(attempts))
+
+
+def _other_hosts(settings: _Settings, attempt: Attempt, username: str, password: str) -> Attempt:
+    """A rejected host-bound try, tried again naming each realm its challenge offered."""
+    host = settings.target.host
+    if attempt.mechanism not in HOST_BOUND or attempt.outcome is not Outcome.REJECTED:
+        return attempt
+    tried = []
+    for realm in _realms(attempt)[:MAX_OTHER_HOSTS]:
+        if realm.lower() != host.lower():
+            login = _Login(attempt.mechanism, username, password, settings.registry, realm)
+            tried.append((realm, _try(settings, login).outcome))
+    return replace(attempt, host=host, other_hosts=tuple(tried))
+
+
+def _realms(attempt: Attempt) -> tuple[str, ...]:
+    """The realms of the first DIGEST-MD5 challenge in the try's transcript, if any."""
+    exchanges = read("\n".join(attempt.transcript))
+    challenges = [m for m in exchanges[0].messages if m.side == "S"] if exchanges else []
+    try:
+        return parse_challenge(base64.b64decode(challenges[0].text, validate=True)).realms
+    except (IndexError, ValueError, MalformedMessage):
+        return ()
 
 
 def _try(settings: _Settings, login: _Login) -> Attempt:
@@ -564,10 +611,19 @@ def _why(attempt: Attempt, works: list[str], refused: list[str]) -> str:
         return ""
     if attempt.outcome is Outcome.ERROR:
         return attempt.detail
+    accepted = [other for other, outcome in attempt.other_hosts if outcome is Outcome.OK]
+    where = HOST_BOUND.get(attempt.mechanism, "")
     if attempt.plaintext:
         why = "the server refused the password itself: wrong password or unknown user"
+    elif accepted:
+        return OTHER_NAME.format(
+            name=attempt.mechanism, where=where, host=attempt.host, other=accepted[0]
+        )
     elif works:
         why = CANNOT_WORK.format(plain=works[0], name=attempt.mechanism)
+        if attempt.other_hosts:
+            tried = ", ".join(f"'{other}'" for other, _ in attempt.other_hosts)
+            why += NO_OTHER_NAME.format(host=attempt.host, where=where, tried=tried)
     elif refused:
         why = f"wrong password or unknown user: {refused[0]} was rejected too"
     else:

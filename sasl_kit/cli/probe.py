@@ -126,6 +126,7 @@ def as_json(report: Report) -> dict[str, object]:
                 "seconds": a.seconds,
                 "detail": a.detail,
                 "diagnosis": a.diagnosis,
+                "other_hosts": [{"host": h, "outcome": o.value} for h, o in a.other_hosts],
                 "transcript": list(a.shown_transcript()),
             }
             for a in report.attempts

@@ -48,6 +48,35 @@ def test_shared_secret_rejected_while_plain_works_is_advertised_but_cannot_work(
     assert "saslauthd" in cram.diagnosis
 
 
+def test_a_host_bound_mechanism_that_works_by_another_name_is_diagnosed_as_the_host() -> None:
+    digest = Attempt(
+        "DIGEST-MD5",
+        Outcome.REJECTED,
+        host="localhost",
+        other_hosts=(("mail.example.org", Outcome.OK),),
+    )
+    _, digest = diagnose([_attempt("PLAIN", Outcome.OK, plaintext=True), digest])
+    assert digest.diagnosis.startswith(
+        "the server checks the host name in DIGEST-MD5's digest-uri: it refused 'localhost' "
+        "and accepted 'mail.example.org'"
+    )
+
+
+def test_other_host_names_that_fail_too_are_said_after_cannot_work() -> None:
+    digest = Attempt(
+        "DIGEST-MD5",
+        Outcome.REJECTED,
+        host="localhost",
+        other_hosts=(("realm.example.org", Outcome.REJECTED),),
+    )
+    _, digest = diagnose([_attempt("PLAIN", Outcome.OK, plaintext=True), digest])
+    assert digest.diagnosis.startswith("advertised but cannot work")
+    assert digest.diagnosis.endswith(
+        "; a host name other than 'localhost' in digest-uri did not help either "
+        "('realm.example.org')"
+    )
+
+
 def test_everything_rejected_is_the_password() -> None:
     plain, cram = diagnose(
         [
