@@ -19,6 +19,7 @@ Rules of this module:
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import ssl
 import tempfile
@@ -37,6 +38,9 @@ from sasl_kit.smtp_server import MailServer, ReceivedMessage, ServerConfig, User
 TIMEOUT = 10.0
 DOMAIN = "example.test"
 TO, CC, BCC = f"to@{DOMAIN}", f"cc@{DOMAIN}", f"bcc@{DOMAIN}"
+# The Bcc address as an address of its own: not the tail of a longer local part, as
+# in a Message-ID <...hex@example.test> whose random hex ends in "bcc" (1 in 4096).
+_BCC_ADDRESS = re.compile(rb"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])" + re.escape(BCC.encode()))
 FILENAME = "Prüfbericht März €.bin"
 ATTACHMENT_SIZE = 48 * 1024
 
@@ -200,7 +204,7 @@ def _read_back(stored: ReceivedMessage, sent_sha256: str) -> Readback:
         key=stored.key,
         mechanism=stored.mechanism,
         bcc_header="Bcc" in parsed,
-        bcc_in_data=BCC.encode("ascii") in stored.data,
+        bcc_in_data=_BCC_ADDRESS.search(stored.data) is not None,
         bcc_in_envelope=BCC in stored.recipients,
         filename=files[0].get_filename() if len(files) == 1 else None,
         sent_sha256=sent_sha256,

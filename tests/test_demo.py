@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import sasl_kit
 from sasl_kit import demo
 from sasl_kit.cli import main
+from sasl_kit.smtp_server.store import ReceivedMessage
 
 ROW = re.compile(r"(\S+)\s+(ok|FAILED: .*?)\s+(\d+)\s+\d+\.\d$")
 
@@ -87,3 +89,20 @@ def test_a_mechanism_the_client_cannot_finish_fails_the_demo(
     failed = {a.mechanism for a in report.attempts if not a.ok}
     assert failed == {"OAUTHBEARER", "XOAUTH2"}
     assert not report.ok
+
+
+def _stored(data: bytes) -> ReceivedMessage:
+    recipients = (demo.TO, demo.CC, demo.BCC)
+    return ReceivedMessage("k", "a@example.test", recipients, "u", "PLAIN", "", 1, data)
+
+
+def test_a_message_id_ending_in_the_bcc_local_part_is_not_a_leak() -> None:
+    # The flake of stop 8: 1 in 4096 Message-IDs end in "...bcc@example.test".
+    message = demo._message("u", "PLAIN", b"attachment")
+    wire = b"".join(message.chunks())
+    wire = re.sub(rb"Message-ID: <[0-9a-f]{32}@", b"Message-ID: <" + b"0" * 29 + b"bcc@", wire)
+    sent = hashlib.sha256(b"attachment").hexdigest()
+    assert b"bcc@example.test" in wire and demo._read_back(_stored(wire), sent).ok
+    leaked = wire.replace(b"Subject:", b"Bcc: bcc@example.test\r\nSubject:", 1)
+    readback = demo._read_back(_stored(leaked), sent)
+    assert readback.bcc_header and readback.bcc_in_data and not readback.ok
