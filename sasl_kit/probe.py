@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import socket
 import ssl
 import time
@@ -39,7 +40,9 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from sasl_kit.bridges import Exchange
+from sasl_kit.channel_binding import from_connection
 from sasl_kit.errors import MalformedMessage, SASLError, UsageError
+from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.mechanisms.digest_md5 import parse_challenge
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp import SMTPClient
@@ -181,13 +184,20 @@ class _Login:
     registry: Registry
     host: str | None = None  # the host the mechanism names; the target's by default
 
-    def exchange(self, target: Target) -> Exchange:
+    def exchange(
+        self, target: Target, binding: ChannelBinding | None, offered: Sequence[str]
+    ) -> Exchange:
+        """The mechanism, with the connection's channel binding and whether -PLUS was offered."""
         mechanism = self.registry.client(
             self.name,
             username=self.username,
             password=self.password,
             service=SERVICES[target.protocol],
             host=self.host or target.host,
+            channel_binding=binding,
+            server_offers_plus=self.registry.choose(
+                offered, encrypted=True, channel_binding=True
+            ).offers_channel_binding,
         )
         return Exchange(self.name, mechanism)
 
@@ -208,6 +218,13 @@ class _Settings:
     insecure_tls: bool
     timeout: float
     registry: Registry
+    binding_type: str | None = None  # the channel binding to offer -PLUS mechanisms
+
+    def binding(self, tls: socket.socket) -> ChannelBinding | None:
+        """This connection's channel binding of ``binding_type``, if one is asked for."""
+        if self.binding_type is None or not isinstance(tls, ssl.SSLSocket):
+            return None
+        return from_connection(tls, self.binding_type)
 
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.cafile)
@@ -233,6 +250,11 @@ class _SMTPSession:
             transcript=self._lines.append,
             registry=settings.registry,
             transcript_secrets=True,
+            channel_binding=(
+                None
+                if settings.binding_type is None
+                else functools.partial(from_connection, binding_type=settings.binding_type)
+            ),
         )
         try:
             self._client.connect()
@@ -332,7 +354,10 @@ class _LineSession:
     def authenticate(self, login: _Login) -> tuple[Outcome, str]:
         self._auth_from = len(self._lines)
         try:
-            return self._authenticate(login.exchange(self._settings.target))
+            binding = self._settings.binding(self._sock)
+            return self._authenticate(
+                login.exchange(self._settings.target, binding, self.after_tls)
+            )
         except SASLError as exc:
             return Outcome.ERROR, str(exc)
 
@@ -513,15 +538,19 @@ def probe(
     insecure_tls: bool = False,
     timeout: float = 60.0,
     registry: Registry = default_registry,
+    channel_binding: str | None = None,
 ) -> Report:
     """List the mechanisms ``target`` advertises; with a ``username``, try each.
+
+    ``channel_binding`` (``"tls-server-end-point"``, ``"tls-unique"``) lets the
+    -PLUS mechanisms be tried, bound to each try's TLS connection.
 
     Raises ``ProbeFailed`` when the server cannot be reached, TLS fails or the
     mechanisms cannot be listed; every try's failure is in its ``Attempt``.
     """
     if isinstance(target, str):
         target = Target.from_url(target)
-    settings = _Settings(target, cafile, insecure_tls, timeout, registry)
+    settings = _Settings(target, cafile, insecure_tls, timeout, registry, channel_binding)
     session = SESSIONS[target.protocol](settings)
     before, after = session.before_tls, session.after_tls
     session.close()
@@ -559,10 +588,15 @@ def _realms(attempt: Attempt) -> tuple[str, ...]:
 
 def _try(settings: _Settings, login: _Login) -> Attempt:
     name = login.name
-    choice = login.registry.choose([name], encrypted=True)
+    choice = login.registry.choose(
+        [name], encrypted=True, channel_binding=settings.binding_type is not None
+    )
     if not choice.usable:
         return Attempt(name, Outcome.SKIPPED, detail=choice.passed_over[name])
-    plaintext = login.registry.get(name).plaintext
+    info = login.registry.get(name)
+    plaintext = info.plaintext
+    if not info.channel_binding:  # the binding goes to -PLUS tries only, each judged alone
+        settings = replace(settings, binding_type=None)
     try:
         session = SESSIONS[settings.target.protocol](settings)
     except SASLError as exc:

@@ -40,6 +40,21 @@ def add_password_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password-file", metavar="FILE", help="the password is FILE's first line")
 
 
+BINDING_TYPES = ("tls-server-end-point", "tls-unique")
+"""The channel bindings a client can take from ``ssl`` (``sasl_kit.channel_binding``)."""
+
+
+def add_channel_binding_option(parser: argparse.ArgumentParser) -> None:
+    """--channel-binding TYPE: lets SCRAM-*-PLUS bind to the TLS connection."""
+    parser.add_argument(
+        "--channel-binding",
+        choices=BINDING_TYPES,
+        metavar="TYPE",
+        help="let SCRAM-*-PLUS bind to the TLS channel: tls-server-end-point (any TLS "
+        "version) or tls-unique (TLS 1.2 and older); the server must support the type",
+    )
+
+
 def raw_text(data: bytes) -> str:
     """``data`` as UTF-8 text on one line, escaped so that no two inputs look alike.
 

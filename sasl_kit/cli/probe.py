@@ -19,6 +19,7 @@ from sasl_kit.cli.common import (
     EXIT_OK,
     PASSWORD_ENV,
     CommandFailed,
+    add_channel_binding_option,
     add_password_options,
     password,
     table,
@@ -47,6 +48,7 @@ def register(commands: Any) -> None:
     add_password_options(p)
     p.add_argument("--cafile", metavar="FILE", help="also trust the certificates in FILE")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the certificate")
+    add_channel_binding_option(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60")
     p.add_argument("-v", "--verbose", action="store_true", help="print each try's transcript")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             cafile=args.cafile,
             insecure_tls=args.insecure_tls,
             timeout=args.timeout,
+            channel_binding=args.channel_binding,
         )
     except ProbeFailed as exc:
         raise CommandFailed(str(exc), EXIT_UNREACHABLE) from None

@@ -30,6 +30,7 @@ from sasl_kit.cli.common import (
     PASSWORD_ENV,
     TOKEN_ENV,
     CommandFailed,
+    add_channel_binding_option,
     add_password_options,
     cell,
     password,
@@ -84,19 +85,10 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--allow-plaintext", action="store_true", help="allow credentials without TLS (--no-tls)"
     )
-    p.add_argument(
-        "--channel-binding",
-        choices=BINDING_TYPES,
-        metavar="TYPE",
-        help="let SCRAM-*-PLUS bind to the TLS channel: tls-server-end-point (any TLS "
-        "version) or tls-unique (TLS 1.2 and older); the server must support the type",
-    )
+    add_channel_binding_option(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60")
     p.add_argument("-v", "--verbose", action="store_true", help="C:/S: transcript on stderr")
     p.add_argument("--json", action="store_true", help="print JSON")
-
-
-BINDING_TYPES = ("tls-server-end-point", "tls-unique")
 
 
 def _binding_hook(binding_type: str | None) -> BindingHook | None:
