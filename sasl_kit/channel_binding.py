@@ -18,8 +18,10 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ssl
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -27,7 +29,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from sasl_kit.errors import PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 
-__all__ = ["ChannelBinding", "from_connection", "tls_server_end_point", "tls_unique"]
+__all__ = ["ChannelBinding", "from_connection", "hook", "tls_server_end_point", "tls_unique"]
 
 TLSConnection = ssl.SSLSocket | ssl.SSLObject
 
@@ -88,3 +90,8 @@ def from_connection(connection: TLSConnection, binding_type: str) -> ChannelBind
             "ChannelBinding('tls-exporter', data) from a TLS library that does (RFC 9266)"
         )
     raise UsageError(f"unknown channel binding type {binding_type!r}")
+
+
+def hook(binding_type: str) -> Callable[[TLSConnection], ChannelBinding]:
+    """``from_connection`` for ``binding_type``: what ``SMTPClient(channel_binding=...)`` takes."""
+    return functools.partial(from_connection, binding_type=binding_type)

@@ -21,16 +21,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import ssl
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sasl_kit.channel_binding import from_connection
+from sasl_kit.channel_binding import hook
 from sasl_kit.errors import SASLError
 from sasl_kit.mail import Attachment, OutgoingMessage, compose
-from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp import SMTPClient, Status
 from sasl_kit.smtp_server import MailServer, ReceivedMessage, ServerConfig, Users
@@ -144,7 +142,7 @@ class _Session:
             timeout=TIMEOUT,
             transcript=transcript.append,
             registry=self.registry,
-            channel_binding=_binding,
+            channel_binding=hook("tls-server-end-point"),
         )
 
     def offered(self) -> tuple[str, ...]:
@@ -178,10 +176,6 @@ class _Session:
         if result.status is not Status.SENT:
             return Attempt(name, False, f"{result.status.value}: {result.text}", trips, seconds)
         return Attempt(name, True, "sent", trips, seconds)
-
-
-def _binding(sock: ssl.SSLSocket) -> ChannelBinding:
-    return from_connection(sock, "tls-server-end-point")
 
 
 def _message(user: str, mechanism: str, attachment: bytes) -> OutgoingMessage:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import functools
 import socket
 import ssl
 import time
@@ -39,13 +38,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
+from sasl_kit import channel_binding
 from sasl_kit.bridges import Exchange
-from sasl_kit.channel_binding import from_connection
 from sasl_kit.errors import MalformedMessage, SASLError, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.mechanisms.digest_md5 import parse_challenge
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp import SMTPClient
+from sasl_kit.smtp.client import BindingHook
 from sasl_kit.smtp.errors import CredentialsRejected, SMTPError
 from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
 from sasl_kit.verify import diagnose as verify
@@ -220,11 +220,9 @@ class _Settings:
     registry: Registry
     binding_type: str | None = None  # the channel binding to offer -PLUS mechanisms
 
-    def binding(self, tls: socket.socket) -> ChannelBinding | None:
-        """This connection's channel binding of ``binding_type``, if one is asked for."""
-        if self.binding_type is None or not isinstance(tls, ssl.SSLSocket):
-            return None
-        return from_connection(tls, self.binding_type)
+    def binding_hook(self) -> BindingHook | None:
+        """What gives a TLS connection's binding of ``binding_type``, if one is asked for."""
+        return None if self.binding_type is None else channel_binding.hook(self.binding_type)
 
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.cafile)
@@ -250,11 +248,7 @@ class _SMTPSession:
             transcript=self._lines.append,
             registry=settings.registry,
             transcript_secrets=True,
-            channel_binding=(
-                None
-                if settings.binding_type is None
-                else functools.partial(from_connection, binding_type=settings.binding_type)
-            ),
+            channel_binding=settings.binding_hook(),
         )
         try:
             self._client.connect()
@@ -354,7 +348,9 @@ class _LineSession:
     def authenticate(self, login: _Login) -> tuple[Outcome, str]:
         self._auth_from = len(self._lines)
         try:
-            binding = self._settings.binding(self._sock)
+            hook = self._settings.binding_hook()
+            tls = self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+            binding = None if hook is None or tls is None else hook(tls)
             return self._authenticate(
                 login.exchange(self._settings.target, binding, self.after_tls)
             )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sasl_kit.channel_binding import from_connection
+from sasl_kit.channel_binding import hook
 from sasl_kit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -42,7 +42,6 @@ from sasl_kit.mail import Attachment, OutgoingMessage, compose
 from sasl_kit.probe import Target
 from sasl_kit.registry import default_registry
 from sasl_kit.smtp import SendResult, SMTPClient, Status, TLSMode
-from sasl_kit.smtp.client import BindingHook
 from sasl_kit.smtp.errors import OutcomeUnknown
 
 EXIT_SESSION_FAILED, EXIT_OUTCOME_UNKNOWN = 3, 4
@@ -91,13 +90,6 @@ def register(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _binding_hook(binding_type: str | None) -> BindingHook | None:
-    """The SMTP client's channel-binding hook for ``--channel-binding``, or None."""
-    if binding_type is None:
-        return None
-    return lambda tls: from_connection(tls, binding_type)
-
-
 @dataclass(frozen=True)
 class Server:
     host: str
@@ -133,7 +125,7 @@ def send(args: argparse.Namespace) -> int:
         cafile=args.cafile,
         insecure_tls=args.insecure_tls,
         transcript=transcript,
-        channel_binding=_binding_hook(args.channel_binding),
+        channel_binding=None if args.channel_binding is None else hook(args.channel_binding),
     )
     mechanism = None
     try:
