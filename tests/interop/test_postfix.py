@@ -17,12 +17,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from sasl_kit import UsageError, bridges
 from sasl_kit.mail import Attachment, compose
 from sasl_kit.smtp import SMTPClient, Status
+from sasl_kit.smtp.client import BDAT_CHUNK
 from sasl_kit.smtp.errors import CredentialsRejected
 from tests.interop.mta import DOMAIN, HOST, MECHANISMS, MailSite, Postfix
 from tests.interop.peers import ALICE, ANNA
@@ -88,6 +90,30 @@ def attachments(message: EmailMessage) -> dict[str, bytes]:
 
 def test_the_message_is_accepted_for_every_recipient(sent: Sent) -> None:
     assert sent.status is Status.SENT
+
+
+def test_a_large_attachment_goes_in_pipelined_bdat_chunks_and_arrives_whole(
+    postfix: Postfix, mail_store: MailSite, tmp_path: Path
+) -> None:
+    # Postfix offers CHUNKING and PIPELINING: the chunks are declared from size()
+    # and sent ahead of their replies (RFC 3030 2), 1 MiB each, the last with LAST.
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 2**20 + 12345))
+    subject = marker()
+    message = compose(
+        sender=SENDER, to=TO, subject=subject, text="big", attachments=[Attachment(path=big)]
+    )
+    lines: list[str] = []
+    with SMTPClient(
+        HOST, postfix.smtp_port, cafile=mail_store.cafile, timeout=TIMEOUT, transcript=lines.append
+    ) as smtp:
+        smtp.login(ALICE.user, ALICE.password)
+        assert {"CHUNKING", "PIPELINING"} <= set(smtp.extensions.keywords)
+        assert smtp.send(message).status is Status.SENT
+    bdat = [line for line in lines if line.startswith("C: BDAT ")]
+    assert len(bdat) == -(-message.size() // BDAT_CHUNK) and bdat[-1].endswith(" LAST")
+    delivered = mail_store.wait_for_mail("bob", subject)
+    assert attachments(delivered) == {"big.bin": big.read_bytes()}
 
 
 @pytest.mark.parametrize("box", ["bob", "carol", "dave"])
