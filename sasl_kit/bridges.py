@@ -71,6 +71,14 @@ class Exchange:
         """The initial response did not fit the command; it answers the first challenge."""
         self._held = initial
 
+    @property
+    def reason(self) -> str:
+        """``"; its NAME error: ..."`` to add to the server's refusal, when the mechanism
+        kept the server's own account of it (an OAuth error challenge's JSON status:
+        the protocol's refusal alone says little); else ``""``."""
+        reason = self.mechanism.server_reason
+        return f"; its {self.name} error: {reason}" if reason else ""
+
     def respond(self, challenge: bytes) -> bytes:
         """The answer to one challenge (success data included)."""
         if not self._started and self.mechanism.client_first:
@@ -83,7 +91,8 @@ class Exchange:
             held, self._held = self._held, None
             return held
         self._started = True
-        if self.mechanism.complete:
+        # RFC 7628 3.2.3: an OAuth client that is done still answers an error challenge.
+        if self.mechanism.complete and not self.mechanism.answers_errors:
             raise MalformedMessage(f"{self.name}: the server sent a challenge after the last step")
         return self.mechanism.step(challenge) or b""
 
@@ -121,6 +130,10 @@ def choose_mechanism(
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
         channel_binding=binding is not None,
+        # A token (the ``token`` option) makes the OAuth mechanisms usable, a password the rest.
+        credentials=[
+            kind for kind, have in (("password", password), ("token", options.get("token"))) if have
+        ],
     )
     name = choice.best.name
     settings = {**defaults, **options, "server_offers_plus": choice.offers_channel_binding}
@@ -213,6 +226,15 @@ def smtp_authenticate(
         if authobject.answering:  # the server is mid-AUTH: cancel, it answers 501
             smtp.docmd("*")
         raise
+    except smtplib.SMTPAuthenticationError as exc:
+        if not exchange.reason:
+            raise
+        error = exc.smtp_error  # bytes, as smtplib reads replies
+        if isinstance(error, bytes):
+            error += exchange.reason.encode("utf-8")
+        else:
+            error += exchange.reason
+        raise smtplib.SMTPAuthenticationError(exc.smtp_code, error) from None
     exchange.succeeded(host)
     return exchange.name
 
@@ -256,10 +278,12 @@ def imap_authenticate(imap: imaplib.IMAP4, username: str, password: str, **choic
     authobject = IMAPAuthObject(exchange)
     try:
         imap.authenticate(exchange.name, authobject)
-    except imap.error:
+    except imap.error as exc:
         if authobject.error is not None:
             raise authobject.error from None
-        raise
+        if not exchange.reason:
+            raise
+        raise imap.error(f"{exc}{exchange.reason}") from None
     exchange.succeeded(imap.host)
     return exchange.name
 
@@ -289,7 +313,7 @@ def pop3_auth(pop: poplib.POP3, exchange: Exchange) -> bytes:
             exchange.succeeded(pop.host)
             return line
         if line.startswith(b"-ERR"):
-            raise poplib.error_proto(line)
+            raise poplib.error_proto(line + exchange.reason.encode(pop.encoding))
         if line != b"+" and not line.startswith(b"+ "):
             raise poplib.error_proto(line)
         try:

@@ -9,7 +9,9 @@ tests/interop/test_postfix.py.
 from __future__ import annotations
 
 import base64
+import imaplib
 import poplib
+import smtplib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ import pytest
 import sasl_kit
 from sasl_kit import MalformedMessage, MutualAuthenticationFailed, UsageError, bridges
 from sasl_kit.mechanisms.base import ClientMechanism, ClientOptions
+from tests.smtp.fakes import Behaviour, FakeSMTPServer
 
 USERS = {"tim": "tanstaaftanstaaf"}
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256")
@@ -129,11 +132,11 @@ class FakePOP3:
         self.sock.sendall(line.encode() + b"\r\n")
 
 
-def sasl_server(name: str, *, success_data: bool = True) -> Script:
+def sasl_server(name: str, *, success_data: bool = True, **options: object) -> Script:
     """Serve one AUTH with a sasl-kit server mechanism, RFC 5034 framing."""
 
     def script(server: FakePOP3) -> None:
-        mechanism = sasl_kit.server(name, USERS)
+        mechanism = sasl_kit.server(name, USERS, **options)
         command = server.read().split(" ")
         initial = None if len(command) < 3 else b"" if command[2] == "=" else command[2]
         try:
@@ -232,3 +235,88 @@ def test_pop3_ok_before_the_server_proved_itself_is_refused() -> None:
         pytest.raises(MutualAuthenticationFailed),
     ):
         bridges.pop3_auth(pop, exchange("SCRAM-SHA-256"))
+
+
+# --- a refused OAuth token: the server's status reaches each library's error --------------
+
+OAUTH = ["OAUTHBEARER", "XOAUTH2"]
+STATUS = {"OAUTHBEARER": "status 'invalid_token'", "XOAUTH2": "status '401'"}
+
+
+def _token_owner(user: str, token: str) -> str | None:
+    return user if token == "good-token" else None
+
+
+@pytest.mark.parametrize("name", OAUTH)
+def test_pop3_err_carries_the_oauth_status(name: str) -> None:
+    with (
+        pop3(sasl_server(name, validate_token=_token_owner)) as (pop, _),
+        pytest.raises(poplib.error_proto) as caught,
+    ):
+        bridges.pop3_auth(pop, exchange(name, token="bad-token"))
+    assert caught.value.args[0] == (
+        f"-ERR [AUTH] Authentication failed.; its {name} error: {STATUS[name]}".encode()
+    )
+
+
+@pytest.mark.parametrize("name", OAUTH)
+def test_a_token_alone_makes_the_oauth_mechanisms_usable(name: str) -> None:
+    behaviour = Behaviour(
+        mechanisms=(name, "PLAIN"), server_options={"validate_token": _token_owner}
+    )
+    with FakeSMTPServer(behaviour) as server, smtplib.SMTP("127.0.0.1", server.port) as smtp:
+        chosen = bridges.smtp_authenticate(
+            smtp, "tim", "", token="good-token", allow_plaintext=True
+        )
+    assert chosen == name  # PLAIN, with no password, is not chosen
+
+
+@pytest.mark.parametrize("name", OAUTH)
+def test_smtplib_535_carries_the_oauth_status(name: str) -> None:
+    behaviour = Behaviour(mechanisms=(name,), server_options={"validate_token": _token_owner})
+    with (
+        FakeSMTPServer(behaviour) as server,
+        smtplib.SMTP("127.0.0.1", server.port) as smtp,
+        pytest.raises(smtplib.SMTPAuthenticationError) as caught,
+    ):
+        bridges.smtp_authenticate(smtp, "tim", "", token="bad-token", allow_plaintext=True)
+    assert caught.value.smtp_code == 535
+    assert caught.value.smtp_error.endswith(f"; its {name} error: {STATUS[name]}".encode())
+
+
+def _imap_server(listener: socket.socket, name: str) -> None:
+    """One IMAP session: CAPABILITY, then an AUTHENTICATE run by a sasl-kit server."""
+    conn, _ = listener.accept()
+    with conn, conn.makefile("rb") as lines:
+        conn.sendall(b"* OK fake ready\r\n")
+        while line := lines.readline().decode().rstrip("\r\n"):
+            tag, command = line.split(" ")[:2]
+            if command == "CAPABILITY":
+                conn.sendall(f"* CAPABILITY IMAP4rev1 AUTH={name}\r\n{tag} OK done\r\n".encode())
+            elif command == "AUTHENTICATE":
+                mechanism = sasl_kit.server(
+                    name, USERS, validate_token=_token_owner, host="127.0.0.1"
+                )
+                out = mechanism.step(None)
+                try:
+                    while not mechanism.complete:
+                        conn.sendall(b"+ " + base64.b64encode(out or b"") + b"\r\n")
+                        out = mechanism.step(base64.b64decode(lines.readline().strip()))
+                except sasl_kit.SASLError:
+                    conn.sendall(f"{tag} NO [AUTHENTICATIONFAILED] failed\r\n".encode())
+            else:
+                conn.sendall(f"{tag} OK bye\r\n".encode())
+                return
+
+
+@pytest.mark.parametrize("name", OAUTH)
+def test_imaplib_no_carries_the_oauth_status(name: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=_imap_server, args=(listener, name), daemon=True)
+        thread.start()
+        imap = imaplib.IMAP4("127.0.0.1", listener.getsockname()[1], timeout=10)
+        with pytest.raises(imaplib.IMAP4.error) as caught:
+            bridges.imap_authenticate(imap, "tim", "", token="bad-token", allow_plaintext=True)
+        imap.shutdown()
+        thread.join(10)
+    assert str(caught.value).endswith(f"; its {name} error: {STATUS[name]}")
