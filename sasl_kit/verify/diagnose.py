@@ -246,7 +246,7 @@ def _no_password(what: str) -> _Finding:
 
 
 def _plain(ctx: _Context) -> _Finding:
-    message = ctx.client()[0]
+    message = _nth(ctx.client(), 0, "PLAIN response", SIDE_CLIENT)
     data = _data(message)
     fields = data.split(b"\0")
     if len(fields) != 3:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sasl_kit import SASLError, verify
@@ -122,6 +122,7 @@ LINES = st.lists(
 
 @settings(max_examples=400, deadline=None)
 @given(LINES, st.sampled_from(["SCRAM-SHA-1", "CRAM-MD5", "DIGEST-MD5", "PLAIN", "LOGIN", None]))
+@example(["AUTH ", "334"], "PLAIN")  # found by this test: PLAIN with no client message
 def test_arbitrary_text_never_raises_anything_but_a_sasl_error(
     lines: list[str], mech: str | None
 ) -> None:
