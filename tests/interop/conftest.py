@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.mta import DOVECOT, POSTFIX, Dovecot, MailSite, Postfix, mail_site
+from tests.interop.mta import (
+    DOVECOT,
+    POSTFIX,
+    Dovecot,
+    DovecotOAuth,
+    MailSite,
+    Postfix,
+    mail_site,
+)
 from tests.interop.peers import (
     CYRUS_CLIENT,
     CYRUS_SERVER,
@@ -82,6 +90,14 @@ def mail_store() -> Iterator[MailSite]:
 def dovecot(mail_store: MailSite) -> Iterator[Dovecot]:
     """A private Dovecot on 127.0.0.1 (IMAP, POP3, auth listener), once per session."""
     with Dovecot(mail_store) as server:
+        server.start()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(mail_store: MailSite) -> Iterator[DovecotOAuth]:
+    """A second private Dovecot whose passdb validates OAuth bearer tokens (JWT) locally."""
+    with DovecotOAuth(mail_store) as server:
         server.start()
         yield server
 

@@ -33,6 +33,8 @@ import email
 import email.policy
 import grp
 import hashlib
+import hmac
+import json
 import os
 import pwd
 import shutil
@@ -262,14 +264,20 @@ class Dovecot(Server):
         self.imap_port, self.pop3_port, self.auth_port = free_ports(3)
         self.config = self.directory / "dovecot.conf"
 
-    def start(self) -> None:
-        directory = self.directory
-        users = directory / "users"
+    mechanisms = MECHANISMS
+
+    def _passdb(self) -> str:
+        """The passdb block: a passwd-file with every account's stored password."""
+        users = self.directory / "users"
         # passwd-file: user:{scheme}password:uid:gid:gecos:home:shell:extra
         users.write_text(
             "".join(f"{a.user}:{self.stored(a.password)}::::::\n" for a in ACCOUNTS),
             encoding="utf-8",
         )
+        return f"passdb {{\n  driver = passwd-file\n  args = {users}\n}}"
+
+    def start(self) -> None:
+        directory = self.directory
         self.config.write_text(
             f"""\
 instance_name = sasl-kit-{directory.name}
@@ -285,17 +293,14 @@ ssl = yes
 ssl_cert = <{self.site.tls.cert}
 ssl_key = <{self.site.tls.key}
 disable_plaintext_auth = no
-auth_mechanisms = {" ".join(m.lower() for m in MECHANISMS)}
+auth_mechanisms = {" ".join(m.lower() for m in self.mechanisms)}
 auth_verbose = yes
 auth_failure_delay = 0
 mail_location = maildir:{self.site.mail}/%n
 mail_uid = {MAIL_USER}
 mail_gid = {grp.getgrgid(_ids(MAIL_USER)[1]).gr_name}
 first_valid_uid = 1
-passdb {{
-  driver = passwd-file
-  args = {users}
-}}
+{self._passdb()}
 userdb {{
   driver = static
   args = home={self.site.mail}/%n
@@ -335,6 +340,57 @@ service auth {{
         self._wait_for(self.imap_port, b"* OK")
         self._wait_for(self.pop3_port, b"+OK")
         self._wait_for(self.auth_port, b"VERSION")
+
+
+OAUTH_KEY = b"sasl-kit interop: the HS256 key of the OAuth Dovecot"
+
+
+def mint_token(user: str, *, key: bytes = OAUTH_KEY, lifetime: int = 600) -> str:
+    """An HS256 JWT (RFC 7519) for ``user`` that ``DovecotOAuth`` validates locally.
+
+    Dovecot 2.3 wants header ``typ`` exactly "JWT", the user in ``sub``, an
+    integer ``exp``; ``iat`` is checked not to lie in the future.
+    """
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    now = int(time.time())
+    header = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = part(json.dumps({"sub": user, "iat": now, "exp": now + lifetime}).encode())
+    signature = hmac.new(key, f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{part(signature)}"
+
+
+class DovecotOAuth(Dovecot):
+    """A second Dovecot whose one passdb is ``oauth2`` with local JWT validation:
+    OAUTHBEARER and XOAUTH2 (RFC 7628), tokens from ``mint_token``, no HTTP."""
+
+    name = "dovecot-oauth"
+    mechanisms = ("OAUTHBEARER", "XOAUTH2")
+
+    def _passdb(self) -> str:
+        # The key dict's path is <azp>/<alg>/<kid>, "default" for a missing claim;
+        # the file holds the key in base64. The auth process reads it as "dovecot".
+        keys = self.directory / "keys"
+        key = keys / "default" / "HS256" / "default"
+        key.parent.mkdir(parents=True)
+        key.write_text(base64.b64encode(OAUTH_KEY).decode("ascii"), encoding="ascii")
+        for path in (self.directory, keys, keys / "default", key.parent):
+            path.chmod(0o755)
+        key.chmod(0o644)
+        settings = self.directory / "oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_mode = local\n"
+            f"local_validation_key_dict = fs:posix:prefix={keys}/\n"
+            "username_attribute = sub\n",
+            encoding="utf-8",
+        )
+        settings.chmod(0o644)
+        return (
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {settings}\n}}"
+        )
 
 
 class Postfix(Server):
