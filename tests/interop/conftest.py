@@ -20,6 +20,7 @@ from tests.interop.mta import (
     DovecotOAuth,
     MailSite,
     Postfix,
+    PostfixOAuth,
     mail_site,
 )
 from tests.interop.peers import (
@@ -98,6 +99,14 @@ def dovecot(mail_store: MailSite) -> Iterator[Dovecot]:
 def dovecot_oauth(mail_store: MailSite) -> Iterator[DovecotOAuth]:
     """A second private Dovecot whose passdb validates OAuth bearer tokens (JWT) locally."""
     with DovecotOAuth(mail_store) as server:
+        server.start()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postfix_oauth(mail_store: MailSite, dovecot_oauth: DovecotOAuth) -> Iterator[PostfixOAuth]:
+    """A second private Postfix, authenticating through ``dovecot_oauth``."""
+    with PostfixOAuth(mail_store, dovecot_oauth) as server:
         server.start()
         yield server
 

@@ -495,3 +495,9 @@ postlog unix-dgram n - n - 1 postlogd
             timeout=STOP_TIMEOUT,
             check=False,
         )
+
+
+class PostfixOAuth(Postfix):
+    """A second Postfix whose SMTP AUTH goes to ``DovecotOAuth``: bearer tokens over SMTP."""
+
+    name = "postfix-oauth"

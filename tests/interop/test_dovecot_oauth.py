@@ -1,22 +1,31 @@
 """OAUTHBEARER and XOAUTH2 (RFC 7628) against an independent server: a private Dovecot
-2.3 whose ``oauth2`` passdb validates JWT bearer tokens locally (``DovecotOAuth``).
+2.3 whose ``oauth2`` passdb validates JWT bearer tokens locally (``DovecotOAuth``), and
+a Postfix that authenticates through it (``PostfixOAuth``).
 
-Through the IMAP and POP3 bridges over STARTTLS: a good token logs in with each
-mechanism; a bad one gets Dovecot's JSON error challenge, which our client answers
-(RFC 7628 3.2.3), and the library's refusal carries Dovecot's status.
+Through the IMAP and POP3 bridges, ``SMTPClient`` and ``sasl-kit send``, over
+STARTTLS: a good token logs in with each mechanism (and the mail is delivered); a
+bad one gets Dovecot's JSON error challenge, which our client answers (RFC 7628
+3.2.3), and the refusal carries Dovecot's status.
 """
 
 from __future__ import annotations
 
 import imaplib
+import json
 import poplib
 import ssl
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from sasl_kit import bridges
-from tests.interop.mta import HOST, DovecotOAuth, MailSite, mint_token
+from sasl_kit.cli import main
+from sasl_kit.mail import compose
+from sasl_kit.smtp import SMTPClient, Status
+from sasl_kit.smtp.errors import CredentialsRejected
+from tests.interop.mta import DOMAIN, HOST, DovecotOAuth, MailSite, PostfixOAuth, mint_token
 from tests.interop.peers import ALICE
 
 pytestmark = pytest.mark.interop
@@ -71,3 +80,51 @@ def test_a_refused_token_reports_dovecots_status(
     said = caught.value.args[0]  # poplib keeps the -ERR line as bytes, imaplib a str
     text = said.decode() if isinstance(said, bytes) else str(said)
     assert text.endswith(f"; its {mechanism} error: {STATUS[mechanism]}")
+
+
+def _smtp(postfix: PostfixOAuth, site: MailSite) -> SMTPClient:
+    return SMTPClient(HOST, postfix.smtp_port, cafile=site.cafile, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_smtp_client_logs_in_through_postfix_and_the_mail_is_delivered(
+    postfix_oauth: PostfixOAuth, mail_store: MailSite, mechanism: str
+) -> None:
+    subject = f"oauth {mechanism} {uuid.uuid4().hex}"
+    message = compose(
+        sender=f"alice@{DOMAIN}", to=f"bob@{DOMAIN}", subject=subject, text="by token"
+    )
+    with _smtp(postfix_oauth, mail_store) as smtp:
+        token = mint_token(ALICE.user)
+        assert smtp.login(ALICE.user, "", token=token, mechanisms=[mechanism]) == mechanism
+        assert smtp.send(message).status is Status.SENT
+    assert mail_store.wait_for_mail("bob", subject)["Subject"] == subject
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_smtp_client_535_carries_dovecots_status(
+    postfix_oauth: PostfixOAuth, mail_store: MailSite, mechanism: str
+) -> None:
+    expired = mint_token(ALICE.user, lifetime=-60)
+    with (
+        _smtp(postfix_oauth, mail_store) as smtp,
+        pytest.raises(CredentialsRejected, match=f"error: {STATUS[mechanism]}$"),
+    ):
+        smtp.login(ALICE.user, "", token=expired, mechanisms=[mechanism])
+
+
+def test_sasl_kit_send_with_a_token_file(
+    postfix_oauth: PostfixOAuth,
+    mail_store: MailSite,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = tmp_path / "token"
+    token.write_text(mint_token(ALICE.user) + "\n", encoding="ascii")
+    subject = f"cli oauth {uuid.uuid4().hex}"
+    argv = ["send", "--server", f"smtp://{HOST}:{postfix_oauth.smtp_port}"]
+    argv += ["--cafile", mail_store.cafile, "--username", ALICE.user, "--token-file", str(token)]
+    argv += ["--from", f"alice@{DOMAIN}", "--to", f"carol@{DOMAIN}", "--subject", subject]
+    assert main([*argv, "--body", "sent with a bearer token", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mechanism"] == "OAUTHBEARER"
+    assert mail_store.wait_for_mail("carol", subject)["Subject"] == subject
