@@ -477,6 +477,9 @@ class SMTPClient:
         if reason:
             refused = tuple(RecipientResult(a, None, reason) for a in message.recipients)
             return SendResult(Status.REJECTED, refused, None, reason)
+        # Asked for before MAIL: a message that can tell it cannot be sent says so while
+        # the session is still clean (sasl_kit.mail checks its files here).
+        chunks = message.chunks()
         mail = command(
             "MAIL", f"FROM:<{message.sender}>", *self._mail_params(size, message, dsn, utf8)
         )
@@ -500,8 +503,8 @@ class SMTPClient:
         report = _Report(progress, message.size() if progress is not None else 0)
         try:
             if bdat:
-                return self._send_bdat(message, recipients, report)
-            return self._send_data(message, recipients, data_reply, report)
+                return self._send_bdat(message, chunks, recipients, report)
+            return self._send_data(message, chunks, recipients, data_reply, report)
         except BaseException:
             # Stopped inside the data (a file changed, the message misstated its
             # size, an interrupt): the server holds part of a message, and the
@@ -542,6 +545,7 @@ class SMTPClient:
     def _send_data(
         self,
         message: OutgoingMessage,
+        chunks: Iterator[bytes],
         recipients: tuple[RecipientResult, ...],
         data_reply: Reply | None,
         report: _Report,
@@ -553,13 +557,17 @@ class SMTPClient:
         if data_reply.code != 354:
             return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
         encoder = DataEncoder(dot_stuff=True, crlf_only=_crlf_only(message))
-        wire = _wire(message, encoder, report)
+        wire = _wire(chunks, encoder, report)
         sent = sum(self._write(piece, "the message data") for piece in wire)
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
         return self._final(recipients, "the end of the data")
 
     def _send_bdat(
-        self, message: OutgoingMessage, recipients: tuple[RecipientResult, ...], report: _Report
+        self,
+        message: OutgoingMessage,
+        chunks: Iterator[bytes],
+        recipients: tuple[RecipientResult, ...],
+        report: _Report,
     ) -> SendResult:
         """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST.
 
@@ -575,16 +583,16 @@ class SMTPClient:
         final reply.
         """
         encoder = DataEncoder(dot_stuff=False, crlf_only=_crlf_only(message))
-        wire = _wire(message, encoder, report)
+        wire = _wire(chunks, encoder, report)
         if _crlf_only(message):
-            chunks = _declared_chunks(wire, message.size())
+            pieces = _declared_chunks(wire, message.size())
         else:
             if self._bdat_buffer is None:
                 self._bdat_buffer = memoryview(bytearray(BDAT_CHUNK))
-            chunks = _gathered_chunks(wire, self._bdat_buffer)
+            pieces = _gathered_chunks(wire, self._bdat_buffer)
         pipelined = "PIPELINING" in self._extensions
         unanswered = False  # a chunk went out whose reply is unread (PIPELINING only)
-        for size, last, parts in chunks:
+        for size, last, parts in pieces:
             if last and unanswered and (refused := self._bdat_refused(recipients, in_flight=False)):
                 return refused
             self._send_line(f"BDAT {size}" + (" LAST" if last else ""))
@@ -757,9 +765,9 @@ class SMTPClient:
             self._transcript(line if self._redact or unredacted is None else unredacted)
 
 
-def _wire(message: OutgoingMessage, encoder: DataEncoder, report: _Report) -> Iterator[bytes]:
+def _wire(chunks: Iterator[bytes], encoder: DataEncoder, report: _Report) -> Iterator[bytes]:
     """The message as it goes on the wire, through ``encoder``, its end included."""
-    for chunk in message.chunks():
+    for chunk in chunks:
         yield encoder.feed(chunk)
         report(len(chunk))
     yield encoder.end()
