@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import email.utils
 import hashlib
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sasl_kit.errors import MessageError, UsageError
@@ -570,9 +571,14 @@ header_text = st.text(
 
 @settings(max_examples=200, deadline=None)
 @given(filename=header_text.filter(str.strip), subject=header_text)
+@example(filename="<>", subject="0")  # found by this test: get_filename() read it as ""
 def test_any_file_name_and_subject_round_trip(filename: str, subject: str) -> None:
     message = _compose(subject=subject, attachments=[Attachment(data=b"x", filename=filename)])
     parsed = _parse(message)
-    # The parser drops the whitespace after the colon; get_filename() strips the name.
+    # The parser drops the whitespace after the colon. The file name is read as the
+    # parameter is written: get_filename() would strip it and drop a "<...>" around
+    # it (email.utils.unquote), so that "<>" would read as "".
     assert parsed["Subject"] == subject.lstrip(" \t")
-    assert _attachments(parsed)[0].get_filename() == filename.strip()
+    param = _attachments(parsed)[0].get_param("filename", header="content-disposition")
+    name = email.utils.collapse_rfc2231_value(param) if isinstance(param, tuple) else param
+    assert name == filename
