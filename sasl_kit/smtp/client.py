@@ -582,9 +582,10 @@ class SMTPClient:
         before LAST is sent, so a link lost there is never mistaken for a lost
         final reply.
         """
-        encoder = DataEncoder(dot_stuff=False, crlf_only=_crlf_only(message))
+        crlf_only = _crlf_only(message)
+        encoder = DataEncoder(dot_stuff=False, crlf_only=crlf_only)
         wire = _wire(chunks, encoder, report)
-        if _crlf_only(message):
+        if crlf_only:
             pieces = _declared_chunks(wire, message.size())
         else:
             if self._bdat_buffer is None:
