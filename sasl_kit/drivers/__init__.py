@@ -1,0 +1,30 @@
+"""Socket drivers: one small module per protocol that moves a profile's bytes.
+
+Rules of this package:
+- A driver opens the connection, does the protocol's TLS (STARTTLS or
+  implicit, certificates verified by the caller's ``ssl.SSLContext``), reads
+  the capability list, and runs exchanges with ``base.run``. Everything about
+  the protocol's framing is the profile's (``sasl_kit.protocols``): a driver
+  only moves bytes.
+- ``DRIVERS`` is the one table of them; ``open_session`` picks by protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sasl_kit.drivers.base import Session, SessionSettings
+from sasl_kit.errors import UsageError
+
+DRIVERS: dict[str, str] = {}
+"""Protocol name -> module holding ``open_session(settings) -> Session``."""
+
+
+def open_session(protocol: str, settings: SessionSettings) -> Session:
+    """A connected session of ``protocol``, past TLS as ``settings.tls`` asks."""
+    try:
+        module = DRIVERS[protocol]
+    except KeyError:
+        raise UsageError(f"no driver for protocol {protocol!r}") from None
+    session: Session = importlib.import_module(module).open_session(settings)
+    return session

@@ -1,0 +1,34 @@
+"""Protocol profiles: how each protocol carries SASL (RFC 4422 section 4).
+
+One module per protocol, sans-I/O (rules in ``base``). This table is the one
+place that lists them; a module is imported when its profile is first asked for.
+URL schemes (``SCHEMES``) say which profile, which TLS mode and which default
+port a ``sasl-kit probe`` target names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Literal
+
+from sasl_kit.errors import UsageError
+from sasl_kit.protocols.base import Profile
+
+TLSMode = Literal["starttls", "implicit", "none"]
+
+PROFILES: dict[str, str] = {}
+"""Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
+
+SCHEMES: dict[str, tuple[str, TLSMode, int]] = {}
+"""URL scheme -> protocol, TLS mode, default port."""
+
+
+def profile(name: str) -> Profile:
+    """The profile of protocol ``name`` (``smtp``, ``imap``, ...)."""
+    try:
+        module = PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES)) or "none"
+        raise UsageError(f"no protocol profile named {name!r}; known: {known}") from None
+    found: Profile = importlib.import_module(module).PROFILE
+    return found
