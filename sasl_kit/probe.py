@@ -3,11 +3,15 @@
 Rules of this module:
 - A probe lists the mechanisms a server advertises before and after TLS
   (SMTP EHLO ``AUTH``, IMAP ``CAPABILITY`` ``AUTH=``, POP3 ``CAPA`` ``SASL``)
-  and, given credentials, tries each one advertised after TLS, each try in a
-  fresh connection so that one failure cannot spoil the next. Credentials are
-  only ever sent over TLS.
+  and, given credentials, tries each one advertised on the connection the
+  tries use (after TLS; without TLS for a ``Target`` with ``tls="none"``),
+  each try in a fresh connection so that one failure cannot spoil the next.
+- The plaintext policy: without TLS, a mechanism that puts the password on the
+  wire (PLAIN, LOGIN) is tried only with ``allow_plaintext``; the
+  shared-secret ones (CRAM-MD5, DIGEST-MD5, SCRAM, NTLM) are always tried.
 - Which mechanisms can be tried is the registry's decision (``Registry.choose``):
-  one it passes over is ``skipped`` with its reason.
+  one not tried is ``skipped`` with a ``NotTried`` reason (the CLI words it in
+  its options) and the registry's text in ``detail``.
 - Every try records the AUTH exchange as it went over the wire, in the
   ``C:``/``S:`` notation of the RFCs with the base64 payloads, which is what a
   diagnosis reads. The record holds secrets (PLAIN's is the password), so it
@@ -33,7 +37,7 @@ import enum
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -43,14 +47,14 @@ from sasl_kit.bridges import Exchange
 from sasl_kit.errors import MalformedMessage, SASLError, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.mechanisms.digest_md5 import parse_challenge
-from sasl_kit.registry import Registry, default_registry
+from sasl_kit.registry import MechanismInfo, Registry, default_registry
 from sasl_kit.smtp import SMTPClient
 from sasl_kit.smtp.client import BindingHook
-from sasl_kit.smtp.errors import CredentialsRejected, SMTPError
+from sasl_kit.smtp.errors import CommandRejected, CredentialsRejected, SMTPError, TLSRequired
 from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
 from sasl_kit.verify import diagnose as verify
 
-TLS = Literal["starttls", "implicit"]
+TLS = Literal["starttls", "implicit", "none"]
 SCHEMES: dict[str, tuple[str, TLS, int]] = {
     "smtp": ("smtp", "starttls", 587),
     "smtps": ("smtp", "implicit", 465),
@@ -70,6 +74,37 @@ CANNOT_WORK = (
     "works with the same password, so it cannot verify {name} (e.g. Cyrus SASL checking "
     "passwords through saslauthd/PAM, or no stored secret for this user, only a hash)"
 )
+CYRUS_CAUSE = (
+    "likely Cyrus SASL checking passwords through saslauthd or PAM (pwcheck_method: "
+    "saslauthd), which can verify only a password sent in the clear; fix: keep the secrets "
+    "where Cyrus can read them (pwcheck_method: auxprop, auxprop_plugin: sasldb, users "
+    "added with saslpasswd2), or stop advertising {rejected}"
+)
+SEED_VERDICT = (
+    "the server cannot verify shared-secret mechanisms: {rejected} rejected the password "
+    "{works} accepts; " + CYRUS_CAUSE
+)
+NOTHING_CHECKS = (
+    "a wrong password or an unknown user, or the server cannot check any password now "
+    "(e.g. Cyrus SASL's saslauthd not running); the client's responses are not at fault"
+)
+PLAIN_CHECK_BROKEN_CAUSE = (
+    "the server's check of passwords sent in the clear fails (e.g. Cyrus SASL's saslauthd "
+    "not running, or its PAM/LDAP back end down)"
+)
+PLAIN_CHECK_BROKEN = (
+    "the password is right ({other} works with it), yet the server refused it: "
+    + PLAIN_CHECK_BROKEN_CAUSE
+)
+CANNOT_TELL = (
+    "without PLAIN or LOGIN nothing here can tell a wrong password from a server that cannot "
+    "verify shared-secret mechanisms (as Cyrus SASL with saslauthd cannot); trying PLAIN or "
+    "LOGIN in the clear would tell"
+)
+NO_CROSS_CHECK = (
+    "our response is correct for this password, and nothing tried can tell a wrong password "
+    "from a server that cannot verify {name}: {plain} not tried without TLS"
+)
 HOST_BOUND = {"DIGEST-MD5": "digest-uri"}
 """Mechanisms whose response names the server's host, and where (RFC 2831 2.1.2): a
 server may refuse a name it does not answer to, which looks like a wrong password."""
@@ -79,10 +114,19 @@ OTHER_NAME = (
     "client name that host"
 )
 NO_OTHER_NAME = "; a host name other than '{host}' in {where} did not help either ({tried})"
+UNRECOGNIZED = 504  # RFC 4954 4: "Unrecognized authentication type"
+ADVERTISED_UNKNOWN = (
+    "the server advertised {name} and then refused it as unknown ({reply}): its capability "
+    "list is wrong, neither the client nor the password is at fault"
+)
 
 
 class ProbeFailed(SASLError):
     """The server could not be probed at all: no connection, no TLS, no capability list."""
+
+
+class TLSUnavailable(ProbeFailed):
+    """The server offers no STARTTLS: a ``Target`` with ``tls="none"`` probes it without."""
 
 
 class Outcome(enum.Enum):
@@ -92,9 +136,26 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"
 
 
+class NotTried(enum.Enum):
+    """Why a mechanism was not tried (an ``Attempt`` that is ``skipped``)."""
+
+    PLAINTEXT = "plaintext"
+    """It puts the password on the wire and there is no TLS: ``allow_plaintext`` tries it."""
+    CHANNEL_BINDING = "channel-binding"
+    """A -PLUS mechanism, and no channel binding was asked for (``channel_binding``)."""
+    NO_TLS = "no-tls"
+    """A -PLUS mechanism without TLS: there is no channel to bind to."""
+    UNUSABLE = "unusable"
+    """The registry cannot use it here (no client side, a token needed ...): see ``detail``."""
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where to probe: ``protocol`` is smtp, imap or pop3; ``tls`` starttls or implicit."""
+    """Where to probe: ``protocol`` is smtp, imap or pop3; ``tls`` starttls, implicit or none.
+
+    ``none`` probes without TLS, on a server that offers none or on purpose
+    (``without_tls``); a URL never gives it.
+    """
 
     protocol: str
     host: str
@@ -122,6 +183,12 @@ class Target:
         protocol, tls, default = SCHEMES[scheme]
         return cls(protocol, parts.hostname, default if port is None else port, tls)
 
+    def without_tls(self) -> Target:
+        """The same server probed without STARTTLS (an implicit-TLS port has no such way)."""
+        if self.tls == "implicit":
+            raise UsageError(f"{self.url} is implicit TLS: there is no way in without TLS")
+        return replace(self, tls="none")
+
     @property
     def url(self) -> str:
         scheme = self.protocol + ("s" if self.tls == "implicit" else "")
@@ -148,6 +215,8 @@ class Attempt:
     diagnosis: str = ""
     verified: Diagnosis | None = None
     """What ``sasl_kit.verify`` found in a failed try's transcript."""
+    not_tried: NotTried | None = None
+    """Why a ``skipped`` mechanism was not tried."""
     host: str = ""
     """The host name the mechanism named, for those in ``HOST_BOUND``."""
     other_hosts: tuple[tuple[str, Outcome], ...] = ()
@@ -163,12 +232,33 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Report:
-    """What a probe found. ``before_tls`` is ``None`` with implicit TLS."""
+    """What a probe found.
+
+    ``before_tls`` is ``None`` with implicit TLS, ``after_tls`` ``None`` without
+    TLS (``tls="none"``); ``offered`` is the list the tries come from.
+    ``verdict`` sums up the tries (``summarize``); ``next_step`` says which run
+    could tell more, when one could.
+    """
 
     target: Target
     before_tls: tuple[str, ...] | None
-    after_tls: tuple[str, ...]
+    after_tls: tuple[str, ...] | None
     attempts: tuple[Attempt, ...]
+    verdict: str = ""
+    next_step: NextStep | None = None
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        """What the server advertised on the connection the tries use."""
+        return self.after_tls if self.after_tls is not None else self.before_tls or ()
+
+
+class NextStep(enum.Enum):
+    """A run that could tell more than this one (``Report.next_step``)."""
+
+    ALLOW_PLAINTEXT = "allow-plaintext"
+    """Try PLAIN/LOGIN in the clear too: only they can tell a wrong password from a
+    server that cannot verify the shared-secret mechanisms."""
 
 
 # --- sessions -----------------------------------------------------------------------------
@@ -219,6 +309,7 @@ class _Settings:
     timeout: float
     registry: Registry
     binding_type: str | None = None  # the channel binding to offer -PLUS mechanisms
+    allow_plaintext: bool = False  # PLAIN and LOGIN may go without TLS (tls="none")
 
     def binding_hook(self) -> BindingHook | None:
         """What gives a TLS connection's binding of ``binding_type``, if one is asked for."""
@@ -237,6 +328,7 @@ class _SMTPSession:
 
     def __init__(self, settings: _Settings) -> None:
         target = settings.target
+        self._allow_plaintext = settings.allow_plaintext
         self._lines: list[str] = []
         self._client = SMTPClient(
             target.host,
@@ -252,6 +344,8 @@ class _SMTPSession:
         )
         try:
             self._client.connect()
+        except TLSRequired:
+            raise TLSUnavailable(f"{target.host} does not offer STARTTLS") from None
         except SMTPError as exc:
             raise ProbeFailed(str(exc)) from None
         before = self._client.extensions_before_tls
@@ -265,9 +359,17 @@ class _SMTPSession:
                 login.password,
                 mechanisms=[login.name],
                 host=login.host or self._client.host,
+                require_tls=self._client.tls != "none",
+                allow_plaintext=self._allow_plaintext,
             )
         except CredentialsRejected as exc:
             return Outcome.REJECTED, f"{exc.code} {exc.text}"
+        except CommandRejected as exc:
+            if exc.code == UNRECOGNIZED:
+                return Outcome.ERROR, ADVERTISED_UNKNOWN.format(
+                    name=login.name, reply=f"{exc.code} {exc.text}"
+                )
+            return Outcome.ERROR, str(exc)
         except SASLError as exc:
             return Outcome.ERROR, str(exc)
         return Outcome.OK, self._lines[-1][3:]
@@ -394,10 +496,10 @@ class _IMAPSession(_LineSession):
         if not self.read().startswith("* OK"):
             raise ProbeFailed(f"{self._host} did not greet with * OK")
         capabilities = self._capabilities()
-        if self._settings.target.tls == "implicit":
+        if self._settings.target.tls != "starttls":
             return None, _auth(capabilities)
         if "STARTTLS" not in capabilities:
-            raise ProbeFailed(f"{self._host} does not offer STARTTLS")
+            raise TLSUnavailable(f"{self._host} does not offer STARTTLS")
         status, text = self._command("STARTTLS")
         if status != "OK":
             raise ProbeFailed(f"{self._host} refused STARTTLS: {status} {text}")
@@ -454,10 +556,10 @@ class _POP3Session(_LineSession):
         if not self.read().startswith("+OK"):
             raise ProbeFailed(f"{self._host} did not greet with +OK")
         capabilities = self._capa()
-        if self._settings.target.tls == "implicit":
+        if self._settings.target.tls != "starttls":
             return None, _sasl(capabilities)
         if "STLS" not in capabilities:
-            raise ProbeFailed(f"{self._host} does not offer STLS")
+            raise TLSUnavailable(f"{self._host} does not offer STLS")
         self.send("STLS")
         reply = self.read()
         if not reply.startswith("+OK"):
@@ -535,28 +637,40 @@ def probe(
     timeout: float = 60.0,
     registry: Registry = default_registry,
     channel_binding: str | None = None,
+    allow_plaintext: bool = False,
 ) -> Report:
     """List the mechanisms ``target`` advertises; with a ``username``, try each.
 
     ``channel_binding`` (``"tls-server-end-point"``, ``"tls-unique"``) lets the
     -PLUS mechanisms be tried, bound to each try's TLS connection.
+    ``allow_plaintext`` lets PLAIN and LOGIN be tried without TLS (a target
+    with ``tls="none"``); over TLS they are always tried.
 
     Raises ``ProbeFailed`` when the server cannot be reached, TLS fails or the
-    mechanisms cannot be listed; every try's failure is in its ``Attempt``.
+    mechanisms cannot be listed (``TLSUnavailable``: it offers no STARTTLS);
+    every try's failure is in its ``Attempt``.
     """
     if isinstance(target, str):
         target = Target.from_url(target)
-    settings = _Settings(target, cafile, insecure_tls, timeout, registry, channel_binding)
+    settings = _Settings(
+        target, cafile, insecure_tls, timeout, registry, channel_binding, allow_plaintext
+    )
     session = SESSIONS[target.protocol](settings)
     before, after = session.before_tls, session.after_tls
     session.close()
+    if target.tls == "none":  # the one list there is was read without TLS
+        before, listed = after, None
+    else:
+        listed = after
     if username is None:
-        return Report(target, before, after, ())
+        return Report(target, before, listed, ())
     attempts = [_try(settings, _Login(name, username, password, registry)) for name in after]
-    if any(a.outcome is Outcome.OK and a.plaintext for a in attempts):
+    if any(a.outcome is Outcome.OK for a in attempts):
         # The password is good: a host-bound rejection may be the host name instead.
         attempts = [_other_hosts(settings, a, username, password) for a in attempts]
-    return Report(target, before, after, diagnose(attempts))
+    diagnosed = diagnose(attempts)
+    verdict, next_step = summarize(diagnosed)
+    return Report(target, before, listed, diagnosed, verdict, next_step)
 
 
 def _other_hosts(settings: _Settings, attempt: Attempt, username: str, password: str) -> Attempt:
@@ -582,15 +696,36 @@ def _realms(attempt: Attempt) -> tuple[str, ...]:
         return ()
 
 
+def _not_tried(info: MechanismInfo | None, encrypted: bool) -> NotTried:
+    """Why the registry passed a mechanism over, checked in the registry's order."""
+    if info is None or info.client is None or info.credential != "password":
+        return NotTried.UNUSABLE
+    if info.plaintext and not encrypted:
+        return NotTried.PLAINTEXT
+    if info.channel_binding:
+        return NotTried.CHANNEL_BINDING if encrypted else NotTried.NO_TLS
+    return NotTried.UNUSABLE
+
+
 def _try(settings: _Settings, login: _Login) -> Attempt:
     name = login.name
+    encrypted = settings.target.tls != "none"
+    info = login.registry.get(name) if name in login.registry else None
+    plaintext = info is not None and info.plaintext
     choice = login.registry.choose(
-        [name], encrypted=True, channel_binding=settings.binding_type is not None
+        [name],
+        encrypted=encrypted,
+        allow_plaintext=settings.allow_plaintext,
+        channel_binding=encrypted and settings.binding_type is not None,
     )
-    if not choice.usable:
-        return Attempt(name, Outcome.SKIPPED, detail=choice.passed_over[name])
-    info = login.registry.get(name)
-    plaintext = info.plaintext
+    if info is None or not choice.usable:
+        return Attempt(
+            name,
+            Outcome.SKIPPED,
+            plaintext,
+            detail=choice.passed_over[name],
+            not_tried=_not_tried(info, encrypted),
+        )
     if not info.channel_binding:  # the binding goes to -PLUS tries only, each judged alone
         settings = replace(settings, binding_type=None)
     try:
@@ -620,31 +755,57 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
     )
 
 
+# --- diagnosis ----------------------------------------------------------------------------
+
+
 def diagnose(attempts: Sequence[Attempt]) -> tuple[Attempt, ...]:
     """Each failed attempt with its ``diagnosis``, read against the others.
 
-    Our client is correct (its vectors prove it), so a shared-secret mechanism
-    rejected while a plaintext one works with the same password cannot work at
-    this server. Where ``verify`` judges our response wrong or malformed, the
-    diagnosis says so too, without overruling the evidence of the tries.
+    Our client is correct (its vectors prove it), so a mechanism rejected while
+    another works with the same password cannot work at this server; a
+    plaintext one rejected while a shared-secret one works means the server's
+    check of plaintext passwords is broken. Where ``verify`` judges our
+    response wrong or malformed, the diagnosis says so too, without overruling
+    the evidence of the tries.
     """
-    works = [a.mechanism for a in attempts if a.outcome is Outcome.OK and a.plaintext]
-    refused = [a.mechanism for a in attempts if a.outcome is Outcome.REJECTED and a.plaintext]
+    evidence = _Evidence.of(attempts)
     return tuple(
-        replace(a, diagnosis=_why(a, works, refused)) if a.outcome is not Outcome.OK else a
+        replace(a, diagnosis=_why(a, evidence)) if a.outcome is not Outcome.OK else a
         for a in attempts
     )
 
 
-def _why(attempt: Attempt, works: list[str], refused: list[str]) -> str:
+@dataclass(frozen=True)
+class _Evidence:
+    """What the tries together prove about the password."""
+
+    works: tuple[str, ...]  # mechanisms that worked: the password is right
+    plain_refused: tuple[str, ...]  # plaintext mechanisms rejected
+    plain_untried: tuple[str, ...]  # plaintext mechanisms not tried without TLS
+
+    @classmethod
+    def of(cls, attempts: Sequence[Attempt]) -> _Evidence:
+        ok = [a for a in attempts if a.outcome is Outcome.OK]
+        return cls(
+            # PLAIN first: the plain password is the strongest evidence and the one named.
+            tuple(a.mechanism for a in sorted(ok, key=lambda a: not a.plaintext)),
+            tuple(a.mechanism for a in attempts if a.plaintext and a.outcome is Outcome.REJECTED),
+            tuple(a.mechanism for a in attempts if a.not_tried is NotTried.PLAINTEXT),
+        )
+
+
+def _why(attempt: Attempt, evidence: _Evidence) -> str:
     if attempt.outcome is Outcome.SKIPPED:
         return ""
     if attempt.outcome is Outcome.ERROR:
         return attempt.detail
     accepted = [other for other, outcome in attempt.other_hosts if outcome is Outcome.OK]
     where = HOST_BOUND.get(attempt.mechanism, "")
-    if attempt.plaintext:
-        why = "the server refused the password itself: wrong password or unknown user"
+    works = evidence.works
+    if attempt.plaintext and works:
+        why = PLAIN_CHECK_BROKEN.format(name=attempt.mechanism, other=works[0])
+    elif attempt.plaintext:
+        why = "the server refused the password itself: " + NOTHING_CHECKS
     elif accepted:
         return OTHER_NAME.format(
             name=attempt.mechanism, where=where, host=attempt.host, other=accepted[0]
@@ -654,8 +815,12 @@ def _why(attempt: Attempt, works: list[str], refused: list[str]) -> str:
         if attempt.other_hosts:
             tried = ", ".join(f"'{other}'" for other, _ in attempt.other_hosts)
             why += NO_OTHER_NAME.format(host=attempt.host, where=where, tried=tried)
-    elif refused:
-        why = f"wrong password or unknown user: {refused[0]} was rejected too"
+    elif evidence.plain_refused:
+        why = f"{evidence.plain_refused[0]} was rejected too: {NOTHING_CHECKS}"
+    elif evidence.plain_untried:
+        untried = evidence.plain_untried
+        plain = " and ".join(untried) + (" were" if len(untried) > 1 else " was")
+        why = NO_CROSS_CHECK.format(name=attempt.mechanism, plain=plain)
     else:
         why = (
             "our response is correct for this password, so either the password is wrong "
@@ -667,13 +832,70 @@ def _why(attempt: Attempt, works: list[str], refused: list[str]) -> str:
     return why
 
 
+def summarize(attempts: Sequence[Attempt]) -> tuple[str, NextStep | None]:
+    """The verdict on the whole server from diagnosed attempts, and a run that tells more."""
+    if not attempts:
+        return "", None
+    tried = [a for a in attempts if a.outcome is not Outcome.SKIPPED]
+    ok = _names(a for a in tried if a.outcome is Outcome.OK)
+    untried = _names(a for a in attempts if a.outcome is Outcome.SKIPPED)
+    not_tried = f"; not tried: {untried}" if untried else ""
+    if not tried:
+        return f"nothing could be tried{not_tried}", None
+    if len(tried) == len([a for a in tried if a.outcome is Outcome.OK]):
+        return f"all {len(tried)} mechanisms tried work ({ok}){not_tried}", None
+    rejected = [a for a in tried if a.outcome is Outcome.REJECTED]
+    plain_rejected = _names(a for a in rejected if a.plaintext)
+    host_bound = _names(a for a in rejected if _other_name_works(a))
+    secret_rejected = _names(a for a in rejected if not a.plaintext and not _other_name_works(a))
+    failed = _names(a for a in tried if a.outcome is Outcome.ERROR)
+    plain_untried = any(a.not_tried is NotTried.PLAINTEXT for a in attempts)
+    works = "works" if len(ok.split(", ")) == 1 else "work"
+    parts, next_step = [f"{ok} {works}" if ok else "none works"], None
+    if secret_rejected and ok:
+        parts.append(SEED_VERDICT.format(rejected=secret_rejected, works=ok.split(", ")[0]))
+    elif plain_rejected and ok:
+        parts.append(
+            f"{plain_rejected} rejected although the password is right: " + PLAIN_CHECK_BROKEN_CAUSE
+        )
+    elif rejected and plain_rejected:
+        parts.append(
+            f"every mechanism tried was rejected, {plain_rejected} included: " + NOTHING_CHECKS
+        )
+    elif secret_rejected and plain_untried:
+        parts.append(f"{secret_rejected} rejected: {CANNOT_TELL}")
+        next_step = NextStep.ALLOW_PLAINTEXT
+    elif secret_rejected:
+        parts.append(
+            f"{secret_rejected} rejected: a wrong password, or a server that cannot "
+            "verify them (nothing here to tell which)"
+        )
+    if host_bound:
+        parts.append(f"{host_bound}: the server checks the host name (see its row)")
+    if failed:
+        parts.append(f"{failed} failed (see the rows)")
+    return "; ".join(parts) + not_tried, next_step
+
+
+def _other_name_works(attempt: Attempt) -> bool:
+    return any(outcome is Outcome.OK for _, outcome in attempt.other_hosts)
+
+
+def _names(attempts: Iterable[Attempt]) -> str:
+    return ", ".join(a.mechanism for a in attempts)
+
+
 __all__ = [
     "SCHEMES",
     "Attempt",
+    "NextStep",
+    "NotTried",
     "Outcome",
     "ProbeFailed",
     "Report",
+    "TLSUnavailable",
     "Target",
     "diagnose",
     "probe",
+    "summarize",
 ]

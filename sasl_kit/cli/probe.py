@@ -6,12 +6,16 @@ Rules of this module:
   mechanism was rejected or failed, 2 bad input, 3 the server could not be
   probed at all (connection, TLS, no capability list).
 - Transcripts (``-v``) never show a plaintext mechanism's payload.
+- Every message names this command's options (``--no-tls``), never the
+  library's parameters: the library's reasons come as codes (``NotTried``,
+  ``NextStep``, ``TLSUnavailable``) and are worded here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from typing import Any
 
 from sasl_kit.cli.common import (
@@ -24,9 +28,30 @@ from sasl_kit.cli.common import (
     password,
     table,
 )
-from sasl_kit.probe import SCHEMES, Attempt, Outcome, ProbeFailed, Report, Target, probe
+from sasl_kit.probe import (
+    SCHEMES,
+    Attempt,
+    NextStep,
+    NotTried,
+    Outcome,
+    ProbeFailed,
+    Report,
+    Target,
+    TLSUnavailable,
+    probe,
+)
 
 EXIT_UNREACHABLE = 3
+NOT_TRIED = {
+    NotTried.PLAINTEXT: "it sends the password in the clear and there is no TLS "
+    "(--allow-plaintext tries it)",
+    NotTried.CHANNEL_BINDING: "it binds to the TLS channel (--channel-binding TYPE tries it)",
+    NotTried.NO_TLS: "it binds to the TLS channel, and with --no-tls there is none",
+}
+NO_STARTTLS = (
+    "{reason}: add --no-tls to probe it without TLS (and --allow-plaintext to try PLAIN "
+    "and LOGIN in the clear)"
+)
 
 
 def register(commands: Any) -> None:
@@ -38,6 +63,8 @@ def register(commands: Any) -> None:
         "--username, try each in a fresh connection and say why each failure failed. "
         f"URL: {', '.join(f'{s}://' for s in SCHEMES)} HOST[:PORT]; the plain schemes use "
         "STARTTLS (default ports 587, 143, 110), the s schemes implicit TLS (465, 993, 995). "
+        "With --no-tls the plain schemes go without STARTTLS: the mechanisms that do not "
+        "put the password on the wire are tried, PLAIN and LOGIN only with --allow-plaintext. "
         f"The password comes from --password, else --password-file, else ${PASSWORD_ENV}. "
         "Exit status: 0 every mechanism tried worked, 1 some did not, 2 bad input, "
         "3 the server could not be probed.",
@@ -48,6 +75,14 @@ def register(commands: Any) -> None:
     add_password_options(p)
     p.add_argument("--cafile", metavar="FILE", help="also trust the certificates in FILE")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the certificate")
+    p.add_argument(
+        "--no-tls", action="store_true", help="smtp://, imap://, pop3:// without STARTTLS"
+    )
+    p.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="with --no-tls, try PLAIN and LOGIN too (the password crosses in the clear)",
+    )
     add_channel_binding_option(p)
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60")
     p.add_argument("-v", "--verbose", action="store_true", help="print each try's transcript")
@@ -55,7 +90,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = Target.from_url(args.url)  # UsageError: exit 2
+    target = _target(args)
     if args.username is None and (args.password is not None or args.password_file is not None):
         raise CommandFailed("a password needs --username")
     if not args.timeout > 0:
@@ -70,26 +105,56 @@ def run(args: argparse.Namespace) -> int:
             insecure_tls=args.insecure_tls,
             timeout=args.timeout,
             channel_binding=args.channel_binding,
+            allow_plaintext=args.allow_plaintext,
         )
     except ProbeFailed as exc:
-        raise CommandFailed(str(exc), EXIT_UNREACHABLE) from None
-    print(json.dumps(as_json(report), indent=2) if args.json else text(report, args.verbose))
+        reason = NO_STARTTLS.format(reason=exc) if isinstance(exc, TLSUnavailable) else str(exc)
+        if args.json:
+            print(json.dumps({"url": target.url, "probed": False, "error": reason}, indent=2))
+        raise CommandFailed(reason, EXIT_UNREACHABLE) from None
+    shown = as_json(report, args) if args.json else text(report, args)
+    print(json.dumps(shown, indent=2) if args.json else shown)
     failed = any(a.outcome in (Outcome.REJECTED, Outcome.ERROR) for a in report.attempts)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def text(report: Report, verbose: bool) -> str:
+def _target(args: argparse.Namespace) -> Target:
+    """The URL's target; with --no-tls, without STARTTLS. Bad input is exit 2."""
+    target = Target.from_url(args.url)
+    if args.allow_plaintext and not args.no_tls:
+        raise CommandFailed(
+            "--allow-plaintext goes with --no-tls (over TLS, PLAIN and LOGIN are always tried)"
+        )
+    if not args.no_tls:
+        return target
+    if target.tls == "implicit":
+        raise CommandFailed("--no-tls goes with smtp://, imap:// or pop3://, not an s scheme")
+    if args.channel_binding is not None:
+        raise CommandFailed("--channel-binding binds to TLS: it cannot go with --no-tls")
+    return target.without_tls()
+
+
+TLS_NAMES = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}
+
+
+def text(report: Report, args: argparse.Namespace) -> str:
     target = report.target
-    before = "(implicit TLS)" if report.before_tls is None else _names(report.before_tls)
-    lines = [
-        f"{target.url} ({'STARTTLS' if target.tls == 'starttls' else 'implicit TLS'})",
-        f"advertised before TLS: {before}",
-        f"advertised after TLS:  {_names(report.after_tls)}",
-    ]
+    lines = [f"{target.url} ({TLS_NAMES[target.tls]})"]
+    if target.tls == "none":
+        lines.append(f"advertised without TLS: {_names(report.offered)}")
+    else:
+        before = "(implicit TLS)" if report.before_tls is None else _names(report.before_tls)
+        lines += [
+            f"advertised before TLS: {before}",
+            f"advertised after TLS:  {_names(report.offered)}",
+        ]
     if report.attempts:
         rows = [_row(a) for a in report.attempts]
-        lines += ["", table(["mechanism", "outcome", "round trips", "time", "diagnosis"], rows)]
-    if verbose:
+        header = ["mechanism", "tried", "outcome", "round trips", "time", "diagnosis"]
+        lines += ["", table(header, rows), "", f"verdict: {report.verdict}"]
+        if (command := next_command(report, args)) is not None:
+            lines.append(f"next: {command}")
+    if args.verbose:
         for attempt in report.attempts:
             if attempt.transcript:
                 lines += ["", f"{attempt.mechanism}:", *attempt.shown_transcript()]
@@ -100,18 +165,37 @@ def _names(names: tuple[str, ...]) -> str:
     return " ".join(names) if names else "(none)"
 
 
+def why_not_tried(attempt: Attempt) -> str:
+    """Why a skipped mechanism was not tried, in this command's options."""
+    if attempt.not_tried is None:
+        return ""
+    return "not tried: " + NOT_TRIED.get(attempt.not_tried, attempt.detail)
+
+
+def next_command(report: Report, args: argparse.Namespace) -> str | None:
+    """The run that could tell more than this one, as a command line (no password on it)."""
+    if report.next_step is not NextStep.ALLOW_PLAINTEXT:
+        return None
+    return (
+        f"sasl-kit probe {report.target.url} --no-tls --allow-plaintext --username "
+        f"{shlex.quote(args.username)} (and the password as before: only PLAIN or LOGIN "
+        "can tell a wrong password from a server that cannot verify the others)"
+    )
+
+
 def _row(attempt: Attempt) -> list[str]:
     tried = attempt.outcome is not Outcome.SKIPPED
     return [
         attempt.mechanism,
+        "yes" if tried else "no",
         attempt.outcome.value,
         str(attempt.round_trips) if tried else "-",
         f"{attempt.seconds * 1000:.0f} ms" if attempt.seconds is not None else "-",
-        attempt.diagnosis or (attempt.detail if not tried else ""),
+        attempt.diagnosis if tried else why_not_tried(attempt),
     ]
 
 
-def as_json(report: Report) -> dict[str, object]:
+def as_json(report: Report, args: argparse.Namespace) -> dict[str, object]:
     target = report.target
     return {
         "url": target.url,
@@ -120,18 +204,22 @@ def as_json(report: Report) -> dict[str, object]:
         "port": target.port,
         "tls": target.tls,
         "before_tls": None if report.before_tls is None else list(report.before_tls),
-        "after_tls": list(report.after_tls),
+        "after_tls": None if report.after_tls is None else list(report.after_tls),
         "attempts": [
             {
                 "mechanism": a.mechanism,
+                "tried": a.outcome is not Outcome.SKIPPED,
                 "outcome": a.outcome.value,
+                "not_tried": None if a.not_tried is None else a.not_tried.value,
                 "round_trips": a.round_trips,
                 "seconds": a.seconds,
                 "detail": a.detail,
-                "diagnosis": a.diagnosis,
+                "diagnosis": a.diagnosis or why_not_tried(a),
                 "other_hosts": [{"host": h, "outcome": o.value} for h, o in a.other_hosts],
                 "transcript": list(a.shown_transcript()),
             }
             for a in report.attempts
         ],
+        "verdict": report.verdict,
+        "next": next_command(report, args),
     }

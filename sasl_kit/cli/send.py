@@ -12,12 +12,18 @@ Rules of this module:
   message may have been delivered.
 - stdout carries the result only; the transcript (``-v``) and the progress
   bar go to stderr. The transcript comes redacted from ``SMTPClient``.
+- A 535 stops the session (RFC 4954): nothing is retried. When the refused
+  mechanism was a challenge-response one and the server also offers PLAIN or
+  LOGIN, the error gets one more line pointing to ``sasl-kit probe``, which
+  can tell a wrong password from a server that cannot verify that mechanism.
+- Messages name this command's options, never the library's parameters.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +48,17 @@ from sasl_kit.mail import Attachment, OutgoingMessage, compose
 from sasl_kit.probe import Target
 from sasl_kit.registry import default_registry
 from sasl_kit.smtp import SendResult, SMTPClient, Status, TLSMode
-from sasl_kit.smtp.errors import OutcomeUnknown
+from sasl_kit.smtp.errors import CredentialsRejected, OutcomeUnknown, TLSRequired
 
 EXIT_SESSION_FAILED, EXIT_OUTCOME_UNKNOWN = 3, 4
+NO_STARTTLS = (
+    "{host} does not offer STARTTLS: add --no-tls to send without TLS (with --username, "
+    "also --allow-plaintext: the credentials then cross in the clear)"
+)
+PROBE_HINT = (
+    "\nhint: the server also offers {plain}; `{command}` (same password) tells whether it "
+    "can verify {mechanism} at all (Cyrus SASL checking passwords through saslauthd cannot)"
+)
 PROGRESS_FROM = 1 << 20
 """Messages at least this large get a progress bar (when stderr is a terminal)."""
 
@@ -115,7 +129,7 @@ def send(args: argparse.Namespace) -> int:
     for name in args.mechanism or ():
         default_registry.get(name)  # UnknownMechanism (exit 2) before connecting
     message = _message(args)
-    transcript = _stderr_line if args.verbose else None
+    watch = _AuthWatch(args.verbose)
     bar = _bar(message) if not args.verbose else None
     client = SMTPClient(
         server.host,
@@ -124,7 +138,7 @@ def send(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         cafile=args.cafile,
         insecure_tls=args.insecure_tls,
-        transcript=transcript,
+        transcript=watch,
         channel_binding=None if args.channel_binding is None else hook(args.channel_binding),
     )
     mechanism = None
@@ -145,6 +159,13 @@ def send(args: argparse.Namespace) -> int:
         raise CommandFailed(str(exc), EXIT_OUTCOME_UNKNOWN) from None
     except UsageError:  # MessageError included: an attachment changed or became unreadable
         raise
+    except CredentialsRejected as exc:
+        hint = _probe_hint(args, server, watch.mechanism, client.extensions.auth)
+        raise CommandFailed(str(exc) + hint, EXIT_SESSION_FAILED) from None
+    except TLSRequired as exc:
+        if exc.code is not None:  # the server's 538
+            raise CommandFailed(str(exc), EXIT_SESSION_FAILED) from None
+        raise CommandFailed(NO_STARTTLS.format(host=server.host), EXIT_SESSION_FAILED) from None
     except SASLError as exc:
         raise CommandFailed(str(exc), EXIT_SESSION_FAILED) from None
     finally:
@@ -196,8 +217,38 @@ def _message(args: argparse.Namespace) -> OutgoingMessage:
     )
 
 
-def _stderr_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+class _AuthWatch:
+    """The transcript callback: notes the mechanism of the last AUTH; with -v prints each line."""
+
+    def __init__(self, verbose: bool) -> None:
+        self._verbose = verbose
+        self.mechanism: str | None = None
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("C: AUTH "):
+            self.mechanism = line.split(" ")[2].upper()
+        if self._verbose:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _probe_hint(
+    args: argparse.Namespace, server: Server, mechanism: str | None, offered: tuple[str, ...]
+) -> str:
+    """One more line after a 535 to a challenge-response mechanism, where probe can tell more."""
+    if mechanism is None or mechanism not in default_registry:
+        return ""
+    plain = [name for name in ("PLAIN", "LOGIN") if name in offered]
+    if default_registry.get(mechanism).plaintext or not plain:
+        return ""
+    scheme = "smtps" if server.tls == "implicit" else "smtp"
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    options = " --no-tls --allow-plaintext" if server.tls == "none" else ""
+    return PROBE_HINT.format(
+        mechanism=mechanism,
+        plain=" and ".join(plain),
+        command=f"sasl-kit probe {scheme}://{host}:{server.port}{options} "
+        f"--username {shlex.quote(args.username)}",
+    )
 
 
 class ProgressBar:

@@ -51,7 +51,7 @@ def test_without_credentials_lists_before_and_after_tls_and_tries_nothing(
     mail_store: MailSite, dovecot: Dovecot, postfix: Postfix, url: Url
 ) -> None:
     report = _probe(url(dovecot, postfix), mail_store, None)
-    assert set(report.after_tls) == set(MECHANISMS)
+    assert set(report.offered) == set(MECHANISMS)
     # Postfix offers AUTH only after STARTTLS (smtpd_tls_auth_only); Dovecot before too.
     expected_before = set() if report.target.protocol == "smtp" else set(MECHANISMS)
     assert report.before_tls is not None
@@ -99,7 +99,7 @@ def test_hashed_passdb_shared_secret_mechanisms_are_advertised_but_cannot_work(
 ) -> None:
     report = _probe(url(hashed_site.dovecot, hashed_site.postfix), hashed_site.site, ALICE.password)
     by_name = {a.mechanism: a for a in report.attempts}
-    assert set(report.after_tls) == set(MECHANISMS)
+    assert set(report.offered) == set(MECHANISMS)
     for name in PLAINTEXT:
         assert by_name[name].outcome is Outcome.OK
     for name in SHARED_SECRET:
