@@ -16,47 +16,20 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import TypeVar
+from importlib import import_module
 
 from sasl_kit.errors import PolicyRefused, UnknownMechanism, UsageError
-from sasl_kit.mechanisms.anonymous import AnonymousClient, AnonymousServer
-from sasl_kit.mechanisms.base import (
-    ClientMechanism,
-    ClientOptions,
-    CredentialStore,
-    ServerMechanism,
-    ServerOptions,
-    as_store,
-)
-from sasl_kit.mechanisms.cram_md5 import CramMD5Client, CramMD5Server
-from sasl_kit.mechanisms.digest_md5 import DigestMD5Client, DigestMD5Server
-from sasl_kit.mechanisms.external import ExternalClient, ExternalServer
-from sasl_kit.mechanisms.login import LoginClient, LoginServer
-from sasl_kit.mechanisms.ntlm import NTLMClient, NTLMServer
-from sasl_kit.mechanisms.oauth import (
-    OAuthBearerClient,
-    OAuthBearerServer,
-    XOAuth2Client,
-    XOAuth2Server,
-)
-from sasl_kit.mechanisms.plain import PlainClient, PlainServer
-from sasl_kit.mechanisms.scram import (
-    ScramSHA1Client,
-    ScramSHA1PlusClient,
-    ScramSHA1PlusServer,
-    ScramSHA1Server,
-    ScramSHA256Client,
-    ScramSHA256PlusClient,
-    ScramSHA256PlusServer,
-    ScramSHA256Server,
-    ScramSHA512Client,
-    ScramSHA512PlusClient,
-    ScramSHA512PlusServer,
-    ScramSHA512Server,
-)
+from sasl_kit.mechanisms.base import ClientOptions, ServerOptions
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+    from importlib.metadata import EntryPoint
+    from typing import TypeVar
+
+    from sasl_kit.mechanisms.base import ClientMechanism, CredentialStore, ServerMechanism
+
+    _T = TypeVar("_T")
 
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
 CREDENTIALS = ("password", "token", "external", "none")
@@ -68,94 +41,221 @@ _NEEDS = {
     "and the caller did not ask for one",
     "none": "authenticates no one (anonymous), and the caller did not ask for that",
 }
-_T = TypeVar("_T")
+_FIELDS = ("name", "client", "server", "strength", "plaintext", "channel_binding", "credential")
 
 
-@dataclass(frozen=True)
 class MechanismInfo:
     """One registry row. ``strength`` orders mechanisms: higher is preferred.
 
+    ``client``/``server``: the mechanism's classes, ``None`` for a side it does not
+    have, or a reference ``"package.module:Class"`` imported when first read
+    (the built-ins are listed that way, so listing them imports none).
     ``plaintext``: the password crosses the wire in the clear (needs TLS).
     ``channel_binding``: the mechanism binds to the TLS channel (SCRAM-*-PLUS)
     and can be used only with binding data.
     ``credential``: what the caller must have, one of ``CREDENTIALS``.
+    Rows are frozen values: compared, hashed and shown by their fields.
     """
 
-    name: str
-    client: type[ClientMechanism] | None
-    server: type[ServerMechanism] | None
-    strength: int
-    plaintext: bool = False
-    channel_binding: bool = False
-    credential: str = "password"
+    __slots__ = (
+        "_client",
+        "_server",
+        "channel_binding",
+        "credential",
+        "name",
+        "plaintext",
+        "strength",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", self.name.upper())
-        if self.credential not in CREDENTIALS:
+    def __init__(
+        self,
+        name: str,
+        client: type[ClientMechanism] | str | None,
+        server: type[ServerMechanism] | str | None,
+        strength: int,
+        plaintext: bool = False,
+        channel_binding: bool = False,
+        credential: str = "password",
+    ) -> None:
+        if credential not in CREDENTIALS:
             raise UsageError(
-                f"{self.name}: unknown credential {self.credential!r}; known: "
+                f"{name.upper()}: unknown credential {credential!r}; known: "
                 f"{', '.join(CREDENTIALS)}"
             )
+        _set = object.__setattr__
+        _set(self, "name", name.upper())
+        _set(self, "_client", client)
+        _set(self, "_server", server)
+        _set(self, "strength", strength)
+        _set(self, "plaintext", plaintext)
+        _set(self, "channel_binding", channel_binding)
+        _set(self, "credential", credential)
+
+    name: str
+    strength: int
+    plaintext: bool
+    channel_binding: bool
+    credential: str
+    _client: type[ClientMechanism] | str | None
+    _server: type[ServerMechanism] | str | None
+
+    @property
+    def client(self) -> type[ClientMechanism] | None:
+        """The client class (imported now if the row holds a reference), or ``None``."""
+        if isinstance(self._client, str):
+            object.__setattr__(self, "_client", _resolve(self._client))
+        return self._client  # type: ignore[return-value]
+
+    @property
+    def server(self) -> type[ServerMechanism] | None:
+        """The server class (imported now if the row holds a reference), or ``None``."""
+        if isinstance(self._server, str):
+            object.__setattr__(self, "_server", _resolve(self._server))
+        return self._server  # type: ignore[return-value]
+
+    @property
+    def has_client(self) -> bool:
+        """Whether there is a client side, without importing it."""
+        return self._client is not None
+
+    @property
+    def has_server(self) -> bool:
+        """Whether there is a server side, without importing it."""
+        return self._server is not None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.name,
+            _name_of(self._client),
+            _name_of(self._server),
+            self.strength,
+            self.plaintext,
+            self.channel_binding,
+            self.credential,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, MechanismInfo)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={v!r}" for f, v in zip(_FIELDS, self._key(), strict=True))
+        return f"MechanismInfo({fields})"
+
+
+def _resolve(reference: str) -> type:
+    module, _, attribute = reference.partition(":")
+    cls: type = getattr(import_module(module), attribute)
+    return cls
+
+
+def _name_of(side: type | str | None) -> str | None:
+    """A side as its ``module:Class`` reference, so a loaded row equals a lazy one."""
+    if side is None or isinstance(side, str):
+        return side
+    return f"{side.__module__}:{side.__qualname__}"
+
+
+def _builtin(name: str, module: str, classes: str, strength: int, **flags: object) -> MechanismInfo:
+    """A built-in row: ``classes`` names the client and server classes of ``module``."""
+    client, server = (f"sasl_kit.mechanisms.{module}:{cls}" for cls in classes.split())
+    return MechanismInfo(name, client, server, strength, **flags)  # type: ignore[arg-type]
 
 
 BUILTINS: tuple[MechanismInfo, ...] = (
-    MechanismInfo(
+    _builtin(
         "SCRAM-SHA-512-PLUS",
-        ScramSHA512PlusClient,
-        ScramSHA512PlusServer,
-        strength=90,
+        "scram",
+        "ScramSHA512PlusClient ScramSHA512PlusServer",
+        90,
         channel_binding=True,
     ),
-    MechanismInfo(
+    _builtin(
         "SCRAM-SHA-256-PLUS",
-        ScramSHA256PlusClient,
-        ScramSHA256PlusServer,
-        strength=85,
+        "scram",
+        "ScramSHA256PlusClient ScramSHA256PlusServer",
+        85,
         channel_binding=True,
     ),
-    MechanismInfo(
+    _builtin(
         "SCRAM-SHA-1-PLUS",
-        ScramSHA1PlusClient,
-        ScramSHA1PlusServer,
-        strength=80,
+        "scram",
+        "ScramSHA1PlusClient ScramSHA1PlusServer",
+        80,
         channel_binding=True,
     ),
-    MechanismInfo("SCRAM-SHA-512", ScramSHA512Client, ScramSHA512Server, strength=70),
-    MechanismInfo("SCRAM-SHA-256", ScramSHA256Client, ScramSHA256Server, strength=65),
-    MechanismInfo("SCRAM-SHA-1", ScramSHA1Client, ScramSHA1Server, strength=60),
-    MechanismInfo(
-        "EXTERNAL", ExternalClient, ExternalServer, strength=55, credential="external"
-    ),
-    MechanismInfo(
+    _builtin("SCRAM-SHA-512", "scram", "ScramSHA512Client ScramSHA512Server", 70),
+    _builtin("SCRAM-SHA-256", "scram", "ScramSHA256Client ScramSHA256Server", 65),
+    _builtin("SCRAM-SHA-1", "scram", "ScramSHA1Client ScramSHA1Server", 60),
+    _builtin("EXTERNAL", "external", "ExternalClient ExternalServer", 55, credential="external"),
+    _builtin(
         "OAUTHBEARER",
-        OAuthBearerClient,
-        OAuthBearerServer,
-        strength=50,
+        "oauth",
+        "OAuthBearerClient OAuthBearerServer",
+        50,
         plaintext=True,
         credential="token",
     ),
-    MechanismInfo(
-        "XOAUTH2", XOAuth2Client, XOAuth2Server, strength=45, plaintext=True, credential="token"
+    _builtin(
+        "XOAUTH2", "oauth", "XOAuth2Client XOAuth2Server", 45, plaintext=True, credential="token"
     ),
-    MechanismInfo("DIGEST-MD5", DigestMD5Client, DigestMD5Server, strength=40),
+    _builtin("DIGEST-MD5", "digest_md5", "DigestMD5Client DigestMD5Server", 40),
     # NTLMv2 binds a client challenge, a timestamp and (MIC) all three messages, which
     # CRAM-MD5 does not; unlike DIGEST-MD5 the server never proves itself.
-    MechanismInfo("NTLM", NTLMClient, NTLMServer, strength=35),
-    MechanismInfo("CRAM-MD5", CramMD5Client, CramMD5Server, strength=30),
-    MechanismInfo("PLAIN", PlainClient, PlainServer, strength=20, plaintext=True),
-    MechanismInfo("LOGIN", LoginClient, LoginServer, strength=10, plaintext=True),
-    MechanismInfo("ANONYMOUS", AnonymousClient, AnonymousServer, strength=1, credential="none"),
+    _builtin("NTLM", "ntlm", "NTLMClient NTLMServer", 35),
+    _builtin("CRAM-MD5", "cram_md5", "CramMD5Client CramMD5Server", 30),
+    _builtin("PLAIN", "plain", "PlainClient PlainServer", 20, plaintext=True),
+    _builtin("LOGIN", "login", "LoginClient LoginServer", 10, plaintext=True),
+    _builtin("ANONYMOUS", "anonymous", "AnonymousClient AnonymousServer", 1, credential="none"),
 )
 
 
-@dataclass(frozen=True)
 class Choice:
-    """The outcome of negotiation: usable mechanisms, strongest first, and why others were not."""
+    """The outcome of negotiation: usable mechanisms, strongest first, and why others were not.
 
-    usable: tuple[MechanismInfo, ...]
-    passed_over: Mapping[str, str]
-    offers_channel_binding: bool = False
-    """The server offered a channel-binding mechanism (a SCRAM client's ``y``/``n`` flag)."""
+    ``offers_channel_binding``: the server offered a channel-binding mechanism
+    (a SCRAM client's ``y``/``n`` flag).
+    """
+
+    __slots__ = ("offers_channel_binding", "passed_over", "usable")
+
+    def __init__(
+        self,
+        usable: tuple[MechanismInfo, ...],
+        passed_over: Mapping[str, str],
+        offers_channel_binding: bool = False,
+    ) -> None:
+        self.usable = usable
+        self.passed_over = passed_over
+        self.offers_channel_binding = offers_channel_binding
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Choice):
+            return NotImplemented
+        return (self.usable, self.passed_over, self.offers_channel_binding) == (
+            other.usable,
+            other.passed_over,
+            other.offers_channel_binding,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # passed_over is a mapping
+
+    def __repr__(self) -> str:
+        return (
+            f"Choice(usable={self.usable!r}, passed_over={self.passed_over!r}, "
+            f"offers_channel_binding={self.offers_channel_binding!r})"
+        )
 
     @property
     def best(self) -> MechanismInfo:
@@ -168,10 +268,20 @@ class Choice:
 
 
 class Registry:
-    """A table of mechanisms. ``default_registry`` holds the built-ins and entry points."""
+    """A table of mechanisms. ``default_registry`` holds the built-ins and entry points.
 
-    def __init__(self, infos: Iterable[MechanismInfo] = ()) -> None:
+    ``entry_point_group``: a group whose entry points are loaded when the table is
+    first listed or asked for a name it does not hold, not before (reading the
+    installed packages' metadata costs more than the rest of ``import sasl_kit``).
+    Loaded that way, an entry point never replaces a row already in the table,
+    so what a name means cannot depend on what was asked first.
+    """
+
+    def __init__(
+        self, infos: Iterable[MechanismInfo] = (), *, entry_point_group: str | None = None
+    ) -> None:
         self._table: dict[str, MechanismInfo] = {}
+        self._pending_group = entry_point_group
         for info in infos:
             self.register(info)
 
@@ -185,18 +295,37 @@ class Registry:
         for ep in entry_points(group=group):
             self.register(ep.load())
 
+    def _load_pending(self) -> bool:
+        """Load the lazy entry-point group, once; whether there was one to load."""
+        group, self._pending_group = self._pending_group, None
+        if group is None:
+            return False
+        for ep in entry_points(group=group):
+            info = ep.load()
+            if not isinstance(info, MechanismInfo) or info.name not in self._table:
+                self.register(info)
+        return True
+
+    def _find(self, name: str) -> MechanismInfo | None:
+        key = name.upper()
+        info = self._table.get(key)
+        if info is None and self._load_pending():
+            info = self._table.get(key)
+        return info
+
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.upper() in self._table
+        return isinstance(name, str) and self._find(name) is not None
 
     def __iter__(self) -> Iterator[MechanismInfo]:
         """Rows strongest first."""
+        self._load_pending()
         return iter(sorted(self._table.values(), key=lambda i: (-i.strength, i.name)))
 
     def get(self, name: str) -> MechanismInfo:
-        try:
-            return self._table[name.upper()]
-        except KeyError:
-            raise UnknownMechanism(f"no mechanism named {name!r} is registered") from None
+        info = self._table.get(name.upper()) or self._find(name)
+        if info is None:
+            raise UnknownMechanism(f"no mechanism named {name!r} is registered")
+        return info
 
     def client(self, name: str, **options: object) -> ClientMechanism:
         """A new client mechanism; ``options`` are the fields of ``ClientOptions``."""
@@ -215,6 +344,8 @@ class Registry:
         cls = self.get(name).server
         if cls is None:
             raise UnknownMechanism(f"{name.upper()} has no server side here")
+        from sasl_kit.mechanisms.values import as_store  # stores: the first server imports them
+
         return cls(_build(ServerOptions, {"credentials": as_store(credentials), **options}))
 
     def choose(
@@ -246,8 +377,8 @@ class Registry:
         usable: list[MechanismInfo] = []
         passed: dict[str, str] = {}
         for name in dict.fromkeys(n.upper() for n in offered):
-            info = self._table.get(name)
-            if info is None or info.client is None:
+            info = self._find(name)
+            if info is None or not info.has_client:
                 passed[name] = "no client side registered"
             elif allowed is not None and name not in allowed:
                 passed[name] = "not in the allow list"
@@ -262,9 +393,7 @@ class Registry:
             else:
                 usable.append(info)
         usable.sort(key=lambda i: -i.strength)
-        offers_binding = any(
-            info.channel_binding for n in offered if (info := self._table.get(n.upper()))
-        )
+        offers_binding = any(info.channel_binding for n in offered if (info := self._find(n)))
         return Choice(tuple(usable), passed, offers_binding)
 
 
@@ -275,10 +404,11 @@ def _build(kind: Callable[..., _T], options: Mapping[str, object]) -> _T:
         raise UsageError(f"bad option for {getattr(kind, '__name__', kind)}: {exc}") from None
 
 
-def _default() -> Registry:
-    registry = Registry(BUILTINS)
-    registry.load_entry_points()
-    return registry
+def entry_points(group: str) -> Iterable[EntryPoint]:
+    """``importlib.metadata.entry_points``, imported only when entry points are read."""
+    from importlib.metadata import entry_points as read
+
+    return read(group=group)
 
 
-default_registry = _default()
+default_registry = Registry(BUILTINS, entry_point_group=ENTRY_POINT_GROUP)

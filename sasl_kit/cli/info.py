@@ -31,8 +31,8 @@ def mechanisms(args: argparse.Namespace) -> int:
     rows = [
         {
             "name": info.name,
-            "client": info.client is not None,
-            "server": info.server is not None,
+            "client": info.has_client,
+            "server": info.has_server,
             "strength": info.strength,
             "needs_tls": info.plaintext or info.channel_binding,
         }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
 from sasl_kit.cli.common import (
     EXIT_BAD_INPUT,
@@ -23,6 +22,10 @@ from sasl_kit.cli.common import (
 )
 from sasl_kit.errors import MutualAuthenticationFailed, SASLError
 from sasl_kit.registry import default_registry
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 CLIENT_OPTIONS = (
     "authzid", "realm", "service", "host", "serv_name", "cnonce", "ciphers", "port", "trace",

@@ -26,125 +26,52 @@ Failure raises ``AuthenticationFailed`` or ``MalformedMessage``.
 from __future__ import annotations
 
 import hmac
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
 
 from sasl_kit.errors import AuthenticationFailed, SASLError, UsageError
-from sasl_kit.security_layer import SecurityLayer
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import ClassVar, dataclass_transform
+
+    from sasl_kit.mechanisms.values import ChannelBinding as ChannelBinding
+    from sasl_kit.mechanisms.values import CredentialStore as CredentialStore
+    from sasl_kit.mechanisms.values import NonceCounts as NonceCounts
+    from sasl_kit.mechanisms.values import PasswordTable as PasswordTable
+    from sasl_kit.mechanisms.values import ScramCredentialStore as ScramCredentialStore
+    from sasl_kit.mechanisms.values import ScramKeys as ScramKeys
+    from sasl_kit.mechanisms.values import as_store as as_store
+    from sasl_kit.security_layer import SecurityLayer
+else:
+
+    def dataclass_transform(**_: object):  # what type checkers read, nothing at run time
+        return lambda cls: cls
+
+
+_VALUES = frozenset(
+    (
+        "ChannelBinding",
+        "CredentialStore",
+        "NonceCounts",
+        "PasswordTable",
+        "ScramCredentialStore",
+        "ScramKeys",
+        "as_store",
+    )
+)
+
+
+def __getattr__(name: str) -> object:
+    """The names of ``sasl_kit.mechanisms.values``, imported when first asked for."""
+    if name in _VALUES:
+        from sasl_kit.mechanisms import values
+
+        return getattr(values, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # DIGEST-MD5's auth-conf ciphers (RFC 2831 2.4), strongest first; used only with qop auth-conf.
 DIGEST_CIPHERS = ("rc4", "3des", "rc4-56", "des", "rc4-40")
-
-
-@runtime_checkable
-class CredentialStore(Protocol):
-    """Looks up the shared secret (the password) of a user, or ``None``."""
-
-    def password(self, authcid: str, realm: str) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class PasswordTable:
-    """A ``CredentialStore`` over a mapping user -> password, the same in every realm."""
-
-    passwords: Mapping[str, str] = field(repr=False)
-
-    def password(self, authcid: str, realm: str) -> str | None:
-        return self.passwords.get(authcid)
-
-
-@dataclass(frozen=True)
-class ScramKeys:
-    """What a SCRAM server keeps of a password (RFC 5802 3): never the password itself."""
-
-    salt: bytes
-    iterations: int
-    stored_key: bytes = field(repr=False)
-    server_key: bytes = field(repr=False)
-
-
-@runtime_checkable
-class ScramCredentialStore(CredentialStore, Protocol):
-    """A store that gives SCRAM keys; ``hash_name`` is hashlib's (``"sha256"``).
-
-    A store that holds only keys answers ``password`` with ``None``: mechanisms
-    that need the password itself then fail for its users, as they must.
-    """
-
-    def scram_keys(self, authcid: str, hash_name: str) -> ScramKeys | None: ...
-
-
-@dataclass(frozen=True)
-class ChannelBinding:
-    """TLS channel-binding data for SCRAM-*-PLUS (RFC 5056): its type and its bytes.
-
-    Build it with ``sasl_kit.channel_binding``; mechanisms only ever see this value.
-    """
-
-    type: str
-    data: bytes
-
-    TYPES: ClassVar[tuple[str, ...]] = ("tls-server-end-point", "tls-unique", "tls-exporter")
-
-    def __post_init__(self) -> None:
-        if self.type not in self.TYPES:
-            raise UsageError(
-                f"unknown channel binding type {self.type!r}; known: {', '.join(self.TYPES)}"
-            )
-        if not self.data:
-            raise UsageError(f"channel binding {self.type!r} without data")
-
-
-class NonceCounts:
-    """The last nonce count accepted for each nonce a server issued (RFC 2831 2.1.3).
-
-    One object shared by a server's exchanges lets DIGEST-MD5 accept subsequent
-    authentication (RFC 2831 2.2: an initial response that reuses an earlier
-    nonce with a higher count) and reject a replayed count. It keeps the newest
-    ``capacity`` nonces; a forgotten nonce gets a fresh challenge instead.
-    """
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._last: OrderedDict[str, int] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def issue(self, nonce: str) -> None:
-        """Remember a nonce just sent in a challenge (no count accepted yet)."""
-        with self._lock:
-            self._last[nonce] = 0
-            while len(self._last) > self._capacity:
-                self._last.popitem(last=False)
-
-    def known(self, nonce: str) -> bool:
-        with self._lock:
-            return nonce in self._last
-
-    def fresh(self, nonce: str, count: int) -> bool:
-        """Whether ``count`` is higher than any count accepted for this issued nonce."""
-        with self._lock:
-            last = self._last.get(nonce)
-            return last is not None and count > last
-
-    def accept(self, nonce: str, count: int) -> bool:
-        """Record a verified count; ``False`` (and nothing recorded) if it is not fresh."""
-        with self._lock:
-            last = self._last.get(nonce)
-            if last is None or count <= last:
-                return False
-            self._last[nonce] = count
-            self._last.move_to_end(nonce)
-            return True
-
-
-def as_store(credentials: CredentialStore | Mapping[str, str]) -> CredentialStore:
-    """Accept a ready store or a plain ``{user: password}`` mapping."""
-    if isinstance(credentials, CredentialStore):
-        return credentials
-    return PasswordTable(dict(credentials))
 
 
 def default_authorize(authcid: str, authzid: str) -> bool:
@@ -152,8 +79,67 @@ def default_authorize(authcid: str, authzid: str) -> bool:
     return authzid in ("", authcid)
 
 
-@dataclass(frozen=True)
-class ClientOptions:
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class _Options:
+    """A frozen value of keyword options, made in one dict update (docs/bench.md).
+
+    A subclass declares its fields as annotated class attributes with their
+    defaults (a field without one is required) and names in ``_hidden`` those
+    whose value a ``repr`` must not show, in ``_uncompared`` those that equality
+    ignores. Unknown and missing options raise ``TypeError`` in the words a
+    dataclass would use; type checkers see a frozen keyword-only dataclass.
+    """
+
+    _hidden: ClassVar[frozenset[str]] = frozenset()
+    _uncompared: ClassVar[frozenset[str]] = frozenset()
+    _defaults: ClassVar[dict[str, object]]
+    _fields: ClassVar[tuple[str, ...]]
+    _compared: ClassVar[tuple[str, ...]]
+    _required: ClassVar[frozenset[str]]
+
+    def __init_subclass__(cls) -> None:
+        cls._fields = tuple(n for n in cls.__annotations__ if not n.startswith("_"))
+        cls._compared = tuple(n for n in cls._fields if n not in cls._uncompared)
+        cls._defaults = {n: cls.__dict__[n] for n in cls._fields if n in cls.__dict__}
+        cls._required = frozenset(cls._fields) - cls._defaults.keys()
+
+    def __init__(self, **options: object) -> None:
+        values = self.__dict__
+        values.update(self._defaults)
+        values.update(options)
+        if len(values) != len(self._fields) or not self._required <= options.keys():
+            self._refuse(options)
+
+    def _refuse(self, options: dict[str, object]) -> None:
+        where = f"{type(self).__qualname__}.__init__()"
+        for name in options:
+            if name not in self._defaults and name not in self._required:
+                raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
+        missing = ", ".join(repr(n) for n in self._fields if n in self._required - options.keys())
+        raise TypeError(f"{where} missing required keyword-only argument(s): {missing}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n not in self._hidden)
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        mine, theirs = vars(self), vars(other)
+        return all(mine[n] == theirs[n] for n in self._compared)
+
+    def __hash__(self) -> int:
+        values = vars(self)
+        return hash(tuple(values[n] for n in self._compared))
+
+
+class ClientOptions(_Options):
     """Everything a client mechanism may need; each uses what applies to it.
 
     ``service`` and ``host`` name the server for mechanisms that bind to it
@@ -180,7 +166,7 @@ class ClientOptions:
     """
 
     username: str = ""
-    password: str = field(default="", repr=False)
+    password: str = ""
     authzid: str = ""
     service: str = "smtp"
     host: str = "localhost"
@@ -191,7 +177,7 @@ class ClientOptions:
     server_offers_plus: bool = False
     min_iterations: int = 4096
     max_iterations: int = 1_000_000
-    token: str = field(default="", repr=False)
+    token: str = ""
     port: int | None = None
     trace: str = ""
     qops: tuple[str, ...] = ("auth",)
@@ -201,9 +187,10 @@ class ClientOptions:
     workstation: str = ""
     allow_ntlmv1: bool = False
 
+    _hidden = frozenset(("password", "token"))
 
-@dataclass(frozen=True)
-class ServerOptions:
+
+class ServerOptions(_Options):
     """Everything a server mechanism may need; each uses what applies to it.
 
     ``nonce`` fixes the server nonce (CRAM-MD5 challenge, DIGEST-MD5 nonce, the
@@ -232,7 +219,7 @@ class ServerOptions:
     ``nonce`` is then the ServerChallenge in hex.
     """
 
-    credentials: CredentialStore = field(repr=False)
+    credentials: CredentialStore
     service: str = "smtp"
     host: str = "localhost"
     realms: tuple[str, ...] = ()
@@ -241,8 +228,8 @@ class ServerOptions:
     channel_binding: ChannelBinding | None = None
     iterations: int = 4096
     salt: bytes | None = None
-    nonce_counts: NonceCounts | None = field(default=None, compare=False)
-    validate_token: Callable[[str, str], str | None] | None = field(default=None, compare=False)
+    nonce_counts: NonceCounts | None = None
+    validate_token: Callable[[str, str], str | None] | None = None
     oauth_scope: str | None = None
     openid_configuration: str | None = None
     port: int | None = None
@@ -251,6 +238,9 @@ class ServerOptions:
     ciphers: tuple[str, ...] = DIGEST_CIPHERS
     maxbuf: int = 65536
     allow_ntlmv1: bool = False
+
+    _hidden = frozenset(("credentials",))
+    _uncompared = frozenset(("nonce_counts", "validate_token"))
 
 
 class Mechanism:
@@ -328,9 +318,7 @@ class ServerMechanism(Mechanism):
     def _accept(self, authcid: str, authzid: str) -> None:
         """Record an authenticated user after the authorization policy agrees."""
         if not self.options.authorize(authcid, authzid):
-            raise AuthenticationFailed(
-                f"{self.name}: user {authcid!r} may not act as {authzid!r}"
-            )
+            raise AuthenticationFailed(f"{self.name}: user {authcid!r} may not act as {authzid!r}")
         self.authcid = authcid
         self.authzid = authzid or authcid
         self._finish()

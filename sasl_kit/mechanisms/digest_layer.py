@@ -29,11 +29,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.ciphers import CipherContext
-
-from sasl_kit.decrepit import ciphers as decrepit_ciphers
 from sasl_kit.errors import MalformedMessage, UsageError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import CipherContext
 
 QOP_INT = "auth-int"
 QOP_CONF = "auth-conf"
@@ -113,6 +114,8 @@ def cipher_spec(name: str) -> CipherSpec:
 
 def _cipher(name: str, kc: bytes, *, encrypt: bool) -> CipherContext:
     """The running cipher for one direction (RFC 2831 2.4)."""
+    from sasl_kit.decrepit import ciphers as decrepit_ciphers  # cryptography: auth-conf only
+
     if name.startswith("rc4"):
         return decrepit_ciphers.rc4(kc)
     iv = kc[8:]  # "the IV is the last 8 bytes of Kc"
