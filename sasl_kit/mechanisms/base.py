@@ -32,7 +32,7 @@ from sasl_kit.errors import AuthenticationFailed, SASLError, UsageError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import ClassVar, dataclass_transform
+    from typing import ClassVar, Self, dataclass_transform
 
     from sasl_kit.mechanisms.values import ChannelBinding as ChannelBinding
     from sasl_kit.mechanisms.values import CredentialStore as CredentialStore
@@ -87,7 +87,8 @@ class _Options:
     defaults (a field without one is required) and names in ``_hidden`` those
     whose value a ``repr`` must not show, in ``_uncompared`` those that equality
     ignores. Unknown and missing options raise ``TypeError`` in the words a
-    dataclass would use; type checkers see a frozen keyword-only dataclass.
+    dataclass would use; type checkers see a frozen keyword-only dataclass, but
+    it is none: copy one with ``replace``, not ``dataclasses.replace``.
     """
 
     _hidden: ClassVar[frozenset[str]] = frozenset()
@@ -117,6 +118,10 @@ class _Options:
                 raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
         missing = ", ".join(repr(n) for n in self._fields if n in self._required - options.keys())
         raise TypeError(f"{where} missing required keyword-only argument(s): {missing}")
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with ``changes`` (what ``dataclasses.replace`` does for a dataclass)."""
+        return type(self)(**{**vars(self), **changes})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}")

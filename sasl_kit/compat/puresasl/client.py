@@ -22,7 +22,6 @@ and ``wrap``/``unwrap`` protect for real (RFC 2831 2.3, 2.4).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from sasl_kit import errors
@@ -117,7 +116,7 @@ class SASLClient:
         mech = self._require()
         for name in ("password", "token"):
             self._mech_props.pop(name, None)
-        mech.options = replace(mech.options, password="", token="")
+        mech.options = mech.options.replace(password="", token="")
 
     @property
     def qop(self) -> bytes:
