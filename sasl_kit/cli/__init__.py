@@ -49,6 +49,7 @@ COMMANDS = {
     "send": "send",
     "http-digest": "http_digest",
     "serve": "serve",
+    "auth-server": "auth_server",
     "verify": "verify",
     "probe": "probe",
 }

@@ -1,0 +1,318 @@
+"""Dovecot's authentication protocol, server role, without I/O (docs/auth-server.md).
+
+An MTA such as Postfix (``smtpd_sasl_type = dovecot``) asks an authentication
+service to run its clients' SASL exchanges: it connects, both sides send a
+handshake, then each SMTP AUTH becomes a request with an id on that one
+connection. This module is the service's side of one such connection.
+
+Rules of this module:
+- Sans-I/O: ``receive`` takes whatever a read returned and gives the lines to
+  write; no sockets, no clocks, no logging. The asyncio server (``server.py``)
+  moves bytes, applies the failure delay to outputs marked ``delay`` and logs
+  what ``log`` says.
+- Every line from the client is untrusted. A line that breaks the protocol
+  (unknown command, bad version, a second AUTH with an id in use, a CONT for
+  no waiting request, an AUTH for a mechanism not announced, a line over
+  ``MAX_LINE``, too many requests at once) raises ``ProtocolViolation``: the
+  connection must be closed, as Dovecot closes it. A bad SASL message inside
+  a request is that request's FAIL, never the connection's end.
+- What the client may learn of a failure is a fixed reason, never exception
+  text; details go to ``log`` for the service's own log.
+- Which mechanisms exist, and their flags, come from the registry; the
+  mechanism objects do every SASL computation.
+
+Theory of operation (Dovecot's "auth protocol", version 1.2, as Dovecot 2.3
+speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
+
+    S: VERSION 1 2 / MECH name flags... / SPID pid / CUID n / COOKIE hex / DONE
+    C: VERSION 1 x / CPID pid
+    C: AUTH id mech service=smtp [secured] [resp=base64] ...
+    S: CONT id base64          C: CONT id base64      (as often as the mechanism needs)
+    S: OK id user=NAME   or   S: FAIL id [reason=TEXT] [temp]
+
+Fields are separated by TAB, a line ends with LF; values use Dovecot's
+tab-escaping (``\\x01`` then ``0``, ``1``, ``t``, ``r``, ``n``/``l``).
+Additional data with success (SCRAM's ``v=``, DIGEST-MD5's ``rspauth``) goes
+as one more CONT, answered with an empty CONT, then OK: Dovecot does the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sasl_kit.errors import AuthenticationFailed, MalformedMessage, SASLError
+from sasl_kit.mechanisms.base import ServerMechanism
+from sasl_kit.protocols.errors import ProtocolViolation
+from sasl_kit.registry import MechanismInfo
+
+MAJOR_VERSION, MINOR_VERSION = 1, 2
+MAX_LINE = 16384
+"""Dovecot's documented line size; a longer line closes the connection."""
+MAX_REQUESTS = 64
+"""Requests in progress on one connection; one smtpd has one at a time."""
+MAX_ID = 2**32 - 1
+
+PLAINTEXT_REFUSED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+BAD_BASE64 = "Invalid base64 data in {where}"
+MALFORMED = "Malformed SASL message"
+TEMPORARY = "Temporary authentication failure"
+
+_UNESCAPE = {"0": "\0", "1": "\x01", "t": "\t", "r": "\r", "n": "\n", "l": "\n"}
+_ESCAPE = {"\0": "\x010", "\x01": "\x011", "\t": "\x01t", "\r": "\x01r", "\n": "\x01n"}
+
+
+def flags(info: MechanismInfo) -> tuple[str, ...]:
+    """The MECH flags of a registry row, as Postfix's ``smtpd_sasl_security_options`` reads them.
+
+    The registry knows whether the secret crosses in the clear and whether the
+    mechanism authenticates anyone; for the rest the flags are conservative: a
+    password mechanism is announced as open to dictionary attacks and, unless it
+    binds to the TLS channel, to active attacks, and none claims mutual
+    authentication. An option such as ``noactive`` then excludes too much, never
+    too little.
+    """
+    out = []
+    if info.credential == "none":
+        out.append("anonymous")
+    if info.plaintext:
+        out.append("plaintext")
+    elif info.credential == "password":
+        out.append("dictionary")
+        if not info.channel_binding:
+            out.append("active")
+    return tuple(out)
+
+
+def escape(value: str) -> str:
+    return "".join(_ESCAPE.get(c, c) for c in value)
+
+
+def unescape(value: str) -> str:
+    out, chars = [], iter(value)
+    for c in chars:
+        out.append(_UNESCAPE.get(next(chars, ""), "") if c == "\x01" else c)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One line to write. ``delay``: a failed authentication, to be answered only
+    after the service's failure delay (Dovecot's ``auth_failure_delay``)."""
+
+    line: bytes
+    delay: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an AUTH line asked for: its id, mechanism and parameters."""
+
+    id: int
+    mechanism: str
+    service: str
+    secured: bool
+    parameters: dict[str, str] = field(repr=False)
+
+
+@dataclass
+class _Pending:
+    request: Request
+    mechanism: ServerMechanism
+    final: bool = False  # additional data with success was sent; an empty CONT ends it
+
+
+class Connection:
+    """The service's side of one client connection.
+
+    ``offered``: the registry rows announced in MECH lines. ``start(request)``
+    makes the server mechanism for a request (the service's options: users,
+    host name, nonce counts). ``allow_plaintext``: accept PLAIN/LOGIN on a
+    connection the client did not mark ``secured``. ``log(message)`` receives
+    what went wrong, for the service's log (no secrets: names and reasons).
+    """
+
+    def __init__(
+        self,
+        offered: Sequence[MechanismInfo],
+        start: Callable[[Request], ServerMechanism],
+        *,
+        spid: int,
+        cuid: int,
+        cookie: str,
+        allow_plaintext: bool = False,
+        log: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self._offered = {info.name: info for info in offered}
+        self._start = start
+        self._handshake = (spid, cuid, cookie)
+        self._allow_plaintext = allow_plaintext
+        self._log = log
+        self._buffer = b""
+        self._version_seen = False
+        self._cpid_seen = False
+        self._pending: dict[int, _Pending] = {}
+
+    def greeting(self) -> bytes:
+        """The service's handshake, sent at once on connect (Dovecot does not wait)."""
+        spid, cuid, cookie = self._handshake
+        lines = [f"VERSION\t{MAJOR_VERSION}\t{MINOR_VERSION}"]
+        lines += ["\t".join(("MECH", name, *flags(info))) for name, info in self._offered.items()]
+        lines += [f"SPID\t{spid}", f"CUID\t{cuid}", f"COOKIE\t{cookie}", "DONE"]
+        return "".join(line + "\n" for line in lines).encode("ascii")
+
+    def receive(self, data: bytes) -> list[Output]:
+        """The lines to write for ``data``; ``ProtocolViolation``: close the connection."""
+        self._buffer += data
+        out: list[Output] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_LINE:
+                    raise ProtocolViolation(f"a line longer than {MAX_LINE} bytes")
+                return out
+            if end > MAX_LINE:
+                raise ProtocolViolation(f"a line longer than {MAX_LINE} bytes")
+            line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+            out.extend(self._line(line))
+
+    # --- commands ----------------------------------------------------------------------
+
+    def _line(self, raw: bytes) -> Iterable[Output]:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolViolation("a line that is not UTF-8") from None
+        command, *args = text.removesuffix("\r").split("\t")
+        if not self._version_seen:
+            if command != "VERSION":
+                raise ProtocolViolation(f"expected VERSION first, got {_shown(command)}")
+            return self._version(args)
+        if command == "CPID":
+            if self._cpid_seen or len(args) != 1 or not args[0].isdigit():
+                raise ProtocolViolation("a CPID line that is not the one 'CPID <pid>'")
+            self._cpid_seen = True
+            return ()
+        if command == "AUTH":
+            return self._auth(args)
+        if command == "CONT":
+            return self._cont(args)
+        raise ProtocolViolation(f"unknown command {_shown(command)}")
+
+    def _version(self, args: list[str]) -> Iterable[Output]:
+        if len(args) < 2 or not args[0].isdigit() or int(args[0]) != MAJOR_VERSION:
+            raise ProtocolViolation(
+                f"the client speaks another major version ({_shown(*args[:1])})"
+            )
+        self._version_seen = True
+        return ()
+
+    def _auth(self, args: list[str]) -> Iterable[Output]:
+        if len(args) < 2:
+            raise ProtocolViolation("AUTH without an id and a mechanism")
+        rid = _id(args[0])
+        if rid in self._pending:
+            raise ProtocolViolation(f"AUTH id {rid} is already in use")
+        if len(self._pending) >= MAX_REQUESTS:
+            raise ProtocolViolation(f"more than {MAX_REQUESTS} requests at once")
+        info = self._offered.get(args[1].upper())
+        if info is None:
+            raise ProtocolViolation(f"AUTH for a mechanism not offered: {_shown(args[1])}")
+        parameters: dict[str, str] = {}
+        for arg in args[2:]:
+            name, _, value = arg.partition("=")
+            parameters[name] = unescape(value)
+        if "service" not in parameters:
+            raise ProtocolViolation(f"AUTH {rid} without service=")
+        request = Request(
+            rid, info.name, parameters["service"], "secured" in parameters, parameters
+        )
+        if info.plaintext and not request.secured and not self._allow_plaintext:
+            self._log(f"request {rid}: {info.name} refused on a connection not marked secured")
+            return [_fail(rid, PLAINTEXT_REFUSED)]
+        initial: bytes | None = None
+        if "resp" in parameters:
+            try:
+                initial = base64.b64decode(parameters["resp"], validate=True)
+            except (binascii.Error, ValueError):
+                return [_fail(rid, BAD_BASE64.format(where="initial response"))]
+        try:
+            mechanism = self._start(request)
+        except SASLError as exc:
+            self._log(f"request {rid}: {info.name} could not start: {exc}")
+            return [_fail(rid, TEMPORARY, temp=True)]
+        pending = _Pending(request, mechanism)
+        self._pending[rid] = pending
+        return self._step(pending, initial)
+
+    def _cont(self, args: list[str]) -> Iterable[Output]:
+        if len(args) != 2:
+            raise ProtocolViolation("CONT that is not 'CONT <id> <data>'")
+        rid = _id(args[0])
+        pending = self._pending.get(rid)
+        if pending is None:
+            raise ProtocolViolation(f"CONT for id {rid}, which waits for nothing")
+        try:
+            data = base64.b64decode(args[1], validate=True)
+        except (binascii.Error, ValueError):
+            del self._pending[rid]
+            return [_fail(rid, BAD_BASE64.format(where="continued response"))]
+        if pending.final:
+            del self._pending[rid]
+            if data:
+                self._log(f"request {rid}: a non-empty answer to the final data")
+                return [_fail(rid, MALFORMED)]
+            return [self._ok(pending)]
+        return self._step(pending, data)
+
+    def _step(self, pending: _Pending, data: bytes | None) -> list[Output]:
+        rid, name = pending.request.id, pending.request.mechanism
+        try:
+            challenge = pending.mechanism.step(data)
+        except AuthenticationFailed as exc:
+            del self._pending[rid]
+            self._log(f"request {rid}: {name} failed: {exc}")
+            return [_fail(rid, None, delay=True)]
+        except MalformedMessage as exc:
+            del self._pending[rid]
+            self._log(f"request {rid}: {name}: malformed message: {exc}")
+            return [_fail(rid, MALFORMED, delay=True)]
+        except SASLError as exc:  # a policy or a state the client put us in
+            del self._pending[rid]
+            self._log(f"request {rid}: {name} refused: {exc}")
+            return [_fail(rid, MALFORMED, delay=True)]
+        if pending.mechanism.complete and not challenge:
+            del self._pending[rid]
+            return [self._ok(pending)]
+        pending.final = pending.mechanism.complete
+        encoded = base64.b64encode(challenge or b"").decode("ascii")
+        return [Output(f"CONT\t{rid}\t{encoded}\n".encode("ascii"))]
+
+    def _ok(self, pending: _Pending) -> Output:
+        mechanism = pending.mechanism
+        user = mechanism.authzid or mechanism.authcid or ""
+        self._log(f"request {pending.request.id}: {mechanism.name} succeeded for {user!r}")
+        return Output(f"OK\t{pending.request.id}\tuser={escape(user)}\n".encode())
+
+
+def _fail(rid: int, reason: str | None, *, temp: bool = False, delay: bool = False) -> Output:
+    fields = [f"FAIL\t{rid}"]
+    if reason is not None:
+        fields.append(f"reason={escape(reason)}")
+    if temp:
+        fields.append("temp")
+    return Output(("\t".join(fields) + "\n").encode(), delay=delay)
+
+
+def _id(text: str) -> int:
+    if not text.isdigit() or not text.isascii() or int(text) > MAX_ID:
+        raise ProtocolViolation(f"a request id that is not a 32-bit number: {_shown(text)}")
+    return int(text)
+
+
+def _shown(*texts: str) -> str:
+    """A bounded, printable form of a client's word for a log line."""
+    text = texts[0] if texts else ""
+    return repr(text[:40]) + ("..." if len(text) > 40 else "")

@@ -1,0 +1,252 @@
+"""The auth service's side of Dovecot's auth protocol, line by line (no sockets).
+
+Expected lines follow what Dovecot 2.3 answers to the same requests (recorded in
+tests/interop/test_auth_service.py's module docstring and compared there live).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sasl_kit
+from sasl_kit.auth_service.protocol import (
+    MAX_LINE,
+    MAX_REQUESTS,
+    Connection,
+    Output,
+    Request,
+    escape,
+    flags,
+    unescape,
+)
+from sasl_kit.mechanisms.base import ServerMechanism
+from sasl_kit.protocols.errors import ProtocolViolation
+
+USERS = {"tim": "tanstaaftanstaaf", "alice": "wonderland"}
+HOST = "mx.example.test"
+OFFERED = [
+    sasl_kit.default_registry.get(n)
+    for n in ("SCRAM-SHA-256", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN")
+]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def start(request: Request) -> ServerMechanism:
+    nonce = "1896.697170952" if request.mechanism == "CRAM-MD5" else None
+    return sasl_kit.server(
+        request.mechanism, USERS, service=request.service, host=HOST, nonce=nonce
+    )
+
+
+def plain(rid: int, password: str = USERS["tim"], *, secured: bool = True) -> bytes:
+    """An AUTH line for PLAIN as user tim with an initial response."""
+    response = b64(b"\0tim\0" + password.encode())
+    flag = "\tsecured" if secured else ""
+    return f"AUTH\t{rid}\tPLAIN\tservice=smtp{flag}\tresp={response}\n".encode()
+
+
+def connection(**kwargs: object) -> Connection:
+    conn = Connection(OFFERED, start, spid=7, cuid=1, cookie="c0ffee", **kwargs)  # type: ignore[arg-type]
+    assert conn.receive(b"VERSION\t1\t0\nCPID\t4242\n") == []
+    return conn
+
+
+def lines(outputs: list[Output]) -> list[str]:
+    return [o.line.decode() for o in outputs]
+
+
+def test_the_greeting_lists_every_mechanism_with_its_flags() -> None:
+    greeting = Connection(OFFERED, start, spid=7, cuid=3, cookie="ab12").greeting().decode()
+    assert greeting.splitlines() == [
+        "VERSION\t1\t2",
+        "MECH\tSCRAM-SHA-256\tdictionary\tactive",
+        "MECH\tDIGEST-MD5\tdictionary\tactive",
+        "MECH\tCRAM-MD5\tdictionary\tactive",
+        "MECH\tPLAIN\tplaintext",
+        "MECH\tLOGIN\tplaintext",
+        "SPID\t7",
+        "CUID\t3",
+        "COOKIE\tab12",
+        "DONE",
+    ]
+
+
+def test_flags_come_from_the_registry_and_err_on_the_safe_side() -> None:
+    registry = sasl_kit.default_registry
+    assert flags(registry.get("ANONYMOUS")) == ("anonymous",)
+    assert flags(registry.get("SCRAM-SHA-256-PLUS")) == ("dictionary",)
+    assert flags(registry.get("EXTERNAL")) == ()
+
+
+def test_plain_with_an_initial_response_is_ok_with_the_user() -> None:
+    conn = connection()
+    out = conn.receive(plain(1))
+    assert lines(out) == ["OK\t1\tuser=tim\n"]
+
+
+def test_cram_md5_challenge_and_response_as_in_rfc_2195() -> None:
+    conn = connection()
+    (challenge,) = conn.receive(b"AUTH\t5\tCRAM-MD5\tservice=imap\tsecured\n")
+    assert challenge.line == f"CONT\t5\t{b64(b'<1896.697170952@mx.example.test>')}\n".encode()
+    client = sasl_kit.client("CRAM-MD5", username="tim", password="tanstaaftanstaaf")
+    answer = client.step(base64.b64decode(challenge.line.split(b"\t")[2]))
+    assert answer is not None
+    assert lines(conn.receive(f"CONT\t5\t{b64(answer)}\n".encode())) == ["OK\t5\tuser=tim\n"]
+
+
+def test_a_wrong_password_fails_without_a_reason_and_is_delayed() -> None:
+    conn = connection()
+    (out,) = conn.receive(plain(2, "nope"))
+    assert out == Output(b"FAIL\t2\n", delay=True)
+
+
+def test_scram_success_data_is_a_last_cont_answered_empty_then_ok() -> None:
+    conn = connection()
+    client = sasl_kit.client("SCRAM-SHA-256", username="alice", password="wonderland")
+    first = client.step(b"")
+    assert first is not None
+    (cont,) = conn.receive(f"AUTH\t3\tSCRAM-SHA-256\tservice=smtp\tresp={b64(first)}\n".encode())
+    final = client.step(base64.b64decode(cont.line.split(b"\t")[2]))
+    assert final is not None
+    (verifier,) = conn.receive(f"CONT\t3\t{b64(final)}\n".encode())
+    assert client.step(base64.b64decode(verifier.line.split(b"\t")[2])) in (None, b"")
+    assert client.complete
+    assert lines(conn.receive(b"CONT\t3\t\n")) == ["OK\t3\tuser=alice\n"]
+
+
+def test_a_non_empty_answer_to_the_final_data_fails() -> None:
+    conn = connection()
+    client = sasl_kit.client("SCRAM-SHA-256", username="alice", password="wonderland")
+    first = client.step(b"")
+    assert first is not None
+    (cont,) = conn.receive(f"AUTH\t3\tSCRAM-SHA-256\tservice=smtp\tresp={b64(first)}\n".encode())
+    final = client.step(base64.b64decode(cont.line.split(b"\t")[2]))
+    assert final is not None
+    conn.receive(f"CONT\t3\t{b64(final)}\n".encode())
+    assert lines(conn.receive(b"CONT\t3\tAAAA\n")) == ["FAIL\t3\treason=Malformed SASL message\n"]
+
+
+def test_plaintext_needs_a_secured_connection_unless_allowed() -> None:
+    request = plain(1, secured=False)
+    (out,) = connection().receive(request)
+    assert out.line.startswith(b"FAIL\t1\treason=Plaintext authentication disallowed")
+    assert lines(connection(allow_plaintext=True).receive(request)) == ["OK\t1\tuser=tim\n"]
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=not*base64\n",
+         "FAIL\t1\treason=Invalid base64 data in initial response\n"),
+        (b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=\n",
+         "FAIL\t1\treason=Malformed SASL message\n"),
+    ],
+)  # fmt: skip
+def test_bad_sasl_data_is_that_requests_fail(line: bytes, reply: str) -> None:
+    conn = connection()
+    assert lines(conn.receive(line)) == [reply]
+    assert lines(conn.receive(plain(1))) == ["OK\t1\tuser=tim\n"]
+
+
+def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
+    conn = connection()
+    conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")
+    assert lines(conn.receive(b"CONT\t4\t*\n")) == [
+        "FAIL\t4\treason=Invalid base64 data in continued response\n"
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"AUTH\t1\tPLAIN\tservice=smtp\n",  # before VERSION
+        b"VERSION\t2\t0\n",  # another major version
+    ],
+)
+def test_a_bad_start_closes_the_connection(data: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        Connection(OFFERED, start, spid=1, cuid=1, cookie="c").receive(data)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"BOGUS\n",
+        b"AUTH\t1\tFOO\tservice=smtp\n",  # Dovecot closes on a mechanism it did not offer
+        b"AUTH\tx\tPLAIN\tservice=smtp\n",
+        b"AUTH\t99999999999\tPLAIN\tservice=smtp\n",
+        b"AUTH\t1\tPLAIN\n",  # no service=
+        b"CONT\t9\tAAAA\n",  # no such request
+        b"CPID\t1\n",  # a second CPID
+        b"AUTH\t1\t\xff\n",
+    ],
+)
+def test_a_line_that_breaks_the_protocol_closes_the_connection(line: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        connection().receive(line)
+
+
+def test_an_id_in_use_and_too_many_requests_close_the_connection() -> None:
+    conn = connection()
+    conn.receive(b"AUTH\t1\tCRAM-MD5\tservice=smtp\n")
+    with pytest.raises(ProtocolViolation, match="already in use"):
+        conn.receive(b"AUTH\t1\tCRAM-MD5\tservice=smtp\n")
+    conn = connection()
+    for rid in range(MAX_REQUESTS):
+        conn.receive(f"AUTH\t{rid}\tCRAM-MD5\tservice=smtp\n".encode())
+    with pytest.raises(ProtocolViolation, match="requests at once"):
+        conn.receive(b"AUTH\t999\tCRAM-MD5\tservice=smtp\n")
+
+
+def test_an_over_long_line_closes_before_it_is_buffered() -> None:
+    conn = connection()
+    with pytest.raises(ProtocolViolation, match="longer than"):
+        conn.receive(b"A" * (MAX_LINE + 1))
+    with pytest.raises(ProtocolViolation, match="longer than"):
+        connection().receive(b"CONT\t1\t" + b"A" * MAX_LINE + b"\n")
+
+
+def test_lines_split_anywhere_give_the_same_answers() -> None:
+    data = plain(1)
+    conn = connection()
+    out = [o for byte in data for o in conn.receive(bytes([byte]))]
+    assert lines(out) == ["OK\t1\tuser=tim\n"]
+
+
+@given(st.text())
+def test_tab_escaping_round_trips(value: str) -> None:
+    escaped = escape(value)
+    assert not set("\t\r\n\0") & set(escaped)
+    assert unescape(escaped) == value
+
+
+@given(st.lists(st.binary(max_size=80), max_size=8))
+def test_any_input_gives_lines_or_closes_the_connection(chunks: list[bytes]) -> None:
+    conn = Connection(OFFERED, start, spid=1, cuid=1, cookie="c")
+    try:
+        for chunk in [b"VERSION\t1\t2\n", *chunks]:
+            for output in conn.receive(chunk):
+                assert output.line.endswith(b"\n") and output.line.count(b"\n") == 1
+    except ProtocolViolation:
+        pass
+
+
+@given(
+    st.sampled_from(["PLAIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-256", "LOGIN"]),
+    st.lists(st.binary(max_size=120), max_size=4),
+)
+def test_any_sasl_payloads_give_cont_ok_or_fail(mechanism: str, payloads: list[bytes]) -> None:
+    conn = connection()
+    out = conn.receive(f"AUTH\t1\t{mechanism}\tservice=smtp\tsecured\n".encode())
+    for payload in payloads:
+        if not out or not out[-1].line.startswith(b"CONT"):
+            break
+        out = conn.receive(f"CONT\t1\t{b64(payload)}\n".encode())
+    assert all(o.line.split(b"\t")[0] in (b"CONT", b"OK", b"FAIL") for o in out)

@@ -1,0 +1,222 @@
+"""A real Postfix 3.7 authenticating its SMTP clients through ``sasl-kit auth-server``.
+
+A private Postfix (``tests/interop/mta.py``) with ``smtpd_sasl_type = dovecot`` points
+at sasl-kit's auth service instead of Dovecot's. Independent clients log in over
+STARTTLS: swaks (and the message is delivered), GNU SASL's ``gsasl --smtp`` (it only
+authenticates) and ``sasl-kit send``. A wrong password gets Postfix's 535; an auth
+service that is gone gets Postfix's temporary failure (454), never an acceptance.
+The handshake Postfix receives is compared with the one Dovecot 2.3 sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sasl_kit.auth_service import AuthService, Listen, ServiceConfig
+from sasl_kit.smtp_server.users import Users
+from tests.interop.conftest import require_programs
+from tests.interop.mta import DOMAIN, HOST, Dovecot, MailSite, Postfix
+from tests.interop.peers import ALICE, ANNA
+
+pytestmark = pytest.mark.interop
+
+SWAKS, GSASL = "/usr/bin/swaks", "/usr/bin/gsasl"
+TIMEOUT = 30
+SENDER, RECIPIENT = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
+MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
+SWAKS_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"]  # swaks has no SCRAM
+
+
+@dataclass(frozen=True)
+class _AuthAddress:
+    """What ``Postfix`` reads of its auth service: the port of ``smtpd_sasl_path``."""
+
+    auth_port: int
+
+
+class Service:
+    """sasl-kit's auth service on a fixed port, so that it can be stopped and started again."""
+
+    def __init__(self) -> None:
+        users = Users.from_passwords({a.user: a.password for a in (ALICE, ANNA)})
+        self.config = ServiceConfig(users, Listen(host=HOST), hostname=HOST, failure_delay=0)
+        self.running = AuthService(self.config).start()
+        self.port = self.running.port
+
+    def restart(self) -> None:
+        self.running.stop()
+        self.running = AuthService(
+            ServiceConfig(
+                self.config.users,
+                Listen(host=HOST, port=self.port),
+                hostname=HOST,
+                failure_delay=0,
+            )
+        ).start()
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[Service]:
+    running = Service()
+    yield running
+    running.running.stop()
+
+
+@pytest.fixture(scope="module")
+def postfix_kit(mail_store: MailSite, service: Service) -> Iterator[Postfix]:
+    require_programs(SWAKS, GSASL)
+    server = Postfix(mail_store, _AuthAddress(service.port))  # type: ignore[arg-type]
+    with server:
+        server.start()
+        yield server
+
+
+def _handshake(port: int) -> list[str]:
+    with socket.create_connection((HOST, port), timeout=TIMEOUT) as conn:
+        conn.sendall(b"VERSION\t1\t2\nCPID\t1\n")
+        data = b""
+        while not data.endswith(b"DONE\n"):
+            chunk = conn.recv(65536)
+            assert chunk, "the service closed before DONE"
+            data += chunk
+    return data.decode().splitlines()
+
+
+def test_the_handshake_has_the_shape_dovecot_gives_postfix(
+    service: Service, dovecot: Dovecot
+) -> None:
+    ours, theirs = _handshake(service.port), _handshake(dovecot.auth_port)
+    shape = [line.split("\t")[0] for line in theirs]
+    assert [line.split("\t")[0] for line in ours if not line.startswith("MECH")] == [
+        word for word in shape if word != "MECH"
+    ]
+    assert ours[0] == theirs[0] == "VERSION\t1\t2"
+    ours_mechs = {line.split("\t")[1]: line.split("\t")[2:] for line in ours if line[:4] == "MECH"}
+    dovecots = {line.split("\t")[1]: line.split("\t")[2:] for line in theirs if line[:4] == "MECH"}
+    assert set(MECHANISMS) <= set(ours_mechs)
+    for name in ("PLAIN", "LOGIN"):  # what Postfix's noplaintext reads: the same words
+        assert ours_mechs[name] == dovecots[name] == ["plaintext"]
+    for name in ("CRAM-MD5", "DIGEST-MD5"):
+        assert {"dictionary", "active"} <= set(ours_mechs[name]) & set(dovecots[name])
+
+
+def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
+    with smtplib.SMTP(HOST, postfix.smtp_port, timeout=TIMEOUT) as smtp:
+        smtp.starttls(context=ssl.create_default_context(cafile=site.cafile))
+        smtp.ehlo()
+        return smtp.esmtp_features["auth"].split()
+
+
+def test_postfix_offers_what_the_service_announces(
+    postfix_kit: Postfix, mail_store: MailSite, service: Service
+) -> None:
+    offered = [info.name for info in service.config.offered()]
+    assert _ehlo_auth(postfix_kit, mail_store) == offered
+
+
+def _swaks(postfix: Postfix, site: MailSite, mechanism: str, password: str, marker: str) -> str:
+    extra = {
+        "DIGEST-MD5": ["--auth-extra", f"realm={HOST},dmd5-serv-type=smtp,dmd5-host={HOST}"],
+    }.get(mechanism, [])
+    run = subprocess.run(
+        [SWAKS, "--server", HOST, "--port", str(postfix.smtp_port), "--tls",
+         "--tls-ca-path", site.cafile, "--from", SENDER, "--to", RECIPIENT,
+         "--header", f"Subject: {marker}", "--auth", mechanism,
+         "--auth-user", ALICE.user, "--auth-password", password, *extra],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    return run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("mechanism", SWAKS_MECHANISMS)
+def test_swaks_logs_in_and_its_mail_is_delivered(
+    postfix_kit: Postfix, mail_store: MailSite, mechanism: str
+) -> None:
+    marker = uuid.uuid4().hex
+    output = _swaks(postfix_kit, mail_store, mechanism, ALICE.password, marker)
+    assert "235 2.7.0 Authentication successful" in output, output
+    mail_store.wait_for_mail("bob", marker)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_gsasl_logs_in_through_postfix(
+    postfix_kit: Postfix, mail_store: MailSite, mechanism: str
+) -> None:
+    run = subprocess.run(
+        [GSASL, "--smtp", f"--connect={HOST}:{postfix_kit.smtp_port}",
+         f"--mechanism={mechanism}", "-a", ANNA.user, "-p", ANNA.password,
+         f"--x509-ca-file={mail_store.cafile}", f"--hostname={HOST}", f"--realm={HOST}",
+         "--quality-of-protection=qop-auth",
+         *(["--no-cb"] if mechanism.startswith("SCRAM") else [])],
+        input="", capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert "235 2.7.0 Authentication successful" in run.stdout, run.stdout + run.stderr
+
+
+def _send(
+    postfix: Postfix, site: MailSite, mechanism: str, password: str, marker: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sasl_kit", "send", "--server", f"smtp://{HOST}:{postfix.smtp_port}",
+         "--cafile", site.cafile, "--username", ALICE.user, "--password-file", "/dev/stdin",
+         "--mechanism", mechanism, "--from", SENDER, "--to", RECIPIENT, "--subject", marker,
+         "--body", "through sasl-kit auth-server"],
+        input=password + "\n", capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_sasl_kit_send_logs_in_and_its_mail_is_delivered(
+    postfix_kit: Postfix, mail_store: MailSite, mechanism: str
+) -> None:
+    marker = uuid.uuid4().hex
+    run = _send(postfix_kit, mail_store, mechanism, ALICE.password, marker)
+    assert run.returncode == 0, run.stdout + run.stderr
+    delivered = mail_store.wait_for_mail("bob", marker)
+    assert delivered["From"] == SENDER
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "CRAM-MD5", "SCRAM-SHA-256"])
+def test_a_wrong_password_gets_postfixs_535(
+    postfix_kit: Postfix, mail_store: MailSite, mechanism: str
+) -> None:
+    run = _send(postfix_kit, mail_store, mechanism, "not-" + ALICE.password, uuid.uuid4().hex)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "535 5.7.8" in run.stderr
+    assert ALICE.password not in run.stdout + run.stderr
+
+
+def test_a_service_gone_mid_session_is_postfixs_temporary_failure(
+    postfix_kit: Postfix, mail_store: MailSite, service: Service
+) -> None:
+    try:
+        with smtplib.SMTP(HOST, postfix_kit.smtp_port, timeout=TIMEOUT) as smtp:
+            smtp.starttls(context=ssl.create_default_context(cafile=mail_store.cafile))
+            smtp.ehlo()
+            service.running.stop()  # the service dies between EHLO and AUTH
+            code, text = smtp.docmd("AUTH", "PLAIN " + _plain(ALICE.user, ALICE.password))
+            assert code == 454, (code, text)
+            assert b"Temporary authentication failure" in text  # not 235: no acceptance
+    finally:
+        service.restart()
+    assert "SCRAM-SHA-256" in _ehlo_auth(postfix_kit, mail_store)  # back in service
+
+
+def _plain(user: str, password: str) -> str:
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+def test_postfixs_log_shows_the_logins(postfix_kit: Postfix) -> None:
+    log = Path(postfix_kit.maillog).read_text(errors="replace")
+    assert "sasl_username=alice" in log
