@@ -45,6 +45,12 @@ class _AuthAddress:
     auth_port: int
 
 
+class PostfixKit(Postfix):
+    """A Postfix of its own (its own directory under the site) that asks our service."""
+
+    name = "postfix-kit"
+
+
 class Service:
     """sasl-kit's auth service on a fixed port, so that it can be stopped and started again."""
 
@@ -76,7 +82,7 @@ def service() -> Iterator[Service]:
 @pytest.fixture(scope="module")
 def postfix_kit(mail_store: MailSite, service: Service) -> Iterator[Postfix]:
     require_programs(SWAKS, GSASL)
-    server = Postfix(mail_store, _AuthAddress(service.port))  # type: ignore[arg-type]
+    server = PostfixKit(mail_store, _AuthAddress(service.port))  # type: ignore[arg-type]
     with server:
         server.start()
         yield server
