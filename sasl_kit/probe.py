@@ -787,11 +787,19 @@ class _Evidence:
     def of(cls, attempts: Sequence[Attempt]) -> _Evidence:
         ok = [a for a in attempts if a.outcome is Outcome.OK]
         return cls(
-            # PLAIN first: the plain password is the strongest evidence and the one named.
-            tuple(a.mechanism for a in sorted(ok, key=lambda a: not a.plaintext)),
-            tuple(a.mechanism for a in attempts if a.plaintext and a.outcome is Outcome.REJECTED),
+            # Plaintext first, PLAIN before LOGIN: the password itself is the evidence named.
+            tuple(a.mechanism for a in sorted(ok, key=_evidence_order)),
+            tuple(
+                a.mechanism
+                for a in sorted(attempts, key=_evidence_order)
+                if a.plaintext and a.outcome is Outcome.REJECTED
+            ),
             tuple(a.mechanism for a in attempts if a.not_tried is NotTried.PLAINTEXT),
         )
+
+
+def _evidence_order(attempt: Attempt) -> tuple[bool, bool]:
+    return not attempt.plaintext, attempt.mechanism != "PLAIN"
 
 
 def _why(attempt: Attempt, evidence: _Evidence) -> str:
@@ -837,32 +845,41 @@ def summarize(attempts: Sequence[Attempt]) -> tuple[str, NextStep | None]:
     if not attempts:
         return "", None
     tried = [a for a in attempts if a.outcome is not Outcome.SKIPPED]
-    ok = _names(a for a in tried if a.outcome is Outcome.OK)
+    ok = [a for a in tried if a.outcome is Outcome.OK]
     untried = _names(a for a in attempts if a.outcome is Outcome.SKIPPED)
     not_tried = f"; not tried: {untried}" if untried else ""
     if not tried:
         return f"nothing could be tried{not_tried}", None
-    if len(tried) == len([a for a in tried if a.outcome is Outcome.OK]):
-        return f"all {len(tried)} mechanisms tried work ({ok}){not_tried}", None
+    if len(ok) == len(tried):
+        every = (
+            "the one mechanism tried works"
+            if len(ok) == 1
+            else f"all {len(ok)} mechanisms tried work"
+        )
+        return f"{every} ({_names(ok)}){not_tried}", None
+    evidence = _Evidence.of(attempts)
     rejected = [a for a in tried if a.outcome is Outcome.REJECTED]
     plain_rejected = _names(a for a in rejected if a.plaintext)
     host_bound = _names(a for a in rejected if _other_name_works(a))
     secret_rejected = _names(a for a in rejected if not a.plaintext and not _other_name_works(a))
-    failed = _names(a for a in tried if a.outcome is Outcome.ERROR)
-    plain_untried = any(a.not_tried is NotTried.PLAINTEXT for a in attempts)
-    works = "works" if len(ok.split(", ")) == 1 else "work"
-    parts, next_step = [f"{ok} {works}" if ok else "none works"], None
-    if secret_rejected and ok:
-        parts.append(SEED_VERDICT.format(rejected=secret_rejected, works=ok.split(", ")[0]))
+    parts = [f"{_names(ok)} {'works' if len(ok) == 1 else 'work'}" if ok else "none works"]
+    next_step = None
+    if secret_rejected and any(a.plaintext for a in ok):
+        parts.append(SEED_VERDICT.format(rejected=secret_rejected, works=evidence.works[0]))
+    elif secret_rejected and ok:
+        parts.append(
+            f"{secret_rejected} rejected the password {evidence.works[0]} accepts: advertised "
+            "but cannot work (see their rows)"
+        )
     elif plain_rejected and ok:
         parts.append(
-            f"{plain_rejected} rejected although the password is right: " + PLAIN_CHECK_BROKEN_CAUSE
+            f"{plain_rejected} rejected, the password being right: {PLAIN_CHECK_BROKEN_CAUSE}"
         )
-    elif rejected and plain_rejected:
+    elif plain_rejected:
         parts.append(
-            f"every mechanism tried was rejected, {plain_rejected} included: " + NOTHING_CHECKS
+            f"every mechanism tried was rejected, {plain_rejected} included: {NOTHING_CHECKS}"
         )
-    elif secret_rejected and plain_untried:
+    elif secret_rejected and evidence.plain_untried:
         parts.append(f"{secret_rejected} rejected: {CANNOT_TELL}")
         next_step = NextStep.ALLOW_PLAINTEXT
     elif secret_rejected:
@@ -872,7 +889,7 @@ def summarize(attempts: Sequence[Attempt]) -> tuple[str, NextStep | None]:
         )
     if host_bound:
         parts.append(f"{host_bound}: the server checks the host name (see its row)")
-    if failed:
+    if failed := _names(a for a in tried if a.outcome is Outcome.ERROR):
         parts.append(f"{failed} failed (see the rows)")
     return "; ".join(parts) + not_tried, next_step
 

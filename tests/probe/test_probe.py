@@ -8,7 +8,7 @@ import pytest
 
 from sasl_kit import UsageError
 from sasl_kit.cli import main
-from sasl_kit.probe import Attempt, Outcome, Target, diagnose
+from sasl_kit.probe import Attempt, NotTried, Outcome, Target, diagnose, summarize
 
 
 @pytest.mark.parametrize(
@@ -118,3 +118,36 @@ def test_cli_bad_url_exits_2_and_unreachable_server_exits_3(
     err = capsys.readouterr().err
     assert "URL scheme must be one of" in err
     assert "cannot connect to 127.0.0.1:1" in err
+
+
+def test_plaintext_rejected_while_a_shared_secret_mechanism_works_blames_the_plaintext_check() -> (
+    None
+):
+    attempts = diagnose(
+        [_attempt("CRAM-MD5", Outcome.OK), _attempt("PLAIN", Outcome.REJECTED, plaintext=True)]
+    )
+    assert attempts[1].diagnosis.startswith(
+        "the password is right (CRAM-MD5 works with it), yet the server refused it"
+    )
+    verdict, next_step = summarize(attempts)
+    assert verdict.startswith("CRAM-MD5 works; PLAIN rejected, the password being right")
+    assert next_step is None
+
+
+def test_one_shared_secret_mechanism_working_makes_another_s_rejection_its_own_fault() -> None:
+    verdict, _ = summarize(
+        diagnose([_attempt("SCRAM-SHA-256", Outcome.OK), _attempt("CRAM-MD5", Outcome.REJECTED)])
+    )
+    assert verdict == (
+        "SCRAM-SHA-256 works; CRAM-MD5 rejected the password SCRAM-SHA-256 accepts: advertised "
+        "but cannot work (see their rows)"
+    )
+
+
+def test_nothing_tried_and_all_working_verdicts_name_what_was_not_tried() -> None:
+    skipped = Attempt("PLAIN", Outcome.SKIPPED, True, detail="x", not_tried=NotTried.PLAINTEXT)
+    assert summarize([skipped]) == ("nothing could be tried; not tried: PLAIN", None)
+    assert summarize([_attempt("CRAM-MD5", Outcome.OK), skipped]) == (
+        "the one mechanism tried works (CRAM-MD5); not tried: PLAIN",
+        None,
+    )

@@ -87,7 +87,7 @@ def test_with_allow_plaintext_the_seed_server_is_diagnosed_as_unable_to_verify_s
         assert attempt.diagnosis.startswith("advertised but cannot work")
     assert report.verdict.startswith(
         "LOGIN, PLAIN work; the server cannot verify shared-secret mechanisms: DIGEST-MD5, "
-        "CRAM-MD5 rejected the password LOGIN accepts; likely Cyrus SASL checking passwords "
+        "CRAM-MD5 rejected the password PLAIN accepts; likely Cyrus SASL checking passwords "
         "through saslauthd or PAM"
     )
     assert "pwcheck_method: auxprop" in report.verdict
