@@ -42,6 +42,13 @@ def register(commands: Any) -> None:
     p.add_argument("--allow-anonymous", action="store_true", help="enable ANONYMOUS")
     p.add_argument("--allow-ntlmv1", action="store_true",
                    help="accept NTLMv1 answers (weak; swaks and GNU SASL send them)")
+    limits = p.add_argument_group("limits (as Postfix and Dovecot have them)")
+    limits.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="421 and close after SECONDS without a line (default 300)")
+    limits.add_argument("--max-connections", type=int, default=300, metavar="N",
+                        help="more open connections get 421 at once (default 300)")
+    limits.add_argument("--auth-failure-delay", type=float, metavar="SECONDS",
+                        help="answer each failed AUTH after SECONDS (default 2, 0 on loopback)")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--fault-rate", type=float, default=0.0, metavar="SHARE",
                         help="share (0-1) of --fault-commands answered with a --fault-codes code")
@@ -89,6 +96,9 @@ def config(args: argparse.Namespace, maildir: Path) -> ServerConfig:
         tokens=Users.load(Path(args.tokens)).passwords if args.tokens else {},
         allow_anonymous=args.allow_anonymous,
         allow_ntlmv1=args.allow_ntlmv1,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+        auth_failure_delay=args.auth_failure_delay,
     )
 
 

@@ -6,7 +6,7 @@ Rules of this module:
   free one) and returns once the server accepts connections; ``stop()`` closes
   it and removes what ``start`` made. The caller's thread never blocks on I/O.
 - aiosmtpd builds one ``SASLSMTP`` per connection; all share the handler, the
-  fault injector and the store.
+  fault injector, the store and the count of open connections.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from sasl_kit.channel_binding import tls_server_end_point
 from sasl_kit.errors import UsageError
 from sasl_kit.smtp_server.config import ServerConfig
 from sasl_kit.smtp_server.faults import FaultInjector
-from sasl_kit.smtp_server.smtp import SASLSMTP, Handler
+from sasl_kit.smtp_server.session import SASLSMTP, Connections
+from sasl_kit.smtp_server.smtp import Handler
 from sasl_kit.smtp_server.store import MailStore, ReceivedMessage
 
 START_TIMEOUT = 10.0
@@ -60,6 +61,7 @@ class MailServer:
         context, certificate = self._tls()
         handler = Handler(self.config, self.store, tls_server_end_point(certificate))
         injector = FaultInjector(self.config.faults)
+        connections = Connections(self.config.max_connections)
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="sasl-kit-serve", daemon=True)
@@ -69,11 +71,14 @@ class MailServer:
             return SASLSMTP(
                 handler,
                 injector,
+                connections,
+                self.store,
                 hostname=self.config.server_name,
                 ident="sasl-kit ESMTP",
                 tls_context=None if self.config.implicit_tls else context,
                 auth_require_tls=False,  # enforced by the handler, implicit TLS included
                 enable_SMTPUTF8=True,
+                timeout=self.config.idle_timeout,
                 loop=loop,
             )
 

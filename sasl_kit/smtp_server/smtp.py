@@ -1,12 +1,13 @@
 """aiosmtpd, taught SASL: every server mechanism of the registry behind AUTH.
 
 Rules of this module:
-- aiosmtpd speaks SMTP; this module only plugs into its hooks. The handler gets
-  one ``auth_*`` hook per registry mechanism that has a server side (so
-  aiosmtpd's own PLAIN and LOGIN never run), named from the registry, never
-  from a list here. A hook steps a sasl-kit server mechanism, sending each
-  challenge with aiosmtpd's ``challenge_auth``; bytes returned with completion
-  (additional data with success) go as a last 334, answered by an empty line.
+- aiosmtpd speaks SMTP (``session.SASLSMTP``, one per connection); this
+  module is its handler. It gets one ``auth_*`` hook per registry mechanism
+  that has a server side (so aiosmtpd's own PLAIN and LOGIN never run), named
+  from the registry, never from a list here. A hook steps a sasl-kit server
+  mechanism, sending each challenge with ``SASLSMTP.challenge``; bytes
+  returned with completion (additional data with success) go as a last 334,
+  answered by an empty line.
 - What is offered depends on the connection: a mechanism needs a kind of
   credential the server holds (``ServerConfig.credential_kinds``); -PLUS and
   plaintext ones (PLAIN, LOGIN) need TLS, the latter unless
@@ -14,12 +15,15 @@ Rules of this module:
   counts as well as STARTTLS: aiosmtpd's own check looks only at STARTTLS
   (aio-libs/aiosmtpd#281), hence it runs with ``auth_require_tls=False`` and
   this module enforces the policy (538 for a plaintext mechanism in the clear).
-- Every failed authentication is logged (logger ``sasl_kit.server``) with the
-  mechanism's own error: whose fault and what was wrong, never a secret.
+- Every AUTH that does not succeed is a failure: logged (logger
+  ``sasl_kit.server``) with the mechanism's own error (whose fault and what
+  was wrong, never a secret), answered after ``ServerConfig.failure_delay``,
+  and the ``MAX_AUTH_FAILURES``-th on a connection is answered 421 instead.
 - Strict mode refuses message data with a bare CR or LF (SMTP smuggling) with
-  554 and stores nothing. aiosmtpd splits DATA at CRLF only and keeps the
-  bytes as sent (``envelope.original_content``), so a bare one is still there.
-- Faults (``faults``) wrap every SMTP command and the end of the data.
+  554 and stores nothing.
+- A message is answered 250 only once ``MailStore.commit`` has it and its
+  envelope on disk; a failure to store is logged with its details and answered
+  with a generic 451 4.3.0.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import enum
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, auth_mechanism
+from aiosmtpd.smtp import AuthResult, Envelope, Session, auth_mechanism
 
 from sasl_kit.errors import (
     AuthenticationFailed,
@@ -43,9 +47,15 @@ from sasl_kit.errors import (
 )
 from sasl_kit.mechanisms.base import ChannelBinding, NonceCounts, ServerMechanism
 from sasl_kit.mechanisms.oauth import TokenTable
-from sasl_kit.smtp_server.config import ServerConfig
-from sasl_kit.smtp_server.faults import DROP, FaultInjector
-from sasl_kit.smtp_server.store import MailStore
+from sasl_kit.smtp_server.config import MAX_AUTH_FAILURES, ServerConfig
+from sasl_kit.smtp_server.session import (
+    DATA_LINE_TOO_LONG,
+    SASLSMTP,
+    STORE_FAILED,
+    TOO_MUCH_DATA,
+    Received,
+)
+from sasl_kit.smtp_server.store import MailStore, Spool
 
 logger = logging.getLogger("sasl_kit.server")
 
@@ -62,6 +72,25 @@ BARE_LINE_ENDING = (
 )
 
 
+class BadAnswer(enum.Enum):
+    """An AUTH answer line that is no SASL message: (whose fault, what, the reply)."""
+
+    CANCELLED = ("cancelled", "the client sent '*'", "501 5.7.0 Authentication aborted")
+    TOO_LONG = (
+        "malformed response",
+        "an answer line over 12288 octets",
+        "500 5.5.6 Authentication Exchange line is too long",  # RFC 4954 4
+    )
+    NOT_BASE64 = (
+        "malformed response",
+        "a line that is not base64",
+        "501 5.5.2 Cannot decode response",
+    )
+
+
+CREDENTIALS_INVALID = REFUSALS[AuthenticationFailed][0]
+
+
 @dataclass(frozen=True)
 class Authenticated:
     """``session.auth_data`` after a successful AUTH."""
@@ -69,79 +98,6 @@ class Authenticated:
     mechanism: str
     authcid: str
     authzid: str
-
-
-class QuietSession(Session):
-    """aiosmtpd's session without the deprecation warning it logs on every AUTH."""
-
-    @property
-    def login_data(self) -> Any:
-        return self._login_data
-
-    @login_data.setter
-    def login_data(self, value: Any) -> None:
-        self._login_data = value
-
-
-class SASLSMTP(SMTP):
-    """aiosmtpd's SMTP with the fault injector wrapped around every command."""
-
-    def __init__(self, handler: Handler, injector: FaultInjector, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self._injector = injector
-        self._step = "greeting"
-        self._smtp_methods = {
-            verb: self._with_faults(verb, method) for verb, method in self._smtp_methods.items()
-        }
-
-    def _create_session(self) -> Session:
-        return QuietSession(self.loop)
-
-    @property
-    def encrypted(self) -> bool:
-        """TLS is on, by STARTTLS or from the first byte (implicit TLS)."""
-        return self.transport is not None and bool(self.transport.get_extra_info("ssl_object"))
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        first = self.transport is None
-        super().connection_made(transport)
-        if first and self._injector.faults.drop_at == "greeting":
-            logger.info("%s: hanging up before the greeting (injected fault)", self.session_peer)
-            transport.abort()  # type: ignore[attr-defined]
-
-    @property
-    def session_peer(self) -> str:
-        peer = self.session.peer if self.session is not None else None
-        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-
-    def fault(self, step: str) -> str | None:
-        """The fault planned for ``step``: ``DROP`` (hung up already), a reply to give, or None."""
-        self._step = step
-        fault = self._injector.decide(step)
-        if fault == DROP and self.transport is not None:
-            logger.info("%s: hanging up at %s (injected fault)", self.session_peer, step)
-            self.transport.abort()  # type: ignore[attr-defined]
-        return fault
-
-    def _with_faults(self, verb: str, method: Any) -> Any:
-        async def run(arg: str | None) -> None:
-            fault = self.fault(verb)
-            if fault is None:
-                await method(arg)
-            elif fault != DROP:
-                await self.push(fault)
-
-        return run
-
-    async def push(self, status: AnyStr) -> None:
-        delay = self._injector.delay(self._step)
-        if delay:
-            await asyncio.sleep(delay)
-        if self.transport is None or self.transport.is_closing():
-            return  # hung up (a fault): nothing more to say
-        await super().push(status)
-        if (status[:4] if isinstance(status, str) else status[:4].decode()) == "421 ":
-            self.transport.close()  # RFC 5321 3.8: 421 closes the transmission channel
 
 
 class Handler:
@@ -203,25 +159,42 @@ class Handler:
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
-    async def handle_DATA(self, server: SASLSMTP, session: Session, envelope: Envelope) -> str:
+    async def deliver(
+        self,
+        server: SASLSMTP,
+        session: Session,
+        envelope: Envelope,
+        spool: Spool,
+        received: Received,
+    ) -> str:
+        """The final reply to a message whose data is in ``spool``; 250 once it is stored."""
         fault = server.fault("end-of-data")
         if fault is not None:
             return fault  # a DROP has hung up already: push says nothing more
-        data = envelope.original_content or b""
-        if self.config.strict and bare_line_ending(data):
+        if received.too_long:
+            return DATA_LINE_TOO_LONG
+        if received.too_much:
+            return TOO_MUCH_DATA
+        if self.config.strict and received.bare_line_ending:
             logger.warning(
                 "%s: refused a message with a bare CR or LF in its data (strict mode)",
                 server.session_peer,
             )
             return BARE_LINE_ENDING
         auth = session.auth_data if isinstance(session.auth_data, Authenticated) else None
-        key = self.store.add(
-            data,
+        commit = functools.partial(
+            self.store.commit,
+            spool,
             sender=envelope.mail_from or "",
             recipients=list(envelope.rcpt_tos),
             user=auth.authcid if auth else None,
             mechanism=auth.mechanism if auth else None,
         )
+        try:
+            key = await asyncio.to_thread(commit)  # fsync: the other sessions go on meanwhile
+        except OSError as exc:
+            logger.error("%s: could not store a message: %s", server.session_peer, exc)
+            return STORE_FAILED
         return f"250 2.0.0 OK stored as {key}"
 
     # --- AUTH -----------------------------------------------------------------------
@@ -235,40 +208,52 @@ class Handler:
                 if info.plaintext and not encrypted
                 else f"504 5.5.4 {name} is not available on this connection"
             )
-            _log_failure(server, name, "refused by policy", refusal[4:])
-            await server.push(refusal)
-            return AuthResult(success=False, handled=True)
+            return await self._fail(server, name, "refused by policy", refusal[4:], refusal)
         mechanism = self.config.registry.server(name, self.config.users, **self._options(encrypted))
-        data: bytes | None = None
+        data: bytes | BadAnswer | None = None
         if len(args) > 1:
-            try:
-                data = b"" if args[1] == "=" else base64.b64decode(args[1], validate=True)
-            except (binascii.Error, ValueError):
-                _log_failure(server, name, "malformed response", "initial response is not base64")
-                await server.push("501 5.5.2 Can't decode base64")
-                return AuthResult(success=False, handled=True)
+            data = b"" if args[1] == "=" else _decode(args[1].encode("utf-8", "surrogateescape"))
         while True:
+            if isinstance(data, BadAnswer):
+                return await self._fail(server, name, *data.value)
             try:
                 challenge = mechanism.step(data)
             except SASLError as exc:
                 reply, fault = next(v for k, v in REFUSALS.items() if isinstance(exc, k))
-                _log_failure(server, name, fault, str(exc))
-                await server.push(reply)
-                return AuthResult(success=False, handled=True)
+                return await self._fail(server, name, fault, str(exc), reply)
             if mechanism.complete and not challenge:
                 return _success(server, mechanism)
-            answer = await server.challenge_auth(challenge or b"")
-            if answer is MISSING:  # "*" or not base64: aiosmtpd has answered 501
-                _log_failure(server, name, "cancelled", "'*' or a line that is not base64")
-                return AuthResult(success=False, handled=True)
-            assert isinstance(answer, bytes)
-            if mechanism.complete:  # the answer to additional data with success
-                if answer == b"":
+            line = await server.challenge(challenge or b"")
+            answer = BadAnswer.TOO_LONG if line is None else _decode(line.strip())
+            if mechanism.complete and not isinstance(answer, BadAnswer):
+                if answer == b"":  # the answer to additional data with success
                     return _success(server, mechanism)
-                _log_failure(server, name, "malformed response", "non-empty answer to final data")
-                await server.push("501 5.5.2 Expected an empty line")
-                return AuthResult(success=False, handled=True)
+                what, reply = "non-empty answer to final data", "501 5.5.2 Expected an empty line"
+                return await self._fail(server, name, "malformed response", what, reply)
+            if answer == b"" and challenge and info.credential == "token":
+                # A token mechanism's only non-empty challenge is its JSON error. RFC 7628
+                # 3.2.3 has the client answer %x01; msmtp sends an empty line. Either way
+                # the client has read the error: the AUTH has failed.
+                what = "the token was refused; the client acknowledged the error"
+                fault = "wrong credentials"
+                return await self._fail(server, name, fault, what, CREDENTIALS_INVALID)
             data = answer
+
+    async def _fail(
+        self, server: SASLSMTP, name: str, fault: str, what: str, reply: str
+    ) -> AuthResult:
+        """Log a failed AUTH, wait the failure delay, answer (421 at the last failure allowed)."""
+        logger.warning("%s: AUTH %s failed: %s: %s", server.session_peer, name, fault, what)
+        server.auth_failures += 1
+        if self.config.failure_delay:
+            await asyncio.sleep(self.config.failure_delay)
+        if server.auth_failures >= MAX_AUTH_FAILURES:
+            logger.warning(
+                "%s: %d failed AUTH, closing the connection", server.session_peer, MAX_AUTH_FAILURES
+            )
+            reply = f"421 4.7.0 {server.hostname} Error: too many failed authentications"
+        await server.push(reply)
+        return AuthResult(success=False, handled=True)
 
     def _options(self, encrypted: bool) -> dict[str, object]:
         name = self.config.server_name
@@ -289,11 +274,11 @@ def _success(server: SASLSMTP, mechanism: ServerMechanism) -> AuthResult:
     return AuthResult(success=True, auth_data=Authenticated(mechanism.name, authcid, authzid))
 
 
-def _log_failure(server: SASLSMTP, name: str, fault: str, what: str) -> None:
-    logger.warning("%s: AUTH %s failed: %s: %s", server.session_peer, name, fault, what)
-
-
-def bare_line_ending(data: bytes) -> bool:
-    """A CR or LF that is not part of a CRLF pair (RFC 5321 2.3.8)."""
-    rest = data.replace(b"\r\n", b"")
-    return b"\r" in rest or b"\n" in rest
+def _decode(line: bytes) -> bytes | BadAnswer:
+    """An AUTH answer line (RFC 4954 4): base64, or ``*`` to cancel."""
+    if line == b"*":
+        return BadAnswer.CANCELLED
+    try:
+        return base64.b64decode(line, validate=True)
+    except (binascii.Error, ValueError):
+        return BadAnswer.NOT_BASE64
