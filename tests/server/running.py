@@ -121,7 +121,7 @@ class Wire:
 
     def reply(self) -> str:
         """The next reply, its lines joined with newlines; "" once the server has closed."""
-        lines = []
+        lines: list[str] = []
         while True:
             line = self._file.readline().decode("utf-8", "replace")
             if not line:

@@ -1,4 +1,4 @@
-"""swaks and GNU SASL (``gsasl --smtp``) against the server, over STARTTLS.
+"""swaks, GNU SASL (``gsasl --smtp``) and msmtp against the server, over STARTTLS.
 
 GNU SASL is a logon tool: after AUTH its ``-d`` data is not SMTP, so its runs
 prove authentication (235) only; swaks sends a message, which must be stored.
@@ -13,6 +13,7 @@ import pytest
 from sasl_kit.pytest_plugin import SMTP_PASSWORD, SMTP_USER
 from sasl_kit.smtp_server import MailServer
 from tests.interop.conftest import require_programs
+from tests.server.running import USER, Serve
 
 pytestmark = pytest.mark.interop
 SWAKS, GSASL = "/usr/bin/swaks", "/usr/bin/gsasl"
@@ -78,3 +79,28 @@ def test_gsasl_smtp_logon_over_starttls(
         input="", capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )
     assert any(line.startswith(reply) for line in run.stdout.splitlines()), run.stdout + run.stderr
+
+
+MSMTP = "/usr/bin/msmtp"
+
+
+@pytest.mark.parametrize(("token", "stored"), [("good-token", True), ("bad-token", False)])
+def test_msmtp_oauthbearer_sends_with_a_good_token_and_hears_535_for_a_bad_one(
+    serve: Serve, token: str, stored: bool
+) -> None:
+    # msmtp answers the JSON error challenge with an empty line, not RFC 7628's %x01.
+    require_programs(MSMTP)
+    subject = f"msmtp {token}"
+    run = subprocess.run(
+        [MSMTP, "-C", "/dev/null", f"--host={serve.host}", f"--port={serve.port}",
+         "--tls=on", "--tls-starttls=on", f"--tls-trust-file={serve.cafile}",
+         "--auth=oauthbearer", f"--user={USER}", f"--passwordeval=echo {token}",
+         f"--from={USER}@example.test", "--debug", "bob@example.test"],
+        input=f"Subject: {subject}\n\nHello.\n", capture_output=True, text=True,
+        timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert (run.returncode == 0) is stored, run.stdout + run.stderr
+    if not stored:
+        assert "\n--> \n<-- 535 5.7.8 Authentication credentials invalid" in run.stdout
+    subjects = [m.message["Subject"] for m in serve.messages()]
+    assert (subject in subjects) is stored
