@@ -16,7 +16,9 @@ import importlib
 from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.errors import UsageError
 
-DRIVERS: dict[str, str] = {}
+DRIVERS: dict[str, str] = {
+    "postgresql": "sasl_kit.drivers.postgresql",
+}
 """Protocol name -> module holding ``open_session(settings) -> Session``."""
 
 

@@ -16,10 +16,15 @@ from sasl_kit.protocols.base import Profile
 
 TLSMode = Literal["starttls", "implicit", "none"]
 
-PROFILES: dict[str, str] = {}
+PROFILES: dict[str, str] = {
+    "postgresql": "sasl_kit.protocols.postgresql",
+}
 """Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
 
-SCHEMES: dict[str, tuple[str, TLSMode, int]] = {}
+SCHEMES: dict[str, tuple[str, TLSMode, int]] = {
+    "postgresql": ("postgresql", "none", 5432),  # ?sslmode=require: SSLRequest ("starttls")
+    "postgres": ("postgresql", "none", 5432),
+}
 """URL scheme -> protocol, TLS mode, default port."""
 
 

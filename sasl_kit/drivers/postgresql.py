@@ -1,0 +1,109 @@
+"""PostgreSQL sessions: connect, SSLRequest, StartupMessage, one SASL exchange.
+
+Rules of this module (and those of the package):
+- TLS is asked for with SSLRequest (PostgreSQL 15 has no implicit TLS): with
+  ``settings.tls`` ``"starttls"`` (what ``sslmode=require`` means here) the
+  server must answer ``S``, or the session fails with ``ServerRefused``; the
+  handshake verifies the certificate with ``settings.context`` (a default
+  context, so verified, when there is none). Exactly one byte is read before
+  the handshake: nothing the server sends in the clear is kept past it.
+  ``"none"`` sends no SSLRequest.
+- ``settings.options``: ``user`` is the role named in the StartupMessage (as
+  libpq does, the operating-system user name when none is given), ``database``
+  defaults to the user. The role is the one PostgreSQL authenticates: it
+  ignores the SCRAM ``n=`` name.
+- The mechanism list is learned from the StartupMessage's answer, so it is
+  known only once the session is open, after TLS when TLS was asked for:
+  ``mechanisms_before_tls`` is always ``None``. A session carries one
+  exchange (the server closes the connection after a failed one).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import ssl
+
+from sasl_kit import channel_binding
+from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
+from sasl_kit.errors import UsageError
+from sasl_kit.mechanisms.base import ChannelBinding
+from sasl_kit.protocols.base import ClientAuth, Result
+from sasl_kit.protocols.errors import MechanismRefused, ServerRefused
+from sasl_kit.protocols.postgresql import PROFILE, Startup, terminate
+
+
+class PostgreSQLSession:
+    """One connection past TLS and the StartupMessage, waiting for SASLInitialResponse."""
+
+    profile = PROFILE
+    mechanisms_before_tls: tuple[str, ...] | None = None
+
+    def __init__(self, settings: SessionSettings) -> None:
+        if settings.tls == "implicit":
+            raise UsageError("PostgreSQL 15 has no implicit TLS; ask for TLS with SSLRequest")
+        user = settings.options.get("user") or _os_user()
+        self.startup = Startup(user, settings.options.get("database", ""))
+        self._host = settings.host
+        self._logged_in = False
+        self._sock = socket.create_connection((settings.host, settings.port), settings.timeout)
+        try:
+            self.encrypted = settings.tls == "starttls"
+            if self.encrypted:
+                self._start_tls(settings)
+            self._sock.sendall(self.startup.start())
+            while self.startup.mechanisms is None:
+                self.startup.receive(self._recv())
+        except BaseException:
+            self._sock.close()
+            raise
+        self.mechanisms: tuple[str, ...] = self.startup.mechanisms
+
+    def _start_tls(self, settings: SessionSettings) -> None:
+        self._sock.sendall(self.startup.request_tls())
+        if not self.startup.tls_answer(self._sock.recv(1)):
+            raise ServerRefused(f"{self._host} does not do TLS (it answered SSLRequest with N)")
+        context = settings.context or ssl.create_default_context()
+        self._sock = context.wrap_socket(self._sock, server_hostname=settings.host)
+
+    def _recv(self) -> bytes:
+        data = self._sock.recv(RECV_SIZE)
+        if not data:
+            raise ConnectionClosed(f"{self._host} closed the connection before authentication")
+        return data
+
+    def channel_binding(self, type: str) -> ChannelBinding | None:
+        """This connection's binding of ``type``; ``None`` without TLS."""
+        if not isinstance(self._sock, ssl.SSLSocket):
+            return None
+        return channel_binding.from_connection(self._sock, type)
+
+    def authenticate(self, auth: ClientAuth) -> Result:
+        """Run ``auth``'s exchange; only a mechanism the server listed is started."""
+        if auth.name not in self.mechanisms:
+            offered = " ".join(self.mechanisms) or f"none: it asked for {self.startup.request}"
+            raise MechanismRefused(f"{self._host} did not offer {auth.name} (offered: {offered})")
+        result = run(self._sock, auth)
+        self._logged_in = result.ok
+        return result
+
+    def close(self) -> None:
+        """Terminate a session that logged in; otherwise just close (there is no SASL abort)."""
+        try:
+            if self._logged_in:
+                self._sock.sendall(terminate())
+        except OSError:
+            pass
+        finally:
+            self._sock.close()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise UsageError("no PostgreSQL user given and no operating-system user name") from None
+
+
+def open_session(settings: SessionSettings) -> PostgreSQLSession:
+    return PostgreSQLSession(settings)
