@@ -1,0 +1,175 @@
+"""SASL against a real PostgreSQL 15 (tests/interop/postgresql.py), with and without TLS.
+
+What PostgreSQL 15.18 of Debian 12 does here (see also ../shared/PEERS.md):
+- AuthenticationSASL lists SCRAM-SHA-256 on a plain connection and
+  SCRAM-SHA-256-PLUS SCRAM-SHA-256 after SSLRequest; its binding is
+  tls-server-end-point.
+- The role is the StartupMessage's ``user``: the SCRAM ``n=`` is ignored. An
+  unknown role gets a made-up SCRAM challenge and fails at the proof with the
+  same 28P01 as a wrong password.
+- A binding that does not match, or the flag ``y`` ("I could bind, you did not
+  offer it") on a connection where it offered -PLUS, is 28000: FAILED, not the
+  password's fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+import sasl_kit
+from sasl_kit.drivers import open_session
+from sasl_kit.drivers.base import Session, SessionSettings
+from sasl_kit.drivers.postgresql import PostgreSQLSession
+from sasl_kit.mechanisms.base import ChannelBinding
+from sasl_kit.protocols.base import Outcome, Result, lines_of
+from sasl_kit.protocols.errors import CredentialsRejected, MechanismRefused, ServerRefused
+from tests.interop.conftest import in_ci, require_programs
+from tests.interop.mta import HOST
+from tests.interop.postgresql import (
+    DATABASE,
+    INITDB,
+    POSTGRES,
+    RUNUSER,
+    PostgreSQL,
+    postgresql_site,
+)
+
+pytestmark = pytest.mark.interop
+
+BINDING = "tls-server-end-point"
+TLS_MODES = [pytest.param("none", id="plain"), pytest.param("starttls", id="tls")]
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """A private PostgreSQL 15 cluster with ALICE, once per session."""
+    require_programs(INITDB, POSTGRES, RUNUSER)
+    if os.geteuid() != 0:
+        reason = "the private PostgreSQL needs root (it runs as the postgres user)"
+        if in_ci():
+            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
+        pytest.skip(reason)
+    with postgresql_site() as site, PostgreSQL(site) as server:
+        server.start()
+        yield server
+
+
+def session(server: PostgreSQL, tls: str, *, user: str | None = None, **options: str) -> Session:
+    context = ssl.create_default_context(cafile=server.cafile)
+    settings = SessionSettings(
+        HOST, server.port, "starttls" if tls == "starttls" else "none", context,
+        options={"user": user or server.user, "database": DATABASE, **options},
+    )
+    return open_session("postgresql", settings)
+
+
+def login(
+    server: PostgreSQL,
+    tls: str,
+    mechanism: str,
+    password: str,
+    *,
+    user: str | None = None,
+    binding: ChannelBinding | None = None,
+    offers_plus: bool | None = None,
+) -> tuple[Result, list[str]]:
+    """One exchange in a new connection: its result and its whole transcript, unredacted."""
+    opened = session(server, tls, user=user)
+    try:
+        plus = any(name.endswith("-PLUS") for name in opened.mechanisms)
+        client = sasl_kit.client(
+            mechanism,
+            username=user or server.user,
+            password=password,
+            service=opened.profile.service,
+            host=HOST,
+            channel_binding=binding or opened.channel_binding(BINDING),
+            server_offers_plus=plus if offers_plus is None else offers_plus,
+        )
+        auth = opened.profile.client(mechanism, client)
+        result = opened.authenticate(auth)
+        assert isinstance(opened, PostgreSQLSession)
+        return result, [*lines_of(opened.startup.transcript + auth.transcript, redact=False)]
+    finally:
+        opened.close()
+
+
+def test_the_mechanism_list_without_and_with_tls(postgresql: PostgreSQL) -> None:
+    plain, tls = session(postgresql, "none"), session(postgresql, "starttls")
+    try:
+        assert (plain.encrypted, plain.mechanisms) == (False, ("SCRAM-SHA-256",))
+        assert (tls.encrypted, tls.mechanisms) == (True, ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"))
+        assert plain.mechanisms_before_tls is None and tls.mechanisms_before_tls is None
+    finally:
+        plain.close()
+        tls.close()
+
+
+@pytest.mark.parametrize("tls", TLS_MODES)
+def test_scram_sha_256_logs_in_with_the_right_password(postgresql: PostgreSQL, tls: str) -> None:
+    result, lines = login(postgresql, tls, "SCRAM-SHA-256", postgresql.password)
+    assert result.ok, lines
+    assert lines[-2].startswith("S: AuthenticationSASLFinal ")
+    assert lines[-1] == "S: AuthenticationOk"
+    # The gs2 flag is n both times: no binding without TLS; with TLS the server offered -PLUS.
+    client_final = base64.b64decode(lines[-3].removeprefix("C: SASLResponse "))
+    assert client_final.startswith(b"c=biws,")  # base64 of "n,,"
+
+
+def test_scram_sha_256_plus_logs_in_over_tls(postgresql: PostgreSQL) -> None:
+    result, lines = login(postgresql, "starttls", "SCRAM-SHA-256-PLUS", postgresql.password)
+    assert result.ok, lines
+    assert lines[:4] == [
+        "C: SSLRequest",
+        "S: SSLResponse S",
+        f"C: StartupMessage user={postgresql.user} database={DATABASE}",
+        "S: AuthenticationSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256",
+    ]
+
+
+@pytest.mark.parametrize("tls", TLS_MODES)
+@pytest.mark.parametrize("user", [None, "nobody-here"], ids=["alice", "unknown-role"])
+def test_a_wrong_password_or_unknown_role_is_credentials_rejected(
+    postgresql: PostgreSQL, tls: str, user: str | None
+) -> None:
+    result, lines = login(postgresql, tls, "SCRAM-SHA-256", "not-her-password", user=user)
+    assert (result.outcome, result.code) == (Outcome.REJECTED, "28P01"), lines
+    with pytest.raises(CredentialsRejected, match="password authentication failed"):
+        result.raise_for_outcome()
+
+
+def test_a_binding_that_does_not_match_is_refused_by_the_server(postgresql: PostgreSQL) -> None:
+    forged = ChannelBinding(BINDING, b"\0" * 32)
+    result, lines = login(
+        postgresql, "starttls", "SCRAM-SHA-256-PLUS", postgresql.password, binding=forged
+    )
+    assert (result.outcome, result.code) == (Outcome.FAILED, "28000"), lines
+    with pytest.raises(ServerRefused, match="channel binding"):
+        result.raise_for_outcome()
+
+
+def test_claiming_the_server_offered_no_plus_is_a_downgrade_it_refuses(
+    postgresql: PostgreSQL,
+) -> None:
+    result, lines = login(
+        postgresql, "starttls", "SCRAM-SHA-256", postgresql.password, offers_plus=False
+    )
+    assert (result.outcome, result.code) == (Outcome.FAILED, "28000"), lines
+    assert "negotiation" in result.text
+
+
+def test_plus_is_not_started_where_it_was_not_offered(postgresql: PostgreSQL) -> None:
+    with pytest.raises(MechanismRefused, match="did not offer SCRAM-SHA-256-PLUS"):
+        login(postgresql, "none", "SCRAM-SHA-256-PLUS", postgresql.password,
+              binding=ChannelBinding(BINDING, b"\0" * 32))
+
+
+def test_the_certificate_is_verified(postgresql: PostgreSQL) -> None:
+    settings = SessionSettings(HOST, postgresql.port, "starttls", options={"user": "alice"})
+    with pytest.raises(ssl.SSLCertVerificationError):
+        open_session("postgresql", settings)
