@@ -18,6 +18,7 @@ from sasl_kit.errors import UsageError
 
 DRIVERS: dict[str, str] = {
     "postgresql": "sasl_kit.drivers.postgresql",
+    "sieve": "sasl_kit.drivers.sieve",
 }
 """Protocol name -> module holding ``open_session(settings) -> Session``."""
 

@@ -18,12 +18,14 @@ TLSMode = Literal["starttls", "implicit", "none"]
 
 PROFILES: dict[str, str] = {
     "postgresql": "sasl_kit.protocols.postgresql",
+    "sieve": "sasl_kit.protocols.sieve",
 }
 """Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
 
 SCHEMES: dict[str, tuple[str, TLSMode, int]] = {
     "postgresql": ("postgresql", "none", 5432),  # ?sslmode=require: SSLRequest ("starttls")
     "postgres": ("postgresql", "none", 5432),
+    "sieve": ("sieve", "starttls", 4190),
 }
 """URL scheme -> protocol, TLS mode, default port."""
 

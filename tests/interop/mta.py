@@ -265,6 +265,7 @@ class Dovecot(Server):
         self.config = self.directory / "dovecot.conf"
 
     mechanisms = MECHANISMS
+    protocols = "imap pop3"  # with _protocol_config and _wait_ready: what a subclass changes
 
     def _passdb(self) -> str:
         """The passdb block: a passwd-file with every account's stored password."""
@@ -285,7 +286,7 @@ base_dir = {directory}/run
 state_dir = {directory}/state
 log_path = {self.log}
 listen = {HOST}
-protocols = imap pop3
+protocols = {self.protocols}
 default_internal_user = dovecot
 default_internal_group = dovecot
 default_login_user = dovenull
@@ -305,6 +306,23 @@ userdb {{
   driver = static
   args = home={self.site.mail}/%n
 }}
+{self._protocol_config()}
+# No auth penalty: with the anvil socket closed to it, auth stops delaying
+# repeated failures from one IP (2, 4, 8, 15 s), which the tests provoke on purpose.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+""",
+            encoding="utf-8",
+        )
+        self._spawn([DOVECOT, "-c", str(self.config), "-F"])
+        self._wait_ready()
+
+    def _protocol_config(self) -> str:
+        """The listeners of ``protocols`` (and of the auth service, for Postfix)."""
+        return f"""\
 service imap-login {{
   inet_listener imap {{
     port = {self.imap_port}
@@ -321,22 +339,13 @@ service pop3-login {{
     port = 0
   }}
 }}
-# No auth penalty: with the anvil socket closed to it, auth stops delaying
-# repeated failures from one IP (2, 4, 8, 15 s), which the tests provoke on purpose.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
 service auth {{
   inet_listener {{
     port = {self.auth_port}
   }}
-}}
-""",
-            encoding="utf-8",
-        )
-        self._spawn([DOVECOT, "-c", str(self.config), "-F"])
+}}"""
+
+    def _wait_ready(self) -> None:
         self._wait_for(self.imap_port, b"* OK")
         self._wait_for(self.pop3_port, b"+OK")
         self._wait_for(self.auth_port, b"VERSION")
