@@ -1,0 +1,148 @@
+"""ManageSieve against a real Dovecot 2.3 managesieved (issue 13, items 3 and 4).
+
+The driver opens a session over STARTTLS (the certificate checked against the
+site's own CA), reads the capability list before and after TLS, and every
+mechanism Dovecot offers logs in with the right password, for an ASCII
+account and one with a non-ASCII password; a wrong password is
+``CredentialsRejected``. The transcript each exchange records reads back
+through the profile as the exchange it was. sieve-connect, an independent
+client, logs in to the same server as a cross-check of its configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from sasl_kit.drivers import open_session
+from sasl_kit.drivers.base import SessionSettings
+from sasl_kit.drivers.sieve import SieveSession
+from sasl_kit.protocols.base import End, Outcome, Result, Start
+from sasl_kit.protocols.errors import CredentialsRejected
+from sasl_kit.protocols.sieve import PROFILE
+from sasl_kit.registry import default_registry
+from tests.interop.conftest import require_programs
+from tests.interop.mta import HOST, MECHANISMS, MailSite
+from tests.interop.peers import ALICE, ANNA, Account
+from tests.interop.sieve import DovecotSieve
+
+pytestmark = pytest.mark.interop
+
+MANAGESIEVE = "/usr/lib/dovecot/managesieve-login"
+SIEVE_CONNECT = "/usr/bin/sieve-connect"
+TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="session")
+def dovecot_sieve(mail_store: MailSite) -> Iterator[DovecotSieve]:
+    """A private Dovecot serving ManageSieve only, once per test session."""
+    require_programs(MANAGESIEVE)
+    with DovecotSieve(mail_store) as server:
+        server.start()
+        yield server
+
+
+def session(server: DovecotSieve) -> SieveSession:
+    context = ssl.create_default_context(cafile=server.site.cafile)
+    settings = SessionSettings(HOST, server.sieve_port, "starttls", context, TIMEOUT)
+    found = open_session("sieve", settings)
+    assert isinstance(found, SieveSession)
+    return found
+
+
+def login(server: DovecotSieve, name: str, account: Account, password: str) -> Result:
+    """One AUTHENTICATE of ``name`` in a fresh session; the transcript must read back."""
+    opened = session(server)
+    try:
+        mechanism = default_registry.client(
+            name,
+            username=account.user,
+            password=password,
+            service=PROFILE.service,
+            host=HOST,
+        )
+        auth = PROFILE.client(name, mechanism)
+        result = opened.authenticate(auth)
+    finally:
+        opened.close()
+    events = [PROFILE.read_line(line.side, line.text) for line in auth.transcript]
+    assert events[0] == Start(name, events[0].initial if isinstance(events[0], Start) else None)
+    assert isinstance(events[-1], End) and events[-1].outcome is result.outcome
+    return result
+
+
+def test_capabilities_before_and_after_starttls_list_every_mechanism(
+    dovecot_sieve: DovecotSieve,
+) -> None:
+    opened = session(dovecot_sieve)
+    try:
+        assert opened.encrypted
+        assert opened.mechanisms_before_tls == MECHANISMS
+        assert opened.mechanisms == MECHANISMS
+        binding = opened.channel_binding("tls-server-end-point")
+        assert binding is not None and binding.type == "tls-server-end-point"
+    finally:
+        opened.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "account"),
+    [(name, ALICE) for name in MECHANISMS]
+    + [(name, ANNA) for name in MECHANISMS if name != "DIGEST-MD5"],  # see below
+    ids=lambda v: v if isinstance(v, str) else v.user,
+)
+def test_every_offered_mechanism_logs_in_with_the_right_password(
+    dovecot_sieve: DovecotSieve, name: str, account: Account
+) -> None:
+    result = login(dovecot_sieve, name, account, account.password)
+    assert result.outcome is Outcome.SUCCESS, result
+    assert (result.code, result.text) == ("OK", "Logged in.")
+
+
+def test_dovecot_digest_md5_hashes_a_non_ascii_password_as_utf8(
+    dovecot_sieve: DovecotSieve,
+) -> None:
+    """Dovecot's known quirk (docs/interop.md), as over IMAP: RFC 2831 2.1.2.1 hashes
+    the password as ISO 8859-1, Dovecot as UTF-8; its UTF-8 bytes spelt as ISO 8859-1
+    characters log in."""
+    assert login(dovecot_sieve, "DIGEST-MD5", ANNA, ANNA.password).outcome is Outcome.REJECTED
+    as_dovecot_hashes = ANNA.password.encode("utf-8").decode("latin-1")
+    assert login(dovecot_sieve, "DIGEST-MD5", ANNA, as_dovecot_hashes).ok
+
+
+@pytest.mark.parametrize("name", MECHANISMS)
+def test_a_wrong_password_is_credentials_rejected(dovecot_sieve: DovecotSieve, name: str) -> None:
+    result = login(dovecot_sieve, name, ALICE, "not " + ALICE.password)
+    assert result.outcome is Outcome.REJECTED, result
+    with pytest.raises(CredentialsRejected, match="Authentication failed"):
+        result.raise_for_outcome("Dovecot")
+
+
+def sieve_connect(server: DovecotSieve, password: str) -> subprocess.CompletedProcess[bytes]:
+    """``sieve-connect --list`` as alice with PLAIN over STARTTLS, the password on a pipe."""
+    read, write = os.pipe()
+    os.write(write, password.encode() + b"\n")
+    os.close(write)
+    argv = [SIEVE_CONNECT, "--server", HOST, "--port", str(server.sieve_port)]
+    argv += ["--user", ALICE.user, "--authmech", "PLAIN", "--passwordfd", str(read)]
+    argv += ["--tlscafile", server.site.cafile, "--list"]
+    try:
+        return subprocess.run(argv, pass_fds=(read,), capture_output=True, timeout=30, check=False)
+    finally:
+        os.close(read)
+
+
+def test_sieve_connect_agrees_on_the_right_and_the_wrong_password(
+    dovecot_sieve: DovecotSieve,
+) -> None:
+    """An independent client (sieve-connect 0.90, Perl) against the same server."""
+    require_programs(SIEVE_CONNECT)
+    good = sieve_connect(dovecot_sieve, ALICE.password)
+    assert good.returncode == 0, good.stderr.decode("utf-8", "replace")
+    bad = sieve_connect(dovecot_sieve, "not " + ALICE.password)
+    assert bad.returncode != 0
+    assert b'Authentication refused by server\n: "Authentication failed."' in bad.stderr
