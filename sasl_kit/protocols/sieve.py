@@ -268,11 +268,10 @@ def encode_string(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class ServerResponse:
-    """One whole response: its data lines, its final ``reply`` and its octets."""
+    """One whole response: its data lines and its final ``reply``."""
 
     lines: tuple[tuple[Word, ...], ...]
     reply: Reply
-    raw: bytes
 
 
 class ResponseReader:
@@ -292,8 +291,8 @@ class ResponseReader:
             self._consumed += end
             reply = reply_of(words)
             if reply is not None:
-                raw, self.leftover = self._buffer[: self._consumed], self._buffer[self._consumed :]
-                return ServerResponse(tuple(self._lines), reply, raw)
+                self.leftover = self._buffer[self._consumed :]
+                return ServerResponse(tuple(self._lines), reply)
             if len(self._lines) >= MAX_LINES:
                 raise ProtocolViolation(f"a ManageSieve response of more than {MAX_LINES} lines")
             self._lines.append(words)
