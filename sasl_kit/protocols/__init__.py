@@ -17,17 +17,27 @@ from sasl_kit.protocols.base import Profile
 TLSMode = Literal["starttls", "implicit", "none"]
 
 PROFILES: dict[str, str] = {
+    "smtp": "sasl_kit.protocols.smtp",
+    "imap": "sasl_kit.protocols.imap",
+    "pop3": "sasl_kit.protocols.pop3",
     "postgresql": "sasl_kit.protocols.postgresql",
     "sieve": "sasl_kit.protocols.sieve",
 }
 """Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
 
 SCHEMES: dict[str, tuple[str, TLSMode, int]] = {
+    "smtp": ("smtp", "starttls", 587),
+    "smtps": ("smtp", "implicit", 465),
+    "imap": ("imap", "starttls", 143),
+    "imaps": ("imap", "implicit", 993),
+    "pop3": ("pop3", "starttls", 110),
+    "pop3s": ("pop3", "implicit", 995),
     "postgresql": ("postgresql", "none", 5432),  # ?sslmode=require: SSLRequest ("starttls")
     "postgres": ("postgresql", "none", 5432),
     "sieve": ("sieve", "starttls", 4190),
 }
-"""URL scheme -> protocol, TLS mode, default port."""
+"""URL scheme -> protocol, TLS mode, default port (smtp:// is submission, as in ``send``).
+A target without TLS (``none``) is the scheme's protocol and port with its TLS turned off."""
 
 
 def profile(name: str) -> Profile:

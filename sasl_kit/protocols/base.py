@@ -33,9 +33,21 @@ mechanism, ...)``, writes ``start()``, then feeds whatever it reads to
 the mechanism itself fails (a bad server proof, a malformed challenge) the
 profile cancels the exchange in its protocol's way and the result carries the
 mechanism's error (``Outcome.CANCELLED`` with ``error``), so the driver never
-has to know how a protocol cancels. Server side: ``profile.server(...)`` takes
-the client's bytes through ``receive`` the same way, steps a
-``ServerMechanism`` and answers in the protocol's framing.
+has to know how a protocol cancels. A server that reports success before the
+mechanism could verify it (SCRAM's server signature, DIGEST-MD5's rspauth) is
+``CANCELLED`` with ``MutualAuthenticationFailed`` as well: the mechanism, not
+the server's word, decides. ``_initial``, ``_respond`` and ``_end`` are those
+rules, shared by every profile's ``ClientAuth``.
+
+Server side: ``profile.server(name, mechanism)`` takes the client's bytes
+through ``receive`` the same way, the command that starts the exchange first
+(a server driver finds that command with ``read_line``, which names the
+mechanism to create), steps a ``ServerMechanism`` and answers in the
+protocol's framing.
+
+Transcript reading: ``read_line`` is stateless and answers ``None`` for a line
+that does not have its protocol's shape, so that ``verify`` can ask every
+profile of ``PROFILES`` about a line and keep those that understand it.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sasl_kit.errors import SASLError, UsageError
+from sasl_kit.errors import MutualAuthenticationFailed, SASLError, UsageError
 from sasl_kit.mechanisms.base import ClientMechanism, ServerMechanism
 from sasl_kit.protocols.errors import (
     CredentialsRejected,
@@ -71,7 +83,7 @@ class Outcome(enum.Enum):
     TEMPORARY = "temporary"  # the server, for now: the same try may work later
     TLS_REQUIRED = "tls-required"  # the server wants TLS before this mechanism
     FAILED = "failed"  # the server refused otherwise (a permanent error of its own)
-    CANCELLED = "cancelled"  # we cancelled: ``error`` is the mechanism's reason
+    CANCELLED = "cancelled"  # our side ended it: ``error`` is the mechanism's reason
 
 
 _ERRORS: dict[Outcome, type[ServerRefused]] = {
@@ -91,7 +103,8 @@ class Result:
     [AUTHENTICATIONFAILED]"``, ``"invalidCredentials (49)"``,
     ``"not-authorized"``), ``text`` the server's human-readable words.
     ``additional_data`` is what came with success (RFC 4422 3.6), already given
-    to the mechanism. ``error`` is set for ``CANCELLED``.
+    to the mechanism. ``error`` is set for ``CANCELLED``, and on the server side
+    for a failure the mechanism raised (its reason, for the server's log).
     """
 
     outcome: Outcome
@@ -161,6 +174,7 @@ class Start(Event):
 
     mechanism: str
     initial: str | None = None
+    tag: str | None = None  # the command's tag where the protocol has one (IMAP)
 
 
 @dataclass(frozen=True)
@@ -185,6 +199,7 @@ class End(Event):
     outcome: Outcome
     reply: str
     additional: str | None = None
+    tag: str | None = None  # the tag it answers (IMAP): another command's outcome is chatter
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,7 @@ class ClientAuth(ABC):
         self.leftover = b""
         self.transcript: list[TranscriptLine] = []
         self._started = False
+        self._error: SASLError | None = None
 
     def start(self) -> bytes:
         if self._started:
@@ -233,6 +249,56 @@ class ClientAuth(ABC):
 
     def _record(self, side: str, text: str, *, shown: str | None = None) -> None:
         self.transcript.append(TranscriptLine(side, text, shown is not None, shown or ""))
+
+    def _initial(self) -> bytes | None:
+        """A client-first mechanism's initial response, ``None`` for a server-first
+        one. A mechanism that cannot start ends the exchange before anything is
+        sent (``CANCELLED``); then ``None`` as well."""
+        if not self.mechanism.client_first:
+            return None
+        try:
+            return self.mechanism.step(b"") or b""
+        except SASLError as exc:
+            self.result = Result(Outcome.CANCELLED, self.name, error=exc)
+            return None
+
+    def _respond(self, challenge: bytes) -> bytes | None:
+        """The mechanism's answer to a challenge; ``None`` when it failed or the
+        challenge came after the mechanism was done: the profile then cancels and
+        ``_end`` reports ``CANCELLED`` with the reason."""
+        # RFC 7628 3.2.3: an OAuth client that is done answers an error challenge.
+        if self.mechanism.complete and not self.mechanism.answers_errors:
+            self._error = ProtocolViolation(
+                f"the server sent a {self.name} challenge after the exchange was complete"
+            )
+            return None
+        try:
+            return self.mechanism.step(challenge) or b""
+        except SASLError as exc:
+            self._error = exc
+            return None
+
+    def _end(self, outcome: Outcome, code: str, text: str, additional: bytes | None = None) -> None:
+        """Set ``result`` from the server's outcome, by the rules of the module header."""
+        if (
+            additional is not None
+            and outcome is Outcome.SUCCESS
+            and self._error is None
+            and self._respond(additional)
+            and self._error is None
+        ):
+            self._error = ProtocolViolation(
+                f"{self.name} has a response left for the additional data with success"
+            )
+        error = self._error
+        if error is None and outcome is Outcome.SUCCESS and not self.mechanism.complete:
+            error = MutualAuthenticationFailed(
+                f"the server reported {self.name} success before the mechanism finished: "
+                "the server did not prove itself"
+            )
+        if error is not None:
+            outcome = Outcome.CANCELLED
+        self.result = Result(outcome, self.name, code, text, additional, error)
 
 
 class ServerAuth(ABC):
@@ -270,10 +336,25 @@ class Profile(ABC):
     def client(self, name: str, mechanism: ClientMechanism, **options: object) -> ClientAuth:
         """A client-side exchange for ``mechanism`` (registered as ``name``)."""
 
+    def server(self, name: str, mechanism: ServerMechanism, **options: object) -> ServerAuth:
+        """A server-side exchange for ``mechanism``; its first ``receive`` takes the
+        command that started it. A profile without a server side says so."""
+        raise UsageError(f"the {self.name} profile has no server side")
+
     @abstractmethod
     def read_line(self, side: str, text: str) -> Event | None:
         """What one transcript line in this protocol's notation means, or ``None``
         when it is not part of any exchange. Never raises but ``SASLError``."""
+
+    def payload(self, text: str, what: str) -> bytes:
+        """The octets of a payload as ``read_line`` gave it (``Start.initial``,
+        ``Challenge.text``, ...): base64, ``=`` for an empty initial response.
+        ``ProtocolViolation`` naming ``what`` when it is not."""
+        return b"" if text == "=" else b64decode(text, what)
+
+    def written(self, data: bytes) -> str:
+        """A payload as this profile writes it in a transcript (``payload`` reverses it)."""
+        return b64encode(data)
 
 
 def b64encode(data: bytes) -> str:
@@ -286,6 +367,37 @@ def b64decode(text: str | bytes, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ProtocolViolation(f"{what} is not base64") from None
+
+
+class LineBuffer:
+    """Lines ending in LF (CRLF or bare LF) from bytes in any split, each at most
+    ``limit`` bytes without its ending; a longer one is ``ProtocolViolation``."""
+
+    def __init__(self, limit: int, who: str = "the server") -> None:
+        self.limit = limit
+        self._who = who
+        self._buffer = b""
+
+    def add(self, data: bytes) -> None:
+        self._buffer += data
+
+    def line(self) -> bytes | None:
+        """The next complete line without its ending, ``None`` until there is one."""
+        end = self._buffer.find(b"\n", 0, self.limit + 2)
+        if end < 0:
+            if len(self._buffer) > self.limit + 1:
+                raise ProtocolViolation(f"{self._who} sent a line longer than {self.limit} bytes")
+            return None
+        line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+        line = line.removesuffix(b"\r")
+        if len(line) > self.limit:
+            raise ProtocolViolation(f"{self._who} sent a line longer than {self.limit} bytes")
+        return line
+
+    def rest(self) -> bytes:
+        """What follows the last line taken; the buffer is empty afterwards."""
+        rest, self._buffer = self._buffer, b""
+        return rest
 
 
 def lines_of(transcript: Iterable[TranscriptLine], *, redact: bool = True) -> Sequence[str]:

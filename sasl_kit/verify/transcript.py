@@ -1,10 +1,14 @@
-"""Transcript readers: find every AUTH exchange in a pasted SMTP, IMAP or POP3 session.
+"""Transcript readers: find every SASL exchange in a pasted session of any protocol.
 
 Rules of this module:
 - It reads text and never raises anything but ``SASLError``: arbitrary text gives
   the exchanges it holds, possibly none. Nothing is decoded or judged here: a
-  message keeps its base64 text as written, so that ``diagnose`` can say which
-  line is not base64.
+  message keeps its payload text as written (base64 for the line protocols),
+  so that ``diagnose`` can say which line is not base64; ``Message.data``
+  decodes it with the profile of its protocol.
+- What a line means is never decided here: it is ``Profile.read_line`` of the
+  protocols of ``sasl_kit.protocols.PROFILES``, every one of them, so that a
+  protocol with a profile is readable without a change to this module.
 - Three notations, told apart by their line prefixes (``notation``): the RFCs'
   ``C:``/``S:``, swaks output (``<-``/``->``, under TLS ``<~``/``~>``, errors
   ``<**``/``<~*``) and a raw telnet session without prefixes, whose lines are
@@ -12,62 +16,62 @@ Rules of this module:
 - Each notation becomes one list of ``Line`` (number, side or ``None``, text);
   one state machine (``_Reader``) then finds the exchanges, whatever the notation.
 
-Theory of operation. Outside an exchange the reader looks for a client command:
-``AUTH MECH [initial]`` (SMTP, POP3) or ``TAG AUTHENTICATE MECH [initial]``
-(IMAP). Inside, a server line is a challenge (``334 b64``, ``+ b64``), the
-outcome (``235``, other 2xx-5xx codes; ``TAG OK|NO|BAD``; ``+OK``/``-ERR``), or
-chatter (untagged ``*`` lines); the client line after a challenge is its response,
-``*`` cancels. The protocol comes from the server's greeting when the transcript
-has one, else from the shape of the first reply to AUTH.
+Theory of operation. The reader keeps the protocols the session can be in
+(at first all of ``PROFILES``, in its order); a server line that some of them
+understand and others do not (a greeting: ``220``, ``* OK``, ``+OK``) keeps
+those that understand it. Outside an exchange the reader asks them for a
+``Start`` in each client line (``AUTH MECH [initial]``, ``TAG AUTHENTICATE
+...``); inside, the protocols that read the ``Start`` are asked what each server
+line is (``Challenge``, ``End``, ``Chatter``, or nothing), the first that
+answers deciding (so an SMTP-or-POP3 ``AUTH`` becomes POP3 at a ``+``); the
+client line after a challenge is its response, ``Cancel`` ends the exchange.
+An ``End`` with another command's tag is chatter. A line without a side
+(telnet) is the server's when one of the protocols reads it as a server line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sasl_kit.errors import MalformedMessage
+from sasl_kit.protocols import PROFILES, profile
+from sasl_kit.protocols import base as events
+from sasl_kit.protocols.errors import ProtocolViolation
 
-CLIENT, SERVER = "C", "S"
-SMTP, IMAP, POP3 = "smtp", "imap", "pop3"
+CLIENT, SERVER = events.CLIENT, events.SERVER
 NOTATIONS = ("rfc", "swaks", "telnet")
 
 _RFC_PREFIX = re.compile(r"\s*([CS]):(?: |$)(.*)")
 _SWAKS_PREFIX = re.compile(r"\s*(<~\*|<\*\*|<-|<~|\*\*>|->|~>)(?: |$)\s?(.*)")
 _SWAKS_SIDES = {"<~*": SERVER, "<**": SERVER, "<-": SERVER, "<~": SERVER}
-_SMTP_REPLY = re.compile(r"([2-5][0-9][0-9])(?:[ -](.*))?")
-_AUTH = re.compile(r"AUTH\s+(\S+)(?:\s+(\S+))?\s*", re.IGNORECASE)
-_AUTHENTICATE = re.compile(r"(\S+)\s+AUTHENTICATE\s+(\S+)(?:\s+(\S+))?\s*", re.IGNORECASE)
-_TAGGED = re.compile(r"(\S+)\s+(OK|NO|BAD)\b(.*)", re.IGNORECASE)
-_MECHANISM = re.compile(r"[A-Z0-9_-]{1,20}")
 
 
 @dataclass(frozen=True)
 class Message:
-    """One SASL message: ``side`` ``"C"`` or ``"S"``, its base64 ``text`` as written
-    (``""`` for an empty message), and the transcript ``line`` it is on (1-based; 0
-    when it comes from elsewhere, as from ``probe``)."""
+    """One SASL message: ``side`` ``"C"`` or ``"S"``, its payload ``text`` as written
+    (``""`` for an empty message), the transcript ``line`` it is on (1-based; 0
+    when it comes from elsewhere, as from ``probe``), and the ``protocol`` whose
+    profile wrote it."""
 
     side: str
     text: str
     line: int = 0
+    protocol: str = "smtp"
 
     @classmethod
-    def of(cls, side: str, data: bytes, line: int = 0) -> Message:
+    def of(cls, side: str, data: bytes, line: int = 0, protocol: str = "smtp") -> Message:
         """A message from the octets it carries."""
-        return cls(side, base64.b64encode(data).decode("ascii"), line)
+        return cls(side, profile(protocol).written(data), line, protocol)
 
     def data(self) -> bytes:
-        """The octets; ``MalformedMessage`` naming the line when ``text`` is not base64."""
-        text = "" if self.text == "=" and self.side == CLIENT else self.text
+        """The octets; ``MalformedMessage`` naming the line when ``text`` does not decode."""
+        who = "client" if self.side == CLIENT else "server"
         try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            who = "client" if self.side == CLIENT else "server"
-            raise MalformedMessage(f"{self._where()}: the {who}'s message is not base64") from None
+            return profile(self.protocol).payload(self.text, f"the {who}'s message")
+        except ProtocolViolation as exc:
+            raise MalformedMessage(f"{self._where()}: {exc}") from None
 
     def _where(self) -> str:
         return f"line {self.line}" if self.line else "message"
@@ -87,7 +91,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Exchange:
     """One AUTH exchange: the client's initial response (if any) and every message
-    after it, in order, with the outcome. ``protocol`` is ``smtp``, ``imap`` or ``pop3``."""
+    after it, in order, with the outcome. ``protocol`` is a name of ``PROFILES``."""
 
     protocol: str
     mechanism: str
@@ -157,24 +161,7 @@ def _swaks_lines(text: str) -> list[Line]:
     return lines
 
 
-def _server_line(text: str, protocol: str | None, tag: str | None) -> bool:
-    """Whether a line without a side marker is the server's, by its shape."""
-    tagged = _TAGGED.fullmatch(text)
-    if tag is not None and tagged and tagged[1] == tag:
-        return True
-    if protocol in (None, SMTP) and _SMTP_REPLY.fullmatch(text):
-        return True
-    return text == "+" or text.startswith(("+ ", "+OK", "-ERR", "* "))
-
-
-def _greeting_protocol(text: str) -> str | None:
-    if _SMTP_REPLY.fullmatch(text):
-        return SMTP
-    if text.startswith("+OK"):
-        return POP3
-    if text.upper().startswith(("* OK", "* PREAUTH")):
-        return IMAP
-    return None
+_SERVER_EVENTS = (events.Challenge, events.End, events.Chatter)
 
 
 class _Reader:
@@ -182,31 +169,48 @@ class _Reader:
 
     def __init__(self) -> None:
         self.found: list[Exchange] = []
-        self.protocol: str | None = None  # from the greeting, for the whole session
+        self.profiles = {name: profile(name) for name in PROFILES}
+        self.session = list(self.profiles)  # the protocols the session can be in
         self._reset()
 
     def _reset(self) -> None:
         self.mechanism: str | None = None
         self.tag: str | None = None
         self.start = 0
-        self.exchange_protocol: str | None = None
-        self.initial: Message | None = None
-        self.messages: list[Message] = []
+        self.candidates: list[str] = []  # the protocols that read the exchange's Start
+        self.initial: tuple[str, int] | None = None
+        self.steps: list[tuple[str, str, int]] = []
         self.awaiting_client = False
+
+    def _read(self, names: list[str], side: str, text: str) -> dict[str, events.Event]:
+        """What each of ``names`` reads in the line, for those that read anything."""
+        read = {}
+        for name in names:
+            event = self.profiles[name].read_line(side, text)
+            if isinstance(event, events.End) and event.tag not in (None, self.tag):
+                event = events.Chatter()  # another command's outcome
+            if event is not None:
+                read[name] = event
+        return read
 
     def _close(self, outcome: Outcome) -> None:
         assert self.mechanism is not None
-        protocol = self.exchange_protocol or self.protocol or SMTP
+        protocol = (self.candidates or self.session)[0]
+        initial = None
+        if self.initial is not None:
+            initial = Message(CLIENT, self.initial[0], self.initial[1], protocol)
+        messages = tuple(Message(side, text, n, protocol) for side, text, n in self.steps)
         self.found.append(
-            Exchange(protocol, self.mechanism, self.initial, tuple(self.messages), outcome,
-                     self.start)
+            Exchange(protocol, self.mechanism, initial, messages, outcome, self.start)
         )
         self._reset()
 
     def feed(self, line: Line) -> None:
         side = line.side
         if side is None:
-            side = SERVER if _server_line(line.text, self._protocol(), self.tag) else CLIENT
+            names = self.candidates or self.session
+            server = self._read(names, SERVER, line.text).values()
+            side = SERVER if any(isinstance(e, _SERVER_EVENTS) for e in server) else CLIENT
         if self.mechanism is None:
             self._idle(line, side)
         elif side == SERVER:
@@ -217,68 +221,49 @@ class _Reader:
             self._close(Outcome(None))
             self._idle(line, side)
 
-    def _protocol(self) -> str | None:
-        return self.exchange_protocol or self.protocol
-
-    def _command(self, line: Line) -> tuple[str | None, str, str | None] | None:
-        """(tag, mechanism, initial response) of an AUTH or AUTHENTICATE command."""
-        match = _AUTH.fullmatch(line.text)
-        if match and _MECHANISM.fullmatch(match[1].upper()):
-            return None, match[1].upper(), match[2]
-        match = _AUTHENTICATE.fullmatch(line.text)
-        if match and _MECHANISM.fullmatch(match[2].upper()):
-            return match[1], match[2].upper(), match[3]
-        return None
+    def _command(self, line: Line) -> tuple[list[str], events.Start] | None:
+        """The protocols that read a ``Start`` in the line, and the first one's."""
+        read = self._read(self.session, CLIENT, line.text)
+        starts = {n: e for n, e in read.items() if isinstance(e, events.Start)}
+        if not starts:
+            return None
+        return list(starts), next(iter(starts.values()))
 
     def _idle(self, line: Line, side: str) -> None:
         if side == SERVER:
-            if self.protocol is None:
-                self.protocol = _greeting_protocol(line.text)
+            read = self._read(self.session, SERVER, line.text)
+            if read:
+                self.session = [name for name in self.session if name in read]
             return
         command = self._command(line)
         if command is None:
             return
-        tag, mechanism, initial = command
-        self.mechanism, self.tag, self.start = mechanism, tag, line.number
-        if tag is not None:
-            self.exchange_protocol = IMAP
-        if initial is not None:
-            self.initial = Message(CLIENT, initial, line.number)
+        self.candidates, start = command
+        self.mechanism, self.tag, self.start = start.mechanism, start.tag, line.number
+        if start.initial is not None:
+            self.initial = (start.initial, line.number)
 
     def _server(self, line: Line) -> None:
-        text = line.text
-        protocol = self._protocol()
-        if self.tag is not None:
-            tagged = _TAGGED.fullmatch(text)
-            if tagged and tagged[1] == self.tag:
-                self._close(Outcome(tagged[2].upper() == "OK", text, line.number))
-            elif text == "+" or text.startswith("+ "):
-                self._challenge(line, text[2:])
-            return  # untagged data and another command's replies are chatter
-        reply = _SMTP_REPLY.fullmatch(text)
-        if reply and protocol != POP3:
-            self.exchange_protocol = SMTP
-            if reply[1] == "334":
-                self._challenge(line, reply[2] or "")
-            else:
-                self._close(Outcome(reply[1].startswith("2"), text, line.number))
-        elif text.startswith("+OK") or text.startswith("-ERR"):
-            self.exchange_protocol = POP3
-            self._close(Outcome(text.startswith("+OK"), text, line.number))
-        elif text == "+" or text.startswith("+ "):
-            self.exchange_protocol = self.exchange_protocol or POP3
-            self._challenge(line, text[2:])
-
-    def _challenge(self, line: Line, text: str) -> None:
-        self.messages.append(Message(SERVER, text.strip(), line.number))
-        self.awaiting_client = True
+        read = self._read(self.candidates, SERVER, line.text)
+        meant = {n: e for n, e in read.items() if isinstance(e, events.Challenge | events.End)}
+        if not meant:
+            return  # chatter, or nothing any of these protocols says
+        self.candidates = [name for name in self.candidates if name in meant]
+        event = meant[self.candidates[0]]
+        if isinstance(event, events.Challenge):
+            self.steps.append((SERVER, event.text, line.number))
+            self.awaiting_client = True
+        elif isinstance(event, events.End):
+            success = event.outcome is events.Outcome.SUCCESS
+            self._close(Outcome(success, line.text, line.number))
 
     def _client(self, line: Line) -> None:
         self.awaiting_client = False
-        if line.text == "*":
-            self._close(Outcome(None, "*", line.number, cancelled=True))
+        event = self.profiles[self.candidates[0]].read_line(CLIENT, line.text)
+        if isinstance(event, events.Cancel):
+            self._close(Outcome(None, line.text, line.number, cancelled=True))
         else:
-            self.messages.append(Message(CLIENT, line.text, line.number))
+            self.steps.append((CLIENT, line.text, line.number))
 
     def finish(self) -> tuple[Exchange, ...]:
         if self.mechanism is not None:
