@@ -36,8 +36,8 @@ mechanism's error (``Outcome.CANCELLED`` with ``error``), so the driver never
 has to know how a protocol cancels. A server that reports success before the
 mechanism could verify it (SCRAM's server signature, DIGEST-MD5's rspauth) is
 ``CANCELLED`` with ``MutualAuthenticationFailed`` as well: the mechanism, not
-the server's word, decides. ``_initial``, ``_respond`` and ``_end`` are those
-rules, shared by every profile's ``ClientAuth``.
+the server's word, decides. ``_mechanism_initial``, ``_mechanism_answer`` and
+``_conclude`` are those rules, shared by every profile's ``ClientAuth``.
 
 Server side: ``profile.server(name, mechanism)`` takes the client's bytes
 through ``receive`` the same way, the command that starts the exchange first
@@ -250,7 +250,7 @@ class ClientAuth(ABC):
     def _record(self, side: str, text: str, *, shown: str | None = None) -> None:
         self.transcript.append(TranscriptLine(side, text, shown is not None, shown or ""))
 
-    def _initial(self) -> bytes | None:
+    def _mechanism_initial(self) -> bytes | None:
         """A client-first mechanism's initial response, ``None`` for a server-first
         one. A mechanism that cannot start ends the exchange before anything is
         sent (``CANCELLED``); then ``None`` as well."""
@@ -262,10 +262,10 @@ class ClientAuth(ABC):
             self.result = Result(Outcome.CANCELLED, self.name, error=exc)
             return None
 
-    def _respond(self, challenge: bytes) -> bytes | None:
+    def _mechanism_answer(self, challenge: bytes) -> bytes | None:
         """The mechanism's answer to a challenge; ``None`` when it failed or the
         challenge came after the mechanism was done: the profile then cancels and
-        ``_end`` reports ``CANCELLED`` with the reason."""
+        ``_conclude`` reports ``CANCELLED`` with the reason."""
         # RFC 7628 3.2.3: an OAuth client that is done answers an error challenge.
         if self.mechanism.complete and not self.mechanism.answers_errors:
             self._error = ProtocolViolation(
@@ -278,13 +278,15 @@ class ClientAuth(ABC):
             self._error = exc
             return None
 
-    def _end(self, outcome: Outcome, code: str, text: str, additional: bytes | None = None) -> None:
+    def _conclude(
+        self, outcome: Outcome, code: str, text: str, additional: bytes | None = None
+    ) -> None:
         """Set ``result`` from the server's outcome, by the rules of the module header."""
         if (
             additional is not None
             and outcome is Outcome.SUCCESS
             and self._error is None
-            and self._respond(additional)
+            and self._mechanism_answer(additional)
             and self._error is None
         ):
             self._error = ProtocolViolation(

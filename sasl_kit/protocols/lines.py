@@ -124,7 +124,7 @@ class LineClient(ClientAuth):
         return event if isinstance(event, Challenge | End) else None
 
     def _start(self) -> bytes:
-        pending = self._initial()
+        pending = self._mechanism_initial()
         if self.result is not None:
             return b""
         if pending is not None and self._initial_allowed:
@@ -153,7 +153,7 @@ class LineClient(ClientAuth):
         event = self._interpret(text)
         if isinstance(event, End):
             self._record(SERVER, text)
-            self._end(event.outcome, *self._code(event))
+            self._conclude(event.outcome, *self._code(event))
             return b""
         if not isinstance(event, Challenge):
             self._record(SERVER, text)
@@ -189,7 +189,7 @@ class LineClient(ClientAuth):
         except ProtocolViolation as exc:
             self._error = exc
             return None
-        return self._respond(challenge)
+        return self._mechanism_answer(challenge)
 
 
 def show(line: str) -> str:

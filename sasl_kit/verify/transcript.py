@@ -35,9 +35,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sasl_kit.errors import MalformedMessage
+from sasl_kit.errors import MalformedMessage, SASLError
 from sasl_kit.protocols import PROFILES, profile
 from sasl_kit.protocols import base as events
+from sasl_kit.protocols.base import Profile
 from sasl_kit.protocols.errors import ProtocolViolation
 
 CLIENT, SERVER = events.CLIENT, events.SERVER
@@ -186,7 +187,7 @@ class _Reader:
         """What each of ``names`` reads in the line, for those that read anything."""
         read = {}
         for name in names:
-            event = self.profiles[name].read_line(side, text)
+            event = _read_line(self.profiles[name], side, text)
             if isinstance(event, events.End) and event.tag not in (None, self.tag):
                 event = events.Chatter()  # another command's outcome
             if event is not None:
@@ -259,7 +260,7 @@ class _Reader:
 
     def _client(self, line: Line) -> None:
         self.awaiting_client = False
-        event = self.profiles[self.candidates[0]].read_line(CLIENT, line.text)
+        event = _read_line(self.profiles[self.candidates[0]], CLIENT, line.text)
         if isinstance(event, events.Cancel):
             self._close(Outcome(None, line.text, line.number, cancelled=True))
         else:
@@ -269,6 +270,14 @@ class _Reader:
         if self.mechanism is not None:
             self._close(Outcome(None))
         return tuple(self.found)
+
+
+def _read_line(found: Profile, side: str, text: str) -> events.Event | None:
+    """``read_line``, a line its profile refuses (``SASLError``) being none of its own."""
+    try:
+        return found.read_line(side, text)
+    except SASLError:
+        return None
 
 
 def read_lines(lines: Iterable[Line]) -> tuple[Exchange, ...]:
