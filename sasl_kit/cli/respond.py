@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 CLIENT_OPTIONS = (
-    "authzid", "realm", "service", "host", "serv_name", "cnonce", "ciphers", "port", "trace",
+    "authzid", "realm", "service", "host", "serv_name", "cnonce", "timestamp", "ciphers", "port",
+    "trace",
 )
 
 
@@ -52,7 +53,17 @@ def register(commands: Any) -> None:
     p.add_argument("--service", help="the service name, e.g. imap (default: smtp)")
     p.add_argument("--host", help="the server's host name (default: localhost)")
     p.add_argument("--serv-name", help="the service's name when it differs from --host")
-    p.add_argument("--cnonce", help="a fixed client nonce, for checks against known values")
+    p.add_argument(
+        "--cnonce",
+        help="a fixed client nonce, for checks against known values: DIGEST-MD5's cnonce, "
+        "SCRAM's client nonce, NTLM's ClientChallenge (16 hex digits)",
+    )
+    p.add_argument(
+        "--timestamp",
+        metavar="HEX",
+        help="NTLM: a fixed client time, 16 hex digits (the 8-octet FILETIME as in the "
+        "NTLMv2 blob), used when the server sends no MsvAvTimestamp",
+    )
     p.add_argument("--token", help="the OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2)")
     p.add_argument("--token-file", metavar="FILE", help="the token is FILE's first line")
     p.add_argument("--port", type=int, help="the server's port, sent by OAUTHBEARER")

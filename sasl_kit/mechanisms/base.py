@@ -167,7 +167,9 @@ class ClientOptions(_Options):
     NTLM: ``domain`` and ``workstation`` go into the AUTHENTICATE_MESSAGE (the
     domain may instead come as ``DOMAIN\\user`` in ``username``);
     ``allow_ntlmv1`` lets the client answer a server without TargetInfo with
-    NTLMv1 (docs/mechanisms/ntlm.md).
+    NTLMv1 (docs/mechanisms/ntlm.md); ``timestamp`` fixes the NTLMv2 time the
+    client sends when the server gives none (16 hex digits, the 8-octet FILETIME),
+    for vectors and offline checks only, as ``cnonce`` fixes its ClientChallenge.
     """
 
     username: str = ""
@@ -191,6 +193,7 @@ class ClientOptions(_Options):
     domain: str = ""
     workstation: str = ""
     allow_ntlmv1: bool = False
+    timestamp: str | None = None
 
     _hidden = frozenset(("password", "token"))
 

@@ -396,10 +396,16 @@ def _payload_start(message: bytes) -> int:
     return min((offset for length, _, offset in starts if length), default=len(message))
 
 
-def _eight_octets(fixed: str | None, option: str, what: str) -> bytes:
-    """A fresh challenge from ``secrets``, or the one an option fixes (16 hex digits)."""
+def _eight_octets(
+    fixed: str | None,
+    option: str,
+    what: str,
+    fresh: Callable[[], bytes] = lambda: secrets.token_bytes(8),
+) -> bytes:
+    """A fresh value (a challenge from ``secrets`` by default), or the one an option fixes
+    (16 hex digits)."""
     if fixed is None:
-        return secrets.token_bytes(8)
+        return fresh()
     try:
         value = bytes.fromhex(fixed)
     except ValueError:
@@ -452,6 +458,9 @@ class NTLMClient(ClientMechanism):
         unicode = bool(challenge.flags & UNICODE)
         flags = challenge.flags & (CLIENT_FLAGS | TARGET_INFO) & ~(OEM if unicode else 0)
         client_challenge = _eight_octets(self.options.cnonce, "cnonce", "ClientChallenge")
+        now = _eight_octets(
+            self.options.timestamp, "timestamp", "FILETIME", lambda: filetime(time.time())
+        )
         password = self.options.password
         with_mic = False
         if challenge.target_info or not self.options.allow_ntlmv1:
@@ -468,8 +477,8 @@ class NTLMClient(ClientMechanism):
                 pairs.append(AvPair(AV_FLAGS, struct.pack("<I", av_flags)))
                 # MS-NLMP 3.1.5.1.2: with a server timestamp, LmChallengeResponse is Z(24).
                 lm = b"\0" * 24
-            else:
-                timestamp = filetime(time.time())
+            else:  # the client's own clock (MS-NLMP 3.1.5.1.2), or the fixed one
+                timestamp = now
                 lm = lmv2_response(key, challenge.server_challenge, client_challenge)
             av_pairs = pack_av_pairs(pairs) if challenge.target_info else b""
             blob = ntlmv2_blob(timestamp, client_challenge, av_pairs)
@@ -689,6 +698,25 @@ def _rc4k_vector(key: str, data: str) -> str:
     return rc4k(bytes.fromhex(key), bytes.fromhex(data)).hex()
 
 
+def _client_respond_vector(
+    password: str,
+    user: str,
+    domain: str,
+    client_challenge: str,
+    time: str,
+    challenge: str,
+) -> dict[str, str]:
+    """Our client, its ClientChallenge and clock fixed, answering a published CHALLENGE."""
+    client = NTLMClient(
+        ClientOptions(
+            username=user, password=password, domain=domain, cnonce=client_challenge, timestamp=time
+        )
+    )
+    client.step(b"")
+    sent = parse_authenticate(client.step(bytes.fromhex(challenge)) or b"")
+    return {"lm_response": sent.lm_response.hex(), "nt_response": sent.nt_response.hex()}
+
+
 def _server_verify_vector(
     password: str, user: str, challenge: str, authenticate: str
 ) -> dict[str, str | None]:
@@ -724,5 +752,6 @@ VECTOR_FUNCTIONS: dict[str, Callable[..., object]] = {
     "ntlmv2_response": _ntlmv2_vector,
     "rc4k": _rc4k_vector,
     "ntlm_server_verify": _server_verify_vector,
+    "ntlm_client_respond": _client_respond_vector,
 }
 """Registered in ``sasl_kit.vectors.FUNCTIONS``."""
