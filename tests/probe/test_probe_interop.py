@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from sasl_kit.cli import main
-from sasl_kit.probe import Outcome, Report, probe
+from sasl_kit.probe import Outcome, Report, Target, probe
 from tests.interop.mta import HOST, MECHANISMS, Dovecot, MailSite, Postfix
 from tests.interop.peers import ALICE
 from tests.probe.conftest import HashedSite
@@ -143,3 +143,22 @@ def test_cli_lists_only_without_credentials_and_exits_0(
     assert out[0] == f"{url} (STARTTLS)"
     assert out[1] == f"advertised before TLS: {' '.join(MECHANISMS)}"
     assert len(out) == 3
+
+
+@pytest.mark.parametrize("allow_plaintext", [False, True])
+@pytest.mark.parametrize("url", URLS[:2])  # Postfix offers AUTH only after STARTTLS
+def test_without_tls_dovecot_is_probed_on_the_plain_connection(
+    mail_store: MailSite, dovecot: Dovecot, postfix: Postfix, url: Url, allow_plaintext: bool
+) -> None:
+    report = probe(
+        Target.from_url(url(dovecot, postfix)).without_tls(),
+        username=ALICE.user,
+        password=ALICE.password,
+        timeout=TIMEOUT,
+        allow_plaintext=allow_plaintext,
+    )
+    assert report.after_tls is None and set(report.offered) == set(MECHANISMS)
+    plain = Outcome.OK if allow_plaintext else Outcome.SKIPPED
+    assert {a.mechanism: a.outcome for a in report.attempts} == {
+        name: plain if name in PLAINTEXT else Outcome.OK for name in MECHANISMS
+    }

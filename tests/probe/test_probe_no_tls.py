@@ -24,6 +24,7 @@ from tests.probe.fakes import PASSWORD, USER, Seed, SeedServer, closed_port
 TIMEOUT = 5.0
 PYTHON_FORMS = re.compile(r"\b[a-z_]+=(?:'|\"|True|False|None)|\b[a-z_]+\([a-z_]+=")
 """A Python keyword argument in a message (``tls='none'``, ``login(require_tls=False)``)."""
+IN_THE_CLEAR = ("--no-tls", "--allow-plaintext", "--username", USER, "--password", PASSWORD)
 
 
 def _probe(server: SeedServer, *, allow_plaintext: bool = False) -> Report:
@@ -141,17 +142,7 @@ def test_cli_json_has_tried_and_not_tried_for_each_mechanism(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with SeedServer() as server:
-        status, out, _ = _cli(
-            capsys,
-            server.url,
-            "--no-tls",
-            "--allow-plaintext",
-            "--username",
-            USER,
-            "--password",
-            PASSWORD,
-            "--json",
-        )
+        status, out, _ = _cli(capsys, server.url, *IN_THE_CLEAR, "--json")
     found = json.loads(out)
     assert status == 1
     assert (found["tls"], found["after_tls"]) == ("none", None)
@@ -217,17 +208,7 @@ def test_a_server_that_hangs_up_mid_probe_is_a_row_and_the_other_tries_go_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with SeedServer(Seed(hang_up=frozenset({"LOGIN"}))) as server:
-        status, out, err = _cli(
-            capsys,
-            server.url,
-            "--no-tls",
-            "--allow-plaintext",
-            "--username",
-            USER,
-            "--password",
-            PASSWORD,
-            "--json",
-        )
+        status, out, err = _cli(capsys, server.url, *IN_THE_CLEAR, "--json")
     rows = {a["mechanism"]: a for a in json.loads(out)["attempts"]}
     assert (status, err) == (1, "")
     assert rows["LOGIN"]["outcome"] == "error"
