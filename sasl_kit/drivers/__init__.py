@@ -17,6 +17,7 @@ from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.errors import UsageError
 
 DRIVERS: dict[str, str] = {
+    "ldap": "sasl_kit.drivers.ldap",
     "postgresql": "sasl_kit.drivers.postgresql",
     "sieve": "sasl_kit.drivers.sieve",
 }

@@ -22,6 +22,7 @@ PROFILES: dict[str, str] = {
     "pop3": "sasl_kit.protocols.pop3",
     "postgresql": "sasl_kit.protocols.postgresql",
     "sieve": "sasl_kit.protocols.sieve",
+    "ldap": "sasl_kit.protocols.ldap",
 }
 """Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
 
@@ -35,6 +36,8 @@ SCHEMES: dict[str, tuple[str, TLSMode, int]] = {
     "postgresql": ("postgresql", "none", 5432),  # ?sslmode=require: SSLRequest ("starttls")
     "postgres": ("postgresql", "none", 5432),
     "sieve": ("sieve", "starttls", 4190),
+    "ldap": ("ldap", "starttls", 389),
+    "ldaps": ("ldap", "implicit", 636),
 }
 """URL scheme -> protocol, TLS mode, default port (smtp:// is submission, as in ``send``).
 A target without TLS (``none``) is the scheme's protocol and port with its TLS turned off."""

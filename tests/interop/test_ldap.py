@@ -1,0 +1,144 @@
+"""LDAP SASL bind against a real OpenLDAP slapd 2.5 with Cyrus SASL (tests/interop/ldap.py).
+
+Expected values are slapd's own, as observed on Debian 12 (slapd 2.5.13, Cyrus
+SASL 2.1.28): its root DSE lists Cyrus's default mechanisms, and it answers
+a wrong password with invalidCredentials (49) and Cyrus's reason.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+import sasl_kit
+from sasl_kit.drivers import open_session
+from sasl_kit.drivers.base import SessionSettings
+from sasl_kit.drivers.ldap import LDAPSession
+from sasl_kit.errors import SASLError
+from sasl_kit.protocols import profile
+from sasl_kit.protocols.base import (
+    Cancel,
+    Challenge,
+    End,
+    Outcome,
+    Response,
+    Start,
+    lines_of,
+)
+from sasl_kit.protocols.errors import CredentialsRejected
+from tests.interop.ldap import HOST, Slapd, slapd  # noqa: F401 -- the fixture
+from tests.interop.peers import ALICE
+
+pytestmark = pytest.mark.interop
+
+# slapd's root DSE with Cyrus's defaults (no mech_list), in its order.
+OFFERED = (
+    "SCRAM-SHA-512", "SCRAM-SHA-384", "SCRAM-SHA-256", "SCRAM-SHA-224", "SCRAM-SHA-1",
+    "DIGEST-MD5", "CRAM-MD5", "NTLM", "PLAIN", "LOGIN", "ANONYMOUS",
+)  # fmt: skip
+# Those sasl-kit has (no SCRAM-SHA-384/224).
+USABLE = tuple(name for name in OFFERED if name in sasl_kit.default_registry)
+
+
+def settings(server: Slapd, tls: str = "starttls", **changes: object) -> SessionSettings:
+    port = server.ldaps_port if tls == "implicit" else server.port
+    context = ssl.create_default_context(cafile=server.cafile)
+    return SessionSettings(HOST, port, tls, context=context, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def session(slapd: Slapd) -> Iterator[LDAPSession]:  # noqa: F811
+    connection = open_session("ldap", settings(slapd))
+    assert isinstance(connection, LDAPSession)
+    yield connection
+    connection.close()
+
+
+def bind(session: LDAPSession, name: str, password: str = ALICE.password, **options: object):
+    mechanism = sasl_kit.client(
+        name,
+        username=ALICE.user,
+        password=password,
+        service="ldap",
+        host="localhost",
+        **options,
+    )
+    return session.authenticate(profile("ldap").client(name, mechanism))
+
+
+def test_root_dse_lists_cyrus_mechanisms_before_and_after_starttls(session: LDAPSession) -> None:
+    assert session.encrypted
+    assert session.mechanisms_before_tls == OFFERED
+    assert session.mechanisms == OFFERED
+
+
+def test_ldaps_is_tls_from_the_start(slapd: Slapd) -> None:  # noqa: F811
+    connection = open_session("ldap", settings(slapd, "implicit"))
+    try:
+        assert connection.encrypted
+        assert connection.mechanisms_before_tls is None
+        assert connection.mechanisms == OFFERED
+        assert bind(connection, "SCRAM-SHA-256").ok
+    finally:
+        connection.close()
+
+
+def test_an_untrusted_certificate_is_refused_at_starttls(slapd: Slapd) -> None:  # noqa: F811
+    untrusting = SessionSettings(HOST, slapd.port, "starttls", context=ssl.create_default_context())
+    with pytest.raises(ssl.SSLCertVerificationError):
+        open_session("ldap", untrusting)
+
+
+@pytest.mark.parametrize("name", USABLE)
+def test_every_offered_mechanism_binds_with_the_right_password(
+    session: LDAPSession, name: str
+) -> None:
+    result = bind(session, name)
+    result.raise_for_outcome()
+    assert (result.outcome, result.code) == (Outcome.SUCCESS, "success (0)")
+
+
+@pytest.mark.parametrize("name", [n for n in USABLE if n != "ANONYMOUS"])
+def test_a_wrong_password_is_credentials_rejected(session: LDAPSession, name: str) -> None:
+    result = bind(session, name, password="not the password")
+    assert result.code == "invalidCredentials (49)"
+    assert result.text.startswith("SASL(-13): ")
+    with pytest.raises(CredentialsRejected):
+        result.raise_for_outcome()
+
+
+def test_several_binds_share_one_connection_with_new_message_ids(session: LDAPSession) -> None:
+    assert not bind(session, "CRAM-MD5", password="wrong").ok
+    assert bind(session, "DIGEST-MD5").ok
+    ids = [line.text.split(")")[0] for line in session.transcript if line.side == "C"]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_mechanism_that_gives_up_aborts_the_bind(session: LDAPSession) -> None:
+    # Cyrus asks for 4096 SCRAM iterations; a client that wants more gives up on the
+    # server-first message, so the profile sends the empty-mechanism bind, and slapd
+    # confirms with authMethodNotSupported (RFC 4511 4.2.1).
+    result = bind(session, "SCRAM-SHA-256", min_iterations=100_000)
+    assert result.outcome is Outcome.CANCELLED
+    assert isinstance(result.error, SASLError)
+    assert result.code == "authMethodNotSupported (7)"
+    assert bind(session, "SCRAM-SHA-256").ok  # the connection is still good
+
+
+def test_the_live_transcript_reads_back_and_hides_its_payloads(session: LDAPSession) -> None:
+    bind(session, "SCRAM-SHA-1")
+    ldap = profile("ldap")
+    binds = [line for line in session.transcript if "bind" in line.text]
+    events = [ldap.read_line(line.side, line.text) for line in binds]
+    assert [type(event) for event in events] == [Start, Challenge, Response, End]
+    assert isinstance(events[-1], End) and events[-1].outcome is Outcome.SUCCESS
+    assert events[-1].additional  # SCRAM's v= comes with success (0)
+    shown = "\n".join(lines_of(binds))
+    assert shown.count("<redacted>") == 4
+    for event in events:
+        payload = getattr(event, "text", None) or getattr(event, "initial", None)
+        if payload:
+            assert payload not in shown
+    assert not [e for e in events if isinstance(e, Cancel)]
