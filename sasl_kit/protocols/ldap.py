@@ -467,12 +467,9 @@ def _read_server(text: str) -> Event | None:
 
 
 def _read_payload(written: str | None, what: str) -> str | None:
-    """The payload as base64 (``""`` for ``=``), ``None`` when absent; checked."""
-    if written is None:
-        return None
-    if written == "=":
-        return ""
-    b64decode(written, what)
+    """The payload as written (base64, ``=`` when empty), ``None`` when absent; checked."""
+    if written is not None and written != "=":
+        b64decode(written, what)
     return written
 
 

@@ -14,7 +14,10 @@ Rules of this module:
   message before its body and refuses a message longer than its limit
   (``MAX_MESSAGE`` by default) or of indefinite length (RFC 4511 5.1 allows
   only the definite form) with ``ProtocolViolation``, before buffering it.
-  Every decoding error is a ``ProtocolViolation`` too.
+  Every decoding error is a ``ProtocolViolation`` too. The outer header is
+  read by pyasn1 (a ``substrateFun`` that stops after it), whose 0.6 releases
+  raise ``TypeError`` there for an application or context tag; so the one
+  octet every LDAPMessage starts with (SEQUENCE, 0x30) is checked first.
 - Values leave this module as ``Message``, a frozen dataclass of plain Python
   values; no pyasn1 object travels further.
 """
@@ -39,6 +42,7 @@ LDAP_VERSION = 3
 START_TLS_OID = "1.3.6.1.4.1.1466.20037"  # RFC 4511 4.14.1
 NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036"  # RFC 4511 4.4.1
 UNSOLICITED = 0  # RFC 4511 4.4: the messageID of an unsolicited notification
+SEQUENCE_OCTET = 0x30  # X.690 8.1.2: universal, constructed, 16; every LDAPMessage begins so
 
 BIND_RESPONSE = "bindResponse"
 SEARCH_ENTRY = "searchResEntry"
@@ -171,10 +175,29 @@ def extended_request(message_id: int, oid: str) -> bytes:
     return _encode(message)
 
 
+class _Unbind(univ.Sequence):  # type: ignore[misc]
+    """RFC 4511 4.1.1 LDAPMessage holding ``UnbindRequest ::= [APPLICATION 2] NULL``.
+
+    pyasn1-modules 0.4's ``rfc2251.UnbindRequest`` takes its tag from SEQUENCE,
+    so it encodes as constructed (0x62); RFC 4511 4.3 makes it primitive (0x42).
+    """
+
+    componentType = namedtype.NamedTypes(
+        namedtype.NamedType("messageID", rfc2251.MessageID()),
+        namedtype.NamedType(
+            "unbindRequest",
+            univ.Null().subtype(
+                implicitTag=tag.Tag(tag.tagClassApplication, tag.tagFormatSimple, 2)
+            ),
+        ),
+    )
+
+
 def unbind_request(message_id: int) -> bytes:
     """RFC 4511 4.3 UnbindRequest: the polite end of a session."""
-    message = _envelope(message_id)
-    message["protocolOp"]["unbindRequest"] = rfc2251.UnbindRequest("")
+    message = _Unbind()
+    message["messageID"] = message_id
+    message["unbindRequest"] = ""
     return _encode(message)
 
 
@@ -201,6 +224,8 @@ class MessageReader:
         """The length of the first message, header included; ``None`` until it is all here."""
         if not self.pending:
             return None
+        if self.pending[0] != SEQUENCE_OCTET:  # see the module rules
+            raise ProtocolViolation("the server sent bytes that are not an LDAP message")
         lengths: list[int] = []
         try:
             stop = _header(lengths)
