@@ -263,8 +263,9 @@ class _Reader:
         event = _read_line(self.profiles[self.candidates[0]], CLIENT, line.text)
         if isinstance(event, events.Cancel):
             self._close(Outcome(None, line.text, line.number, cancelled=True))
-        else:
-            self.steps.append((CLIENT, line.text, line.number))
+        else:  # a Response's payload as its profile reads it (LDAP's is inside a bindRequest)
+            text = event.text if isinstance(event, events.Response) else line.text
+            self.steps.append((CLIENT, text, line.number))
 
     def finish(self) -> tuple[Exchange, ...]:
         if self.mechanism is not None:

@@ -7,12 +7,15 @@ a wrong password with invalidCredentials (49) and Cyrus's reason.
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import sasl_kit
+from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import SessionSettings
 from sasl_kit.drivers.ldap import LDAPSession
@@ -142,3 +145,23 @@ def test_the_live_transcript_reads_back_and_hides_its_payloads(session: LDAPSess
         if payload:
             assert payload not in shown
     assert not [e for e in events if isinstance(e, Cancel)]
+
+
+@pytest.mark.parametrize("name", ["SCRAM-SHA-256", "DIGEST-MD5", "CRAM-MD5", "PLAIN"])
+def test_sasl_kit_verify_judges_a_live_slapd_transcript(
+    session: LDAPSession, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bind(session, name)
+    bind(session, name, password="not the password")
+    transcript = tmp_path / "ldap.txt"
+    transcript.write_text("".join(f"{line}\n" for line in session.transcript))
+    password = tmp_path / "password"
+    password.write_text(ALICE.password + "\n")
+    argv = ["verify", str(transcript), "--password-file", str(password), "--json"]
+    assert main([*argv, "--service", "ldap", "--host", "localhost"]) == 0
+    verdicts = [
+        (d["protocol"], d["mechanism"], d["verdict"], d["side"])
+        for d in json.loads(capsys.readouterr().out)
+    ]
+    # The right password: correct, nobody erred. The wrong one: the client's fault.
+    assert verdicts == [("ldap", name, "correct", None), ("ldap", name, "wrong", "client")]

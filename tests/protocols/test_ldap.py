@@ -19,6 +19,7 @@ from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
 from pyasn1_modules import rfc2251  # type: ignore[import-untyped]
 
 import sasl_kit
+from sasl_kit import verify
 from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, SASLError, UsageError
 from sasl_kit.protocols import profile
 from sasl_kit.protocols.base import (
@@ -386,16 +387,22 @@ def test_session_and_foreign_lines_are_not_part_of_an_exchange(side: str, line: 
 @pytest.mark.parametrize(
     ("side", "line"),
     [
-        ("C", "bindRequest(1) SASL PLAIN not*base64"),
         ("C", "bindRequest(x) SASL PLAIN"),
-        ("S", "bindResponse(1) success (49)"),
+        ("C", "bindRequest(1) SASL PLAIN dGlt extra"),
+        ("S", "bindResponse(1) success"),
         ("S", 'bindResponse(1) success (0) "unterminated'),
-        ("S", "bindResponse(1) saslBindInProgress (14) A"),
     ],
 )
-def test_malformed_ldap_lines_are_protocol_violations(side: str, line: str) -> None:
-    with pytest.raises(ProtocolViolation):
-        PROFILE.read_line(side, line)
+def test_lines_not_of_the_notation_are_not_read(side: str, line: str) -> None:
+    assert PROFILE.read_line(side, line) is None
+
+
+def test_a_payload_comes_back_as_written_for_verify_to_judge() -> None:
+    transcript = "C: bindRequest(1) SASL PLAIN not*base64\nS: bindResponse(1) success (0)\n"
+    (exchange,) = verify.read(transcript)
+    assert (exchange.protocol, exchange.mechanism) == ("ldap", "PLAIN")
+    diagnosis = verify.diagnose(exchange, password="x")
+    assert (diagnosis.verdict, diagnosis.side) == ("malformed", "client")
 
 
 def test_the_profile_is_in_the_table_with_its_service_name() -> None:
