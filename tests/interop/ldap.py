@@ -61,7 +61,7 @@ class Slapd:
         return (self.root / "slapd.log").read_text(errors="replace")
 
 
-def _config(root: Path, cert: Path, key: Path) -> Path:
+def _config(root: Path, cert: Path, key: Path, cbinding: bool) -> Path:
     sasl2 = root / "sasl2"
     sasl2.mkdir()
     (sasl2 / "slapd.conf").write_text(
@@ -84,7 +84,7 @@ def _config(root: Path, cert: Path, key: Path) -> Path:
         "sasl-host localhost\n"
         "sasl-secprops none\n"
         f"TLSCertificateFile {cert}\n"
-        f"TLSCertificateKeyFile {key}\n"
+        f"TLSCertificateKeyFile {key}\n" + ("sasl-cbinding tls-endpoint\n" if cbinding else "")
     )
     return conf
 
@@ -96,9 +96,10 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def running_slapd(root: Path) -> Iterator[Slapd]:
+def running_slapd(root: Path, *, cbinding: bool = False) -> Iterator[Slapd]:
+    """``cbinding``: ``sasl-cbinding tls-endpoint``, so that -PLUS is offered over TLS."""
     cert, key = self_signed((HOST,)).write(root)
-    conf = _config(root, cert, key)
+    conf = _config(root, cert, key, cbinding)
     port, ldaps_port = free_ports(2)
     urls = f"ldap://{HOST}:{port}/ ldaps://{HOST}:{ldaps_port}/"
     script = f'mount --bind "$1" {CYRUS_CONFIG} && exec "$2" -f "$3" -h "$4" -d 0'
@@ -141,14 +142,26 @@ def running_slapd(root: Path) -> Iterator[Slapd]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    """A private slapd (see the module rules), once per test session."""
+def _require_slapd() -> None:
     require_programs(SLAPD, SASLPASSWD2, UNSHARE)
     if os.geteuid() != 0:
         reason = "the private slapd needs root (a mount namespace over /etc/ldap/sasl2)"
         if in_ci():
             pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A private slapd (see the module rules), once per test session."""
+    _require_slapd()
     with running_slapd(tmp_path_factory.mktemp("slapd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def slapd_cbinding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A second private slapd with ``sasl-cbinding tls-endpoint`` (SCRAM-*-PLUS over TLS)."""
+    _require_slapd()
+    with running_slapd(tmp_path_factory.mktemp("slapd-cbinding"), cbinding=True) as server:
         yield server

@@ -78,8 +78,16 @@ class PostgreSQL(Server):
         self.site.tls.key.chmod(0o600)  # PostgreSQL refuses a key others can read
         initdb = subprocess.run(
             as_postgres(
-                INITDB, "-D", str(self.data), "-U", self.user, "--auth=scram-sha-256",
-                f"--pwfile={secret}", "--no-sync", "--encoding=UTF8", "--locale=C.UTF-8",
+                INITDB,
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=scram-sha-256",
+                f"--pwfile={secret}",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             ),
             capture_output=True,
             text=True,
@@ -91,10 +99,23 @@ class PostgreSQL(Server):
             raise self.failure(f"initdb failed: {initdb.stdout}{initdb.stderr}")
         self._spawn(
             as_postgres(
-                POSTGRES, "-D", str(self.data), "-p", str(self.port), "-k", str(self.sockets),
-                "-c", f"listen_addresses={HOST}", "-c", "fsync=off", "-c", "ssl=on",
-                "-c", f"ssl_cert_file={self.site.tls.cert}",
-                "-c", f"ssl_key_file={self.site.tls.key}",
+                POSTGRES,
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.sockets),
+                "-c",
+                f"listen_addresses={HOST}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={self.site.tls.cert}",
+                "-c",
+                f"ssl_key_file={self.site.tls.key}",
             )
         )
         self._wait_ready()

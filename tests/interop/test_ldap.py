@@ -30,8 +30,8 @@ from sasl_kit.protocols.base import (
     Start,
     lines_of,
 )
-from sasl_kit.protocols.errors import CredentialsRejected
-from tests.interop.ldap import HOST, Slapd, slapd  # noqa: F401 -- the fixture
+from sasl_kit.protocols.errors import CredentialsRejected, ServerRefused
+from tests.interop.ldap import HOST, Slapd, slapd, slapd_cbinding  # noqa: F401 -- fixtures
 from tests.interop.peers import ALICE
 
 pytestmark = pytest.mark.interop
@@ -165,3 +165,33 @@ def test_sasl_kit_verify_judges_a_live_slapd_transcript(
     ]
     # The right password: correct, nobody erred. The wrong one: the client's fault.
     assert verdicts == [("ldap", name, "correct", None), ("ldap", name, "wrong", "client")]
+
+
+def test_with_sasl_cbinding_slapd_offers_plus_over_tls_only(slapd_cbinding: Slapd) -> None:  # noqa: F811
+    connection = open_session("ldap", settings(slapd_cbinding))
+    try:
+        assert connection.mechanisms_before_tls == OFFERED
+        assert connection.mechanisms[:4] == (
+            "SCRAM-SHA-512-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-384-PLUS", "SCRAM-SHA-384",
+        )  # fmt: skip
+        assert bind(connection, "SCRAM-SHA-256").ok  # without binding, with y,, (RFC 5802 6)
+    finally:
+        connection.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ServerRefused,
+    reason="slapd 2.5.13 wants OpenLDAP's own binding: cb-name 'ldap' and the data prefixed "
+    "'tls-server-end-point:', not RFC 5802/5929's (docs/protocols/ldap.md)",
+)
+@pytest.mark.parametrize("name", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_scram_plus_with_tls_server_end_point(slapd_cbinding: Slapd, name: str) -> None:  # noqa: F811
+    connection = open_session("ldap", settings(slapd_cbinding))
+    try:
+        binding = connection.channel_binding("tls-server-end-point")
+        result = bind(connection, name, channel_binding=binding, server_offers_plus=True)
+        assert result.text.endswith("Expected: ldap, received: tls-server-end-point")
+        result.raise_for_outcome()
+    finally:
+        connection.close()

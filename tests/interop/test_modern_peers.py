@@ -129,7 +129,11 @@ def test_cyrus_external_client_to_kit_server(
 ) -> None:
     server = _external_server()
     outcome = run_cyrus_client(
-        "EXTERNAL", server, config=cyrus_modern, account=ALICE, authzid=authzid,
+        "EXTERNAL",
+        server,
+        config=cyrus_modern,
+        account=ALICE,
+        authzid=authzid,
         external=EXTERNAL_LAYER,
     )
     assert outcome.kit_error is None and outcome.peer_ok, str(outcome)
@@ -141,7 +145,11 @@ def test_kit_server_refuses_a_cyrus_external_client_acting_as_another(
 ) -> None:
     server = _external_server()
     outcome = run_cyrus_client(
-        "EXTERNAL", server, config=cyrus_modern, account=ALICE, authzid="bob",
+        "EXTERNAL",
+        server,
+        config=cyrus_modern,
+        account=ALICE,
+        authzid="bob",
         external=EXTERNAL_LAYER,
     )
     assert isinstance(outcome.kit_error, AuthenticationFailed), str(outcome)

@@ -62,7 +62,10 @@ def postgresql() -> Iterator[PostgreSQL]:
 def session(server: PostgreSQL, tls: str, *, user: str | None = None, **options: str) -> Session:
     context = ssl.create_default_context(cafile=server.cafile)
     settings = SessionSettings(
-        HOST, server.port, "starttls" if tls == "starttls" else "none", context,
+        HOST,
+        server.port,
+        "starttls" if tls == "starttls" else "none",
+        context,
         options={"user": user or server.user, "database": DATABASE, **options},
     )
     return open_session("postgresql", settings)
@@ -165,8 +168,13 @@ def test_claiming_the_server_offered_no_plus_is_a_downgrade_it_refuses(
 
 def test_plus_is_not_started_where_it_was_not_offered(postgresql: PostgreSQL) -> None:
     with pytest.raises(MechanismRefused, match="did not offer SCRAM-SHA-256-PLUS"):
-        login(postgresql, "none", "SCRAM-SHA-256-PLUS", postgresql.password,
-              binding=ChannelBinding(BINDING, b"\0" * 32))
+        login(
+            postgresql,
+            "none",
+            "SCRAM-SHA-256-PLUS",
+            postgresql.password,
+            binding=ChannelBinding(BINDING, b"\0" * 32),
+        )
 
 
 def test_the_certificate_is_verified(postgresql: PostgreSQL) -> None:
