@@ -154,7 +154,7 @@ class LDAPClientAuth(ClientAuth):
         self._steps = 0
 
     def _start(self) -> bytes:
-        initial = self._initial()
+        initial = self._mechanism_initial()
         if self.result is not None:  # the mechanism could not start: nothing is sent
             return b""
         return self._bind(self.name, initial)
@@ -205,7 +205,7 @@ class LDAPClientAuth(ClientAuth):
                 shown=f"{line} {REDACTED}{_diagnostic(message)}",
             )
         if self._error is None and message.code == SASL_BIND_IN_PROGRESS:
-            answer = self._respond(message.sasl_credentials or b"")
+            answer = self._mechanism_answer(message.sasl_credentials or b"")
             if answer is None:  # RFC 4513 5.2.1.2: an empty mechanism aborts; 7 comes back
                 return self._bind("", None)
             return self._bind(self.name, answer)
@@ -214,7 +214,7 @@ class LDAPClientAuth(ClientAuth):
 
     def _finish(self, message: Message) -> None:
         data = message.sasl_credentials if message.code == SUCCESS else None
-        self._end(outcome_of(message.code), message.result, message.diagnostic, data)
+        self._conclude(outcome_of(message.code), message.result, message.diagnostic, data)
 
 
 # --- session operations ------------------------------------------------------

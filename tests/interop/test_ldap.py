@@ -158,10 +158,11 @@ def test_sasl_kit_verify_judges_a_live_slapd_transcript(
     password = tmp_path / "password"
     password.write_text(ALICE.password + "\n")
     argv = ["verify", str(transcript), "--password-file", str(password), "--json"]
-    assert main([*argv, "--service", "ldap", "--host", "localhost"]) == 0
+    # Exit 1: a response is wrong (docs/cli.md), the one with the wrong password.
+    assert main([*argv, "--service", "ldap", "--host", "localhost"]) == 1
     verdicts = [
         (d["protocol"], d["mechanism"], d["verdict"], d["side"])
-        for d in json.loads(capsys.readouterr().out)
+        for d in json.loads(capsys.readouterr().out)["exchanges"]
     ]
     # The right password: correct, nobody erred. The wrong one: the client's fault.
     assert verdicts == [("ldap", name, "correct", None), ("ldap", name, "wrong", "client")]
