@@ -439,6 +439,7 @@ class PostgreSQLAuth(ClientAuth):
 
 
 _LINE = re.compile(r"(\S+)(?: (.*))?")
+_SESSION_LINES = {"NoticeResponse", "SSLResponse", *REQUESTS.values()}
 
 
 class PostgreSQLProfile(Profile):
@@ -484,7 +485,7 @@ class PostgreSQLProfile(Profile):
             return End(Outcome.SUCCESS, word)
         if word == "ErrorResponse":
             return End(outcome_of(rest.partition(" ")[0]), rest)
-        if word == "NoticeResponse":
+        if word in _SESSION_LINES:  # PostgreSQL's, though not the exchange's
             return Chatter()
         return None
 

@@ -196,9 +196,10 @@ def test_read_line_reads_the_transcript_back() -> None:
     ("side", "text", "event"),
     [
         ("C", "SSLRequest", None),
-        ("S", "SSLResponse S", None),
+        ("S", "SSLResponse S", Chatter()),
         ("C", "StartupMessage user=alice database=postgres", None),
-        ("S", "AuthenticationSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256", None),
+        ("S", "AuthenticationSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256", Chatter()),
+        ("S", "AuthenticationMD5Password", Chatter()),
         ("C", "SASLInitialResponse GSSAPI", Start("GSSAPI", None)),
         ("C", "SASLInitialResponse PLAIN =", Start("PLAIN", "=")),
         ("C", "SASLResponse =", Response("=")),
