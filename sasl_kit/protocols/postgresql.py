@@ -65,9 +65,9 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sasl_kit.errors import MutualAuthenticationFailed, SASLError, UsageError
+from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ClientMechanism
 from sasl_kit.protocols.base import (
     CLIENT,
@@ -354,7 +354,9 @@ class PostgreSQLAuth(ClientAuth):
         self._final: bytes | None = None
 
     def _start(self) -> bytes:
-        initial = self.mechanism.step(b"") if self.mechanism.client_first else None
+        initial = self._mechanism_initial()
+        if self.result is not None:  # the mechanism could not start: nothing is sent
+            return b""
         # 55.7 SASLInitialResponse: mechanism name, int32 length of the response or -1.
         length = -1 if initial is None else len(initial)
         body = self.name.encode("ascii") + b"\0" + _INT32.pack(length) + (initial or b"")
@@ -378,7 +380,7 @@ class PostgreSQLAuth(ClientAuth):
         if kind == b"E":
             error = ServerMessage.parse(body)
             self._record(SERVER, error.line("ErrorResponse"))
-            self.result = Result(error.outcome, self.name, error.code, error.text)
+            self._conclude(error.outcome, error.code, error.text)
         elif kind == b"N":
             self._record(SERVER, ServerMessage.parse(body).line("NoticeResponse"))
         else:
@@ -386,56 +388,35 @@ class PostgreSQLAuth(ClientAuth):
         return b""
 
     def _request(self, code: int, payload: bytes) -> bytes:
-        if code == SASL_CONTINUE:
-            self._expect_more("AuthenticationSASLContinue")
-            self._record(SERVER, "AuthenticationSASLContinue" + _word(payload, ""))
-            return self._respond(payload)
-        if code == SASL_FINAL:
-            self._expect_more("AuthenticationSASLFinal")
-            self._record(SERVER, "AuthenticationSASLFinal" + _word(payload, ""))
-            self._final = payload
-            if self._step(payload) is not None:  # the protocol has no answer to SASLFinal
-                self._cancel(ProtocolViolation(f"{self.name} has more to send after SASLFinal"))
-            return b""
+        if code not in (SASL_CONTINUE, SASL_FINAL, OK):
+            raise ProtocolViolation(f"the server sent authentication request {code} in SASL")
+        name = REQUESTS[code]
+        if self._final is not None and code != OK:
+            raise ProtocolViolation(f"the server sent {name} after AuthenticationSASLFinal")
+        self._record(SERVER, name + _word(payload if code != OK else None, ""))
         if code == OK:
-            self._record(SERVER, "AuthenticationOk")
-            if self.mechanism.complete:
-                self.result = Result(
-                    Outcome.SUCCESS, self.name, "AuthenticationOk", additional_data=self._final
-                )
-            else:
-                self._cancel(
-                    MutualAuthenticationFailed(
-                        f"{self.name}: the server sent AuthenticationOk before the exchange "
-                        "completed; it has not proven that it knows the password"
-                    )
-                )
+            self._conclude(Outcome.SUCCESS, name, "")
+            if self.result is not None and self.result.ok:  # SASLFinal's data, already checked
+                self.result = replace(self.result, additional_data=self._final)
             return b""
-        raise ProtocolViolation(f"the server sent authentication request {code} during {self.name}")
-
-    def _expect_more(self, what: str) -> None:
-        if self._final is not None or self.mechanism.complete:
-            raise ProtocolViolation(f"the server sent {what} after {self.name} had completed")
-
-    def _respond(self, challenge: bytes) -> bytes:
-        response = self._step(challenge)
-        if self.result is not None:
+        answer = self._mechanism_answer(payload)
+        if code == SASL_FINAL:
+            self._final = payload
+            if answer:  # the protocol has no place for an answer to SASLFinal
+                self._error = ProtocolViolation(f"{self.name} has more to send after SASLFinal")
+        if answer is None or self._error is not None:
+            self._cancel()
+            return b""
+        if code == SASL_FINAL:
             return b""
         # 55.7 SASLResponse: the mechanism's bytes, nothing else.
-        word = _word(response or b"", "=")
-        self._record(CLIENT, "SASLResponse" + word, shown=f"SASLResponse {REDACTED}")
-        return frontend(b"p", response or b"")
+        self._record(CLIENT, "SASLResponse" + _word(answer, "="), shown=f"SASLResponse {REDACTED}")
+        return frontend(b"p", answer)
 
-    def _step(self, data: bytes) -> bytes | None:
-        try:
-            return self.mechanism.step(data)
-        except SASLError as exc:
-            self._cancel(exc)
-            return None
-
-    def _cancel(self, error: SASLError) -> None:
+    def _cancel(self) -> None:
+        """The mechanism failed: close the connection (the protocol has no SASL abort)."""
         self._record(CLIENT, CANCEL_LINE)
-        self.result = Result(Outcome.CANCELLED, self.name, error=error)
+        self.result = Result(Outcome.CANCELLED, self.name, error=self._error)
 
 
 _LINE = re.compile(r"(\S+)(?: (.*))?")

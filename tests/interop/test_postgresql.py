@@ -18,10 +18,12 @@ import base64
 import os
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import sasl_kit
+from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.drivers.postgresql import PostgreSQLSession
@@ -181,3 +183,47 @@ def test_the_certificate_is_verified(postgresql: PostgreSQL) -> None:
     settings = SessionSettings(HOST, postgresql.port, "starttls", options={"user": "alice"})
     with pytest.raises(ssl.SSLCertVerificationError):
         open_session("postgresql", settings)
+
+
+@pytest.mark.parametrize(
+    ("tls", "mechanism", "password", "status", "verdict"),
+    [
+        pytest.param("starttls", "SCRAM-SHA-256-PLUS", None, 0, "correct", id="plus-ok"),
+        pytest.param("none", "SCRAM-SHA-256", None, 0, "correct", id="ok"),
+        # The server rejected a response that is correct for the password verify is given.
+        pytest.param("none", "SCRAM-SHA-256", "not-her-password", 0, "correct", id="rejected"),
+    ],
+)
+def test_a_live_transcript_goes_through_sasl_kit_verify(
+    postgresql: PostgreSQL,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tls: str,
+    mechanism: str,
+    password: str | None,
+    status: int,
+    verdict: str,
+) -> None:
+    sent = password or postgresql.password
+    result, lines = login(postgresql, tls, mechanism, sent)
+    (tmp_path / "transcript").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "password").write_text(sent + "\n", encoding="utf-8")
+    argv = ["verify", str(tmp_path / "transcript"), "--password-file", str(tmp_path / "password")]
+    assert main(argv) == status
+    out = capsys.readouterr().out
+    assert f"POSTGRESQL {mechanism}, {'accepted' if result.ok else 'rejected'}" in out
+    assert f"verdict: {verdict}" in out
+    assert ("erred: no one" if result.ok else "erred: server") in out
+    assert sent not in out
+
+
+def test_verify_says_the_client_erred_when_given_another_password(
+    postgresql: PostgreSQL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, lines = login(postgresql, "none", "SCRAM-SHA-256", "not-her-password")
+    (tmp_path / "transcript").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "password").write_text(postgresql.password + "\n", encoding="utf-8")
+    argv = ["verify", str(tmp_path / "transcript"), "--password-file", str(tmp_path / "password")]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "verdict: wrong" in out and "erred: client" in out

@@ -19,6 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import sasl_kit
+from sasl_kit import verify
 from sasl_kit.drivers import DRIVERS
 from sasl_kit.errors import MutualAuthenticationFailed, SASLError, UsageError
 from sasl_kit.protocols import PROFILES, SCHEMES, profile
@@ -268,7 +269,7 @@ def test_authentication_ok_before_the_server_proved_itself_is_refused() -> None:
     auth.start()
     auth.receive(received[0] + AUTHENTICATION_OK)
     assert auth.result is not None and auth.result.outcome is Outcome.CANCELLED
-    with pytest.raises(MutualAuthenticationFailed, match="before the exchange completed"):
+    with pytest.raises(MutualAuthenticationFailed, match="did not prove itself"):
         auth.result.raise_for_outcome()
 
 
@@ -298,7 +299,7 @@ def test_a_second_sasl_final_is_a_protocol_violation() -> None:
     auth, _, received = _exchange()
     auth.start()
     auth.receive(received[0] + received[1])
-    with pytest.raises(ProtocolViolation, match="after SCRAM-SHA-256 had completed"):
+    with pytest.raises(ProtocolViolation, match="SASLFinal after AuthenticationSASLFinal"):
         auth.receive(received[1])
 
 
@@ -440,3 +441,17 @@ def test_a_truncated_exchange_waits_for_more(length: int) -> None:
 @given(st.sampled_from(["C", "S"]), st.text(max_size=120))
 def test_read_line_never_raises(side: str, text: str) -> None:
     PROFILE.read_line(side, text)
+
+
+def test_verify_reads_the_transcript_as_postgresql_with_the_payloads() -> None:
+    auth, _, received = _exchange()
+    auth.start()
+    auth.receive(b"".join(received))
+    startup = ["C: StartupMessage user=user", "S: AuthenticationSASL SCRAM-SHA-256"]
+    (exchange,) = verify.read("\n".join([*startup, *lines_of(auth.transcript, redact=False)]))
+    assert (exchange.protocol, exchange.mechanism, exchange.outcome.success) == (
+        "postgresql",
+        "SCRAM-SHA-256",
+        True,
+    )
+    assert [m.data() for m in exchange.steps] == [m.data for m in messages(_vector())[:3]]
