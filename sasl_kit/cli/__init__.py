@@ -47,6 +47,7 @@ COMMANDS = {
     "mechanisms": "info",
     "selftest": "info",
     "send": "send",
+    "sendmail": "sendmail",
     "http-digest": "http_digest",
     "serve": "serve",
     "auth-server": "auth_server",

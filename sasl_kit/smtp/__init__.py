@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from sasl_kit.smtp.client import DSN, OutgoingMessage, SMTPClient, TLSMode
 from sasl_kit.smtp.protocol import DataEncoder, Extensions, Reply, ReplyParser
-from sasl_kit.smtp.results import RecipientResult, SendResult, Status
+from sasl_kit.smtp.results import EnvelopeResult, RecipientResult, SendResult, Status
 
 __all__ = [
     "DSN",
     "DataEncoder",
+    "EnvelopeResult",
     "Extensions",
     "OutgoingMessage",
     "RecipientResult",

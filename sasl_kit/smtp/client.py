@@ -66,7 +66,7 @@ from sasl_kit.smtp.protocol import (
     utf8_addr_xtext,
     xtext,
 )
-from sasl_kit.smtp.results import RecipientResult, SendResult, Status
+from sasl_kit.smtp.results import EnvelopeResult, RecipientResult, SendResult, Status
 
 logger = logging.getLogger("sasl_kit.smtp")
 
@@ -120,6 +120,7 @@ class DSN:
             raise UsageError(f"DSN notify is NEVER alone or any of {', '.join(NOTIFY)}")
 
 
+ConnectStage = Literal["greeting", "ehlo"]
 Transcript = Callable[[str], None]
 Progress = Callable[[int, int], None]
 BindingHook = Callable[[ssl.SSLSocket], ChannelBinding]
@@ -189,8 +190,13 @@ class SMTPClient:
     def encrypted(self) -> bool:
         return isinstance(self._sock, ssl.SSLSocket)
 
-    def connect(self) -> None:
-        """Greeting, EHLO, and TLS as ``tls`` asks; on any error the socket is closed."""
+    def connect(self, *, stop_after: ConnectStage | None = None) -> None:
+        """Greeting, EHLO, and TLS as ``tls`` asks; on any error the socket is closed.
+
+        ``stop_after`` ends the opening early, for a test of the server (swaks'
+        ``--quit-after``): ``"greeting"`` after the 220, ``"ehlo"`` after the
+        first EHLO (before STARTTLS). The session is then not ready to send.
+        """
         if self._sock is not None:
             raise UsageError("already connected")
         try:
@@ -207,8 +213,10 @@ class SMTPClient:
             if self.tls == "implicit":
                 self._start_tls()
             self._expect(self._read("the greeting"), 220, "the session")
+            if stop_after == "greeting":
+                return
             self._ehlo()
-            if self.tls == "starttls":
+            if self.tls == "starttls" and stop_after != "ehlo":
                 self._starttls()
         except BaseException:
             self.close()
@@ -476,7 +484,7 @@ class SMTPClient:
         reason, size = self._local_refusal(message, dsn, utf8)
         if reason:
             refused = tuple(RecipientResult(a, None, reason) for a in message.recipients)
-            return SendResult(Status.REJECTED, refused, None, reason)
+            return SendResult(Status.REJECTED, refused, None, reason, local=True)
         # Asked for before MAIL: a message that can tell it cannot be sent says so while
         # the session is still clean (sasl_kit.mail checks its files here).
         chunks = message.chunks()
@@ -511,6 +519,34 @@ class SMTPClient:
             # next command would land in it. Only closing discards it.
             self.close()
             raise
+
+    def check_envelope(
+        self,
+        sender: str,
+        recipients: Sequence[str] = (),
+        *,
+        dsn: DSN | None = None,
+    ) -> EnvelopeResult:
+        """MAIL FROM (and RCPT TO for each of ``recipients``), then RSET: what the
+        server would accept, with no message sent (swaks' ``--quit-after mail|rcpt``)."""
+        self._require_session()
+        utf8 = not all(a.isascii() for a in (sender, *recipients))
+        params = ["SMTPUTF8"] if utf8 and "SMTPUTF8" in self._extensions else []
+        if dsn is not None and dsn.ret is not None:
+            params.append(f"RET={dsn.ret}")
+        if dsn is not None and dsn.envid is not None:
+            params.append(f"ENVID={xtext(dsn.envid)}")
+        mail = command("MAIL", f"FROM:<{sender}>", *params)
+        rcpts = [command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in recipients]
+        mail_reply, rcpt_replies, _ = self._envelope(mail, rcpts, tuple(recipients), data=False)
+        rows = tuple(
+            RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
+            for a, r in zip(recipients, rcpt_replies, strict=True)
+        )
+        self._send_line("RSET")
+        self._expect(self._read("RSET"), 250, "RSET")
+        self._dirty = False
+        return EnvelopeResult(mail_reply.code, mail_reply.text, rows)
 
     def _envelope(
         self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool

@@ -63,12 +63,18 @@ class RecipientResult:
 
 @dataclass(frozen=True)
 class SendResult:
-    """One message's outcome: ``status``, a row per recipient, and the deciding reply."""
+    """One message's outcome: ``status``, a row per recipient, and the deciding reply.
+
+    ``local``: the client refused the message before saying MAIL (over the
+    server's SIZE, 8-bit data without 8BITMIME, SMTPUTF8 or DSN not offered):
+    nothing went on the wire, no server saw it, and ``text`` says why.
+    """
 
     status: Status
     recipients: tuple[RecipientResult, ...]
     code: int | None
     text: str
+    local: bool = False
 
     @property
     def sent(self) -> bool:
@@ -82,3 +88,18 @@ class SendResult:
     @property
     def refused(self) -> tuple[RecipientResult, ...]:
         return tuple(r for r in self.recipients if not r.accepted)
+
+
+@dataclass(frozen=True)
+class EnvelopeResult:
+    """What ``SMTPClient.check_envelope`` learnt: the MAIL reply and, when the RCPTs
+    were sent, a row per recipient. Nothing was sent after them (the envelope was reset)."""
+
+    code: int
+    text: str
+    recipients: tuple[RecipientResult, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """MAIL was taken and so was every RCPT that was sent."""
+        return 200 <= self.code < 300 and all(r.accepted for r in self.recipients)
