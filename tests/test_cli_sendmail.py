@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 from sasl_kit.cli import main
 from sasl_kit.errors import MessageError
 from sasl_kit.mail.ready import ready
+from sasl_kit.pytest_plugin import SMTP_PASSWORD, SMTP_USER
+from sasl_kit.smtp_server import MailServer
 from tests.smtp.fakes import Behaviour, FakeSMTPServer
 
 READY = (
@@ -433,3 +436,27 @@ def test_the_accounts_file_default_place_follows_xdg(monkeypatch: pytest.MonkeyP
     assert default_path() == Path("/somewhere/sasl-kit/config.toml")
     monkeypatch.setenv("SASL_KIT_CONFIG", os.devnull)
     assert default_path() == Path(os.devnull)
+
+
+def test_probe_takes_url_user_and_password_from_an_account(
+    smtp_server: MailServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text(SMTP_PASSWORD + "\n")
+    secret.chmod(0o600)
+    path = config(
+        tmp_path,
+        f"""
+[accounts.local]
+server = "smtp://{smtp_server.host}:{smtp_server.port}"
+username = "{SMTP_USER}"
+password_file = "{secret}"
+cafile = "{smtp_server.cafile}"
+""",
+    )
+    status = main(["probe", "--config", str(path), "--account", "local", "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    outcomes = {a["mechanism"]: a["outcome"] for a in json.loads(out)["attempts"]}
+    assert outcomes["SCRAM-SHA-256"] == outcomes["PLAIN"] == "ok"
+    assert SMTP_PASSWORD not in out + err

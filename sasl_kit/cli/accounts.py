@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sasl_kit.cli.common import CommandFailed
+from sasl_kit.cli.common import password as given_password
 
 CONFIG_ENV = "SASL_KIT_CONFIG"
 TLS_MODES = ("starttls", "implicit", "none")
@@ -188,3 +189,11 @@ def fill(args: argparse.Namespace, account: Account | None, keys: Mapping[str, s
         if value is None or getattr(args, attribute, None) not in (None, False, []):
             continue
         setattr(args, attribute, value)
+
+
+def password(args: argparse.Namespace, account: Account | None) -> str:
+    """--password, else --password-file, else ``$SASL_KIT_PASSWORD``, else the account's."""
+    given = given_password(args)
+    if given or args.password is not None or args.password_file is not None or account is None:
+        return given
+    return account.password() or ""

@@ -18,6 +18,7 @@ import json
 import shlex
 from typing import Any
 
+from sasl_kit.cli import accounts
 from sasl_kit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -25,7 +26,6 @@ from sasl_kit.cli.common import (
     CommandFailed,
     add_channel_binding_option,
     add_password_options,
-    password,
     table,
 )
 from sasl_kit.probe import (
@@ -70,7 +70,8 @@ def register(commands: Any) -> None:
         "3 the server could not be probed.",
     )
     p.set_defaults(command=run)
-    p.add_argument("url", metavar="URL", help="e.g. imap://mail.example.org")
+    p.add_argument("url", metavar="URL", nargs="?", help="e.g. imap://mail.example.org")
+    accounts.add_account_options(p)
     p.add_argument("--username", help="try every mechanism as this user (else only list)")
     add_password_options(p)
     p.add_argument("--cafile", metavar="FILE", help="also trust the certificates in FILE")
@@ -89,13 +90,25 @@ def register(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+ACCOUNT_KEYS = {"server": "url", "username": "username", "cafile": "cafile",
+                "channel_binding": "channel_binding"}  # fmt: skip
+"""What an account (``--account``) gives ``probe``; options on the command line win."""
+
+
 def run(args: argparse.Namespace) -> int:
+    account = accounts.load(args)
+    accounts.fill(args, account, ACCOUNT_KEYS)
+    if account is not None and account.get("tls") == "none":
+        args.no_tls = True
+        args.allow_plaintext = args.allow_plaintext or account.get("allow_plaintext") is True
+    if args.url is None:
+        raise CommandFailed("give the URL (or an --account that names a server)")
     target = _target(args)
     if args.username is None and (args.password is not None or args.password_file is not None):
         raise CommandFailed("a password needs --username")
     if not args.timeout > 0:
         raise CommandFailed("--timeout must be a positive number of seconds")
-    secret = password(args) if args.username is not None else ""
+    secret = accounts.password(args, account) if args.username is not None else ""
     try:
         report = probe(
             target,

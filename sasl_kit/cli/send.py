@@ -51,7 +51,6 @@ from sasl_kit.cli.common import (
     add_channel_binding_option,
     add_password_options,
     cell,
-    password,
     secret,
     table,
 )
@@ -267,9 +266,7 @@ def plan_of(args: argparse.Namespace, account: accounts.Account | None) -> Plan:
     server = _server(args, account)
     passphrase = token = ""
     if args.username is not None:
-        passphrase = password(args)
-        if not passphrase and args.password is None and args.password_file is None:
-            passphrase = (account.password() if account is not None else None) or passphrase
+        passphrase = accounts.password(args, account)
         token = secret(args.token, args.token_file, TOKEN_ENV, "token")
     elif {args.password, args.password_file, args.token, args.token_file} != {None}:
         raise CommandFailed("a password or token needs --username")
