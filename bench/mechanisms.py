@@ -4,10 +4,12 @@ Run from the repository root: ``python bench/mechanisms.py [--quick] [--json]``.
 What the rows measure, the targets and the latest numbers are in docs/bench.md.
 
 Rules of this script:
-- A row times one thing: a client answering one server challenge. The client
-  object (``sasl_kit.client``, pure-sasl's ``SASLClient``) is created before the
-  clock starts, for both libraries alike, because the floor has no object to
-  create; what creating one costs is printed apart, under the table.
+- A row times one thing, in one of two works. ``answer``: a client answering
+  one server challenge, the client object (``sasl_kit.client``, pure-sasl's
+  ``SASLClient``) created before the clock starts, for both libraries alike.
+  ``create + answer``: the same with the client's creation under the clock,
+  what a login pays; the floor has no object to create, so its two works are
+  the same code. What creating a client alone costs is printed under the tables.
 - The floor is the same response computed with ``hmac``/``hashlib`` and string
   formatting alone: no object, no parsing (DIGEST-MD5's floor knows the nonce
   and realm), no checks, no escaping.
@@ -67,6 +69,11 @@ FLOOR, SASL_KIT, PURE_SASL = "floor (stdlib)", "sasl-kit", "pure-sasl"
 CRAM_TARGET = 1.5  # sasl-kit at most this many times the floor
 DIGEST_TARGET = 10.0  # pure-sasl at least this many times sasl-kit
 CHUNK = 1000  # clients made, then stepped under the clock, at a time
+ANSWER, END_TO_END = "answer", "create + answer"
+WORKS = {
+    ANSWER: "client made before the clock starts (leaves its creation out)",
+    END_TO_END: "client created under the clock: what a login pays",
+}
 HEADER = (
     "mechanism",
     "implementation",
@@ -195,6 +202,7 @@ class Row:
     implementation: str
     challenge: bytes
     fresh: Callable[[], Respond] | None
+    work: str = ANSWER
     us_per_response: float | None = None
     times_floor: float | None = None
     pure_sasl_over_sasl_kit: float | None = None
@@ -203,6 +211,7 @@ class Row:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "work": self.work,
             "mechanism": self.mechanism,
             "implementation": self.implementation,
             "us_per_response": self.us_per_response,
@@ -222,13 +231,24 @@ def _creating(make: Callable[[], object]) -> Callable[[], Respond]:
     return lambda: respond
 
 
+def _created(fresh: Callable[[], Respond] | None) -> Callable[[], Respond] | None:
+    """The row of ``fresh`` with the responder's creation under the clock."""
+    if fresh is None:
+        return None
+
+    def respond(challenge: bytes) -> object:
+        return fresh()(challenge)
+
+    return lambda: respond
+
+
 def build_rows() -> tuple[list[Row], list[Row], list[str]]:
     """The response rows and the client-creation rows, checked to do the same work."""
     notes: list[str] = []
     pure = pure_sasl()
     if pure is None:
         notes.append("pure-sasl is not installed, so its rows are empty: pip install -e '.[bench]'")
-    rows = [
+    answers = [
         Row(CRAM, FLOOR, CRAM_CHALLENGE, lambda: cram_md5_floor),
         Row(CRAM, SASL_KIT, CRAM_CHALLENGE, lambda: sasl_kit_cram_md5().step),
         Row(CRAM, PURE_SASL, CRAM_CHALLENGE, None if pure is None else pure.cram_md5),
@@ -236,7 +256,15 @@ def build_rows() -> tuple[list[Row], list[Row], list[str]]:
         Row(DIGEST, SASL_KIT, DIGEST_CHALLENGE, lambda: sasl_kit_digest_md5().step),
         Row(DIGEST, PURE_SASL, DIGEST_CHALLENGE, None if pure is None else pure.digest_md5),
     ]
+    end_to_end = [
+        Row(r.mechanism, r.implementation, r.challenge, _created(r.fresh), END_TO_END)
+        if r.implementation != FLOOR
+        else Row(r.mechanism, r.implementation, r.challenge, r.fresh, END_TO_END)
+        for r in answers
+    ]
+    rows = [*answers, *end_to_end]
     creation = [
+        Row(CRAM, SASL_KIT, b"", _creating(sasl_kit_cram_md5)),
         Row(DIGEST, SASL_KIT, b"", _creating(sasl_kit_digest_md5)),
         Row(DIGEST, PURE_SASL, b"", None if pure is None else _creating(pure.make_digest_md5)),
     ]
@@ -283,14 +311,14 @@ def time_rows(rows: list[Row], batch_seconds: float, batches: int) -> None:
 
 def assess(rows: list[Row]) -> None:
     """Fill in the ratios and the verdicts on the targets."""
-    cost = {(row.mechanism, row.implementation): row.us_per_response for row in rows}
+    cost = {(row.work, row.mechanism, row.implementation): row.us_per_response for row in rows}
     for row in rows:
-        floor = cost[(row.mechanism, FLOOR)]
+        floor = cost[(row.work, row.mechanism, FLOOR)]
         if row.us_per_response is not None and floor is not None:
             row.times_floor = row.us_per_response / floor
         if row.implementation != SASL_KIT:
             continue
-        pure = cost[(row.mechanism, PURE_SASL)]
+        pure = cost[(row.work, row.mechanism, PURE_SASL)]
         if row.us_per_response is not None and pure is not None:
             row.pure_sasl_over_sasl_kit = pure / row.us_per_response
         if row.mechanism == CRAM:
@@ -309,8 +337,8 @@ def environment(batch_seconds: float, batches: int) -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "timing": f"best of {batches} batches of {batch} per row, rows interleaved",
-        "measured": "one client response to one server challenge; client objects made "
-        "before the clock starts (both libraries); floor = hmac/hashlib + formatting",
+        "measured": "one client response to one server challenge; floor = hmac/hashlib + "
+        "formatting",
     }
 
 
@@ -322,7 +350,7 @@ def _cost(row: Row) -> str:
     return "not installed" if row.fresh is None else _cell(row.us_per_response, ".2f")
 
 
-def render(rows: list[Row], creation: list[Row], env: dict[str, str], notes: list[str]) -> str:
+def _table(rows: list[Row]) -> list[str]:
     table = [list(HEADER)]
     for row in rows:
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[row.met]
@@ -346,16 +374,23 @@ def render(rows: list[Row], creation: list[Row], env: dict[str, str], notes: lis
         for line in table
     ]
     lines.insert(1, "-" * max(len(line) for line in lines))
+    return lines
+
+
+def render(rows: list[Row], creation: list[Row], env: dict[str, str], notes: list[str]) -> str:
+    sections: list[str] = []
+    for work, meaning in WORKS.items():
+        sections += ["", f"{work}: {meaning}", *_table([r for r in rows if r.work == work])]
     made = ", ".join(
-        f"{row.implementation} {_cost(row)}{' us' if row.fresh else ''}" for row in creation
+        f"{row.mechanism} {row.implementation} {_cost(row)}{' us' if row.fresh else ''}"
+        for row in creation
     )
     return "\n".join(
         [
             *(f"{key}: {value}" for key, value in env.items()),
+            *sections,
             "",
-            *lines,
-            "",
-            f"making a {DIGEST} client (not in the rows above): {made}",
+            f"making a client alone: {made}",
             *(f"note: {note}" for note in notes),
         ]
     )
@@ -379,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             **env,
             "rows": [row.as_json() for row in rows],
-            "making_a_client_us": {row.implementation: row.us_per_response for row in creation},
+            "making_a_client_us": {
+                f"{row.mechanism} {row.implementation}": row.us_per_response for row in creation
+            },
             "notes": notes,
         }
         print(json.dumps(report, indent=2))

@@ -15,7 +15,11 @@ Rules of this script:
   Warm: the cache holds the key, as on a repeated login. scramp has no cache, so
   its two rows do the same work; both are measured so each ratio compares rows
   of the same batches.
-- Client objects are made before the clock starts, for both libraries.
+- Two works. ``steps``: client objects are made before the clock starts, for
+  both libraries. ``create + steps``: the client is created under the clock,
+  what a login pays; there the cold login gets a fresh salt every time (the
+  server's messages for it made untimed, from RFC 5802's formulas), so that no
+  cache anywhere can answer, and the floor derives its key from that salt too.
 - Before anything is timed, both clients' client-final messages are checked
   against the floor's (the proof recomputed from the floor's SaltedPassword),
   and both must accept the server's signature; a mismatch exits 1.
@@ -51,6 +55,13 @@ CNONCE, SNONCE = "rOprNGfwEbeRWgbNEkqO", "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 SALT = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
 FLOOR, SASL_KIT, SCRAMP = "floor (pbkdf2_hmac)", "sasl-kit", "scramp"
 COLD, WARM = "cold login", "repeated login"
+STEPS, END_TO_END = "steps", "create + steps"
+WORKS = {
+    STEPS: "client made before the clock starts (leaves its creation out); "
+    "cold = SaltedPassword cache emptied",
+    END_TO_END: "client created under the clock: what a login pays; cold = a fresh salt "
+    "every login",
+}
 FLOOR_TARGET = 1.05  # sasl-kit cold at most this many times the floor
 SCRAMP_TARGET = 50.0  # scramp at least this many times sasl-kit warm
 HEADER = ("case", "implementation", "us/login", "x floor", "scramp/sasl-kit", "target", "met")
@@ -96,11 +107,54 @@ def floor_client_final(server: Server) -> bytes:
     return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
 
 
-def floor() -> Login:
+def floor(salt: bytes = SALT) -> Login:
     password = PASSWORD.encode()
 
     def login() -> None:
-        hashlib.pbkdf2_hmac(HASH, password, SALT, ITERATIONS)
+        hashlib.pbkdf2_hmac(HASH, password, salt, ITERATIONS)
+
+    return login
+
+
+def fresh_salt_server() -> Server:
+    """The server's messages for a new salt, from RFC 5802 3 (no cache is touched)."""
+    salt = os.urandom(16)
+    first = f"r={CNONCE}{SNONCE},s={base64.b64encode(salt).decode()},i={ITERATIONS}"
+    without_proof = f"c=biws,r={CNONCE}{SNONCE}"
+    auth_message = f"n={USER},r={CNONCE},{first},{without_proof}".encode()
+    salted = hashlib.pbkdf2_hmac(HASH, PASSWORD.encode(), salt, ITERATIONS)
+    signature = scram.server_signature(HASH, scram.server_key(HASH, salted), auth_message)
+    return Server(first.encode(), f"v={base64.b64encode(signature).decode()}".encode(), b"")
+
+
+def created_floor() -> Login:
+    """The floor of a fresh-salt login: PBKDF2 over a salt never seen before."""
+    return floor(os.urandom(16))
+
+
+def created_sasl_kit(server: Server) -> Login:
+    """Create a client and log in to ``server``, all under the clock."""
+    first, final = server.first, server.final
+
+    def login() -> None:
+        client = sasl_kit.client(MECHANISM, username=USER, password=PASSWORD, cnonce=CNONCE)
+        client.step(b"")
+        client.step(first)
+        client.step(final)
+
+    return login
+
+
+def created_scramp(module: Any, server: Server) -> Login:
+    """Create a scramp client and log in to ``server``, all under the clock."""
+    first, final = server.first.decode(), server.final.decode()
+
+    def login() -> None:
+        client = module.ScramClient([MECHANISM], USER, PASSWORD, c_nonce=CNONCE)
+        client.get_client_first()
+        client.set_server_first(first)
+        client.get_client_final()
+        client.set_server_final(final)
 
     return login
 
@@ -152,6 +206,19 @@ def check(server: Server, module: Any | None) -> None:
         client.set_server_final(server.final.decode())  # raises if the signature is wrong
 
 
+def check_fresh_salt(module: Any | None) -> None:
+    """Both clients accept the signature of a fresh-salt server made by the formulas."""
+    server = fresh_salt_server()
+    kit = sasl_kit.client(MECHANISM, username=USER, password=PASSWORD, cnonce=CNONCE)
+    kit.step(b"")
+    kit.step(server.first)
+    kit.step(server.final)
+    if not kit.complete:
+        raise BenchMismatch("sasl-kit did not accept a fresh-salt server's signature")
+    if module is not None:
+        created_scramp(module, server)()  # raises if the signature is wrong
+
+
 @dataclass
 class Row:
     """One timed thing; ``fresh`` prepares a login untimed (``None``: not installed)."""
@@ -159,6 +226,7 @@ class Row:
     case: str
     implementation: str
     fresh: Callable[[], Login] | None
+    work: str = STEPS
     us_per_login: float | None = None
     times_floor: float | None = None
     scramp_over_sasl_kit: float | None = None
@@ -167,6 +235,7 @@ class Row:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "work": self.work,
             "case": self.case,
             "implementation": self.implementation,
             "us_per_login": self.us_per_login,
@@ -187,6 +256,7 @@ def build_rows() -> tuple[list[Row], list[str]]:
     server = server_messages()
     check(server, module)
     scramp_fresh = None if module is None else (lambda: scramp_login(module, server))
+    check_fresh_salt(module)
     rows = [
         Row(COLD, FLOOR, floor),
         Row(COLD, SASL_KIT, lambda: sasl_kit_login(server, cold=True)),
@@ -194,6 +264,22 @@ def build_rows() -> tuple[list[Row], list[str]]:
         Row(WARM, FLOOR, floor),
         Row(WARM, SASL_KIT, lambda: sasl_kit_login(server, cold=False)),
         Row(WARM, SCRAMP, scramp_fresh),
+        Row(COLD, FLOOR, created_floor, END_TO_END),
+        Row(COLD, SASL_KIT, lambda: created_sasl_kit(fresh_salt_server()), END_TO_END),
+        Row(
+            COLD,
+            SCRAMP,
+            None if module is None else (lambda: created_scramp(module, fresh_salt_server())),
+            END_TO_END,
+        ),
+        Row(WARM, FLOOR, floor, END_TO_END),
+        Row(WARM, SASL_KIT, lambda: created_sasl_kit(server), END_TO_END),
+        Row(
+            WARM,
+            SCRAMP,
+            None if module is None else (lambda: created_scramp(module, server)),
+            END_TO_END,
+        ),
     ]
     return rows, notes
 
@@ -231,14 +317,14 @@ def time_rows(rows: list[Row], batch_seconds: float, batches: int) -> None:
 
 
 def assess(rows: list[Row]) -> None:
-    cost = {(row.case, row.implementation): row.us_per_login for row in rows}
+    cost = {(row.work, row.case, row.implementation): row.us_per_login for row in rows}
     for row in rows:
-        floor_cost = cost[(row.case, FLOOR)]
+        floor_cost = cost[(row.work, row.case, FLOOR)]
         if row.us_per_login is not None and floor_cost:
             row.times_floor = row.us_per_login / floor_cost
         if row.implementation != SASL_KIT:
             continue
-        theirs = cost[(row.case, SCRAMP)]
+        theirs = cost[(row.work, row.case, SCRAMP)]
         if row.us_per_login and theirs is not None:
             row.scramp_over_sasl_kit = theirs / row.us_per_login
         if row.case == COLD:
@@ -259,7 +345,7 @@ def environment(batch_seconds: float, batches: int) -> dict[str, str]:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "timing": f"best of {batches} batches of {batch} per row, rows interleaved",
         "measured": f"one {MECHANISM} client login at i={ITERATIONS} (client-first, "
-        "client-final, server signature checked); server messages made beforehand",
+        "client-final, server signature checked); server messages made untimed",
     }
 
 
@@ -267,7 +353,7 @@ def _cell(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render(rows: list[Row], env: dict[str, str], notes: list[str]) -> str:
+def _table(rows: list[Row]) -> list[str]:
     table = [list(HEADER)]
     for row in rows:
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[row.met]
@@ -291,11 +377,17 @@ def render(rows: list[Row], env: dict[str, str], notes: list[str]) -> str:
         for line in table
     ]
     lines.insert(1, "-" * max(len(line) for line in lines))
+    return lines
+
+
+def render(rows: list[Row], env: dict[str, str], notes: list[str]) -> str:
+    sections: list[str] = []
+    for work, meaning in WORKS.items():
+        sections += ["", f"{work}: {meaning}", *_table([r for r in rows if r.work == work])]
     return "\n".join(
         [
             *(f"{key}: {value}" for key, value in env.items()),
-            "",
-            *lines,
+            *sections,
             *(f"note: {note}" for note in notes),
         ]
     )

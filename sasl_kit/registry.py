@@ -23,13 +23,10 @@ from sasl_kit.mechanisms.base import ClientOptions, ServerOptions
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+    from collections.abc import Collection, Iterable, Iterator, Mapping
     from importlib.metadata import EntryPoint
-    from typing import TypeVar
 
     from sasl_kit.mechanisms.base import ClientMechanism, CredentialStore, ServerMechanism
-
-    _T = TypeVar("_T")
 
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
 CREDENTIALS = ("password", "token", "external", "none")
@@ -58,12 +55,14 @@ class MechanismInfo:
     """
 
     __slots__ = (
-        "_client",
-        "_server",
+        "_client_ref",
+        "_server_ref",
         "channel_binding",
+        "client",
         "credential",
         "name",
         "plaintext",
+        "server",
         "strength",
     )
 
@@ -84,44 +83,45 @@ class MechanismInfo:
             )
         _set = object.__setattr__
         _set(self, "name", name.upper())
-        _set(self, "_client", client)
-        _set(self, "_server", server)
+        _set(self, "_client_ref", client)
+        _set(self, "_server_ref", server)
         _set(self, "strength", strength)
         _set(self, "plaintext", plaintext)
         _set(self, "channel_binding", channel_binding)
         _set(self, "credential", credential)
+        for side, given in (("client", client), ("server", server)):
+            if not isinstance(given, str):
+                _set(self, side, given)
 
     name: str
     strength: int
     plaintext: bool
     channel_binding: bool
     credential: str
-    _client: type[ClientMechanism] | str | None
-    _server: type[ServerMechanism] | str | None
+    client: type[ClientMechanism] | None
+    """The client class, or ``None``; a reference is imported at the first read."""
+    server: type[ServerMechanism] | None
+    """The server class, or ``None``; a reference is imported at the first read."""
+    _client_ref: type[ClientMechanism] | str | None
+    _server_ref: type[ServerMechanism] | str | None
 
-    @property
-    def client(self) -> type[ClientMechanism] | None:
-        """The client class (imported now if the row holds a reference), or ``None``."""
-        if isinstance(self._client, str):
-            object.__setattr__(self, "_client", _resolve(self._client))
-        return self._client  # type: ignore[return-value]
-
-    @property
-    def server(self) -> type[ServerMechanism] | None:
-        """The server class (imported now if the row holds a reference), or ``None``."""
-        if isinstance(self._server, str):
-            object.__setattr__(self, "_server", _resolve(self._server))
-        return self._server  # type: ignore[return-value]
+    def __getattr__(self, name: str) -> object:
+        """Called only for a side not read yet: import its reference, keep the class."""
+        if name not in ("client", "server"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        reference = getattr(self, f"_{name}_ref")
+        object.__setattr__(self, name, _resolve(reference))
+        return getattr(self, name)
 
     @property
     def has_client(self) -> bool:
         """Whether there is a client side, without importing it."""
-        return self._client is not None
+        return self._client_ref is not None
 
     @property
     def has_server(self) -> bool:
         """Whether there is a server side, without importing it."""
-        return self._server is not None
+        return self._server_ref is not None
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}")
@@ -132,8 +132,8 @@ class MechanismInfo:
     def _key(self) -> tuple[object, ...]:
         return (
             self.name,
-            _name_of(self._client),
-            _name_of(self._server),
+            _name_of(self._client_ref),
+            _name_of(self._server_ref),
             self.strength,
             self.plaintext,
             self.channel_binding,
@@ -329,10 +329,14 @@ class Registry:
 
     def client(self, name: str, **options: object) -> ClientMechanism:
         """A new client mechanism; ``options`` are the fields of ``ClientOptions``."""
-        cls = self.get(name).client
+        cls = (self._table.get(name.upper()) or self.get(name)).client
         if cls is None:
             raise UnknownMechanism(f"{name.upper()} has no client side here")
-        return cls(_build(ClientOptions, options))
+        try:
+            checked = ClientOptions._of(options)
+        except TypeError as exc:
+            raise UsageError(f"bad option for ClientOptions: {exc}") from None
+        return cls(checked)
 
     def server(
         self,
@@ -346,7 +350,11 @@ class Registry:
             raise UnknownMechanism(f"{name.upper()} has no server side here")
         from sasl_kit.mechanisms.values import as_store  # stores: the first server imports them
 
-        return cls(_build(ServerOptions, {"credentials": as_store(credentials), **options}))
+        try:
+            checked = ServerOptions._of({**options, "credentials": as_store(credentials)})
+        except TypeError as exc:
+            raise UsageError(f"bad option for ServerOptions: {exc}") from None
+        return cls(checked)
 
     def choose(
         self,
@@ -395,13 +403,6 @@ class Registry:
         usable.sort(key=lambda i: -i.strength)
         offers_binding = any(info.channel_binding for n in offered if (info := self._find(n)))
         return Choice(tuple(usable), passed, offers_binding)
-
-
-def _build(kind: Callable[..., _T], options: Mapping[str, object]) -> _T:
-    try:
-        return kind(**options)
-    except TypeError as exc:
-        raise UsageError(f"bad option for {getattr(kind, '__name__', kind)}: {exc}") from None
 
 
 def entry_points(group: str) -> Iterable[EntryPoint]:

@@ -29,3 +29,12 @@ def test_json_output_has_every_row_and_a_verdict_per_target() -> None:
     rows = {(row["case"], row["implementation"]): row for row in report["rows"]}
     assert set(rows) == {(c, i) for c in CASES for i in IMPLEMENTATIONS}
     assert all(rows[(case, "sasl-kit")]["target"] for case in CASES)
+
+
+def test_both_works_are_measured_with_a_target_each() -> None:
+    report = json.loads(_bench("--json"))
+    works = {(row["work"], row["case"], row["implementation"]) for row in report["rows"]}
+    assert works == {
+        (w, c, i) for w in ("steps", "create + steps") for c in CASES for i in IMPLEMENTATIONS
+    }
+    assert all(row["target"] for row in report["rows"] if row["implementation"] == "sasl-kit")

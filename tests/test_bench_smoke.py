@@ -27,3 +27,15 @@ def test_json_output_has_every_row_of_both_mechanisms() -> None:
     report = json.loads(_bench("--json"))
     rows = {(row["mechanism"], row["implementation"]) for row in report["rows"]}
     assert rows == {(m, i) for m in ("CRAM-MD5", "DIGEST-MD5") for i in IMPLEMENTATIONS}
+
+
+def test_both_works_are_measured_with_a_target_each() -> None:
+    report = json.loads(_bench("--json"))
+    works = {(row["work"], row["mechanism"], row["implementation"]) for row in report["rows"]}
+    assert works == {
+        (w, m, i)
+        for w in ("answer", "create + answer")
+        for m in ("CRAM-MD5", "DIGEST-MD5")
+        for i in IMPLEMENTATIONS
+    }
+    assert all(row["target"] for row in report["rows"] if row["implementation"] == "sasl-kit")

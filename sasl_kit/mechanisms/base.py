@@ -79,9 +79,12 @@ def default_authorize(authcid: str, authzid: str) -> bool:
     return authzid in ("", authcid)
 
 
+_new, _set = object.__new__, object.__setattr__  # module names: read faster than attributes
+
+
 @dataclass_transform(kw_only_default=True, frozen_default=True)
 class _Options:
-    """A frozen value of keyword options, made in one dict update (docs/bench.md).
+    """A frozen value of keyword options: one check and one dict update (docs/bench.md).
 
     A subclass declares its fields as annotated class attributes with their
     defaults (a field without one is required) and names in ``_hidden`` those
@@ -93,30 +96,46 @@ class _Options:
 
     _hidden: ClassVar[frozenset[str]] = frozenset()
     _uncompared: ClassVar[frozenset[str]] = frozenset()
-    _defaults: ClassVar[dict[str, object]]
     _fields: ClassVar[tuple[str, ...]]
+    _names: ClassVar[frozenset[str]]
     _compared: ClassVar[tuple[str, ...]]
     _required: ClassVar[frozenset[str]]
+    _bound: ClassVar[dict[str, object]]
 
     def __init_subclass__(cls) -> None:
         cls._fields = tuple(n for n in cls.__annotations__ if not n.startswith("_"))
+        cls._names = frozenset(cls._fields)
         cls._compared = tuple(n for n in cls._fields if n not in cls._uncompared)
-        cls._defaults = {n: cls.__dict__[n] for n in cls._fields if n in cls.__dict__}
-        cls._required = frozenset(cls._fields) - cls._defaults.keys()
+        cls._required = frozenset(n for n in cls._fields if n not in cls.__dict__)
+        # A default is read from the class, unless reading it there would bind it (a function).
+        defaults = {n: cls.__dict__[n] for n in cls._names - cls._required}
+        cls._bound = {n: value for n, value in defaults.items() if hasattr(value, "__get__")}
 
     def __init__(self, **options: object) -> None:
-        values = self.__dict__
-        values.update(self._defaults)
-        values.update(options)
-        if len(values) != len(self._fields) or not self._required <= options.keys():
-            self._refuse(options)
+        _set(self, "__dict__", type(self)._of(options).__dict__)
 
-    def _refuse(self, options: dict[str, object]) -> None:
-        where = f"{type(self).__qualname__}.__init__()"
+    @classmethod
+    def _of(cls, options: dict[str, object]) -> Self:
+        """``cls(**options)``, taking the dict ``options`` itself as the new value's fields.
+
+        The registry's path: its ``**options`` is a dict of its own already, and
+        calling the class would copy it again (docs/bench.md: making a client).
+        """
+        if not cls._names.issuperset(options) or (
+            cls._required and not cls._required <= options.keys()
+        ):
+            cls._refuse(options)
+        made = _new(cls)
+        _set(made, "__dict__", {**cls._bound, **options} if cls._bound else options)
+        return made
+
+    @classmethod
+    def _refuse(cls, options: dict[str, object]) -> None:
+        where = f"{cls.__qualname__}.__init__()"
         for name in options:
-            if name not in self._defaults and name not in self._required:
+            if name not in cls._names:
                 raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
-        missing = ", ".join(repr(n) for n in self._fields if n in self._required - options.keys())
+        missing = ", ".join(repr(n) for n in cls._fields if n in cls._required - options.keys())
         raise TypeError(f"{where} missing required keyword-only argument(s): {missing}")
 
     def replace(self, **changes: object) -> Self:
@@ -136,12 +155,10 @@ class _Options:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        mine, theirs = vars(self), vars(other)
-        return all(mine[n] == theirs[n] for n in self._compared)
+        return all(getattr(self, n) == getattr(other, n) for n in self._compared)
 
     def __hash__(self) -> int:
-        values = vars(self)
-        return hash(tuple(values[n] for n in self._compared))
+        return hash(tuple(getattr(self, n) for n in self._compared))
 
 
 class ClientOptions(_Options):
@@ -259,12 +276,10 @@ class Mechanism:
     """
 
     name: ClassVar[str]
-    complete: bool
-
-    def __init__(self) -> None:
-        self.complete = False
-        self._finished = False
-        self.security_layer: SecurityLayer | None = None
+    # Class-level starting values: an object sets its own only when they change.
+    complete: bool = False
+    _finished: bool = False
+    security_layer: SecurityLayer | None = None
 
     def step(self, data: bytes | None) -> bytes | None:
         """Take the peer's message, return ours; any error ends the exchange."""
@@ -300,7 +315,6 @@ class ClientMechanism(Mechanism):
     answers_errors: ClassVar[bool] = False
 
     def __init__(self, options: ClientOptions) -> None:
-        super().__init__()
         self.options = options
 
     @property
@@ -318,7 +332,6 @@ class ServerMechanism(Mechanism):
     """Server side. Subclasses implement ``_step``; on success call ``_accept``."""
 
     def __init__(self, options: ServerOptions) -> None:
-        super().__init__()
         self.options = options
         self.authcid: str | None = None
         self.authzid: str | None = None

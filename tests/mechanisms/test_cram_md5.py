@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sasl_kit
 from sasl_kit import AuthenticationFailed, MalformedMessage
+from sasl_kit.mechanisms.cram_md5 import cram_md5_digest
 
 USERS = {"tim": "tanstaaftanstaaf", "first last": "spaced"}
 
@@ -61,3 +66,17 @@ def test_server_rejects_wrong_password_and_unknown_user() -> None:
 def test_server_refuses_an_initial_response() -> None:
     with pytest.raises(MalformedMessage, match="initial response"):
         sasl_kit.server("CRAM-MD5", USERS).step(b"tim")
+
+
+@settings(max_examples=500)
+@given(password=st.text(max_size=100), challenge=st.binary(max_size=300))
+def test_the_rfc_2104_digest_is_the_hmac_modules(password: str, challenge: bytes) -> None:
+    expected = hmac.new(password.encode("utf-8"), challenge, hashlib.md5).hexdigest()
+    assert cram_md5_digest(password, challenge) == expected
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 128, 1000])
+def test_keys_around_the_md5_block_size_give_the_hmac_modules_digest(length: int) -> None:
+    password = "k" * length
+    expected = hmac.new(password.encode(), b"<1896.697170952@host>", hashlib.md5).hexdigest()
+    assert cram_md5_digest(password, b"<1896.697170952@host>") == expected
