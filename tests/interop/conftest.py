@@ -60,6 +60,15 @@ def require_programs(*programs: str) -> None:
     pytest.skip(reason)
 
 
+def require_root(reason: str) -> None:
+    """Skip (or, in CI, fail) unless we are root; ``reason`` says what needs it."""
+    if os.geteuid() == 0:
+        return
+    if in_ci():
+        pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def gsasl(tmp_path: Path) -> Path:
     """GNU SASL is installed; returns a private working directory for one run."""
@@ -78,11 +87,7 @@ def cyrus(tmp_path_factory: pytest.TempPathFactory) -> CyrusConfig:
 def mail_store() -> Iterator[MailSite]:
     """Dovecot and Postfix are installed and we are root; their shared private directory."""
     require_programs(DOVECOT, POSTFIX)
-    if os.geteuid() != 0:
-        reason = "the private Dovecot and Postfix need root (they drop to their own users)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_root("the private Dovecot and Postfix need root (they drop to their own users)")
     with mail_site() as site:
         yield site
 

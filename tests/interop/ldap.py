@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from sasl_kit.certificates import self_signed
-from tests.interop.conftest import in_ci, require_programs
+from tests.interop.conftest import require_programs, require_root
 from tests.interop.mta import free_ports
 from tests.interop.peers import ALICE
 
@@ -144,11 +144,7 @@ def running_slapd(root: Path, *, cbinding: bool = False) -> Iterator[Slapd]:
 
 def _require_slapd() -> None:
     require_programs(SLAPD, SASLPASSWD2, UNSHARE)
-    if os.geteuid() != 0:
-        reason = "the private slapd needs root (a mount namespace over /etc/ldap/sasl2)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_root("the private slapd needs root (a mount namespace over /etc/ldap/sasl2)")
 
 
 @pytest.fixture(scope="session")
