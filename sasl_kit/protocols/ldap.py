@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from abc import ABC, abstractmethod
 
 from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ClientMechanism
@@ -112,15 +113,13 @@ _BIND_REQUEST = re.compile(
     r"(?P<continued> \(continued\))?(?P<abort> \(abort\))?" + _PAYLOAD
 )
 _RESPONSE = re.compile(
-    r"(?P<op>bindResponse|extendedResp|searchResDone)\((?P<id>\d+)\) "
+    r"(?P<op>bindResponse|extendedResp)\((?P<id>\d+)\) "
     r"(?P<name>[A-Za-z-]+) \((?P<code>\d+)\)" + _PAYLOAD + r'(?: (?P<text>".*"))?'
 )
 
 
-def _payload(data: bytes | None) -> str:
-    if data is None:
-        return ""
-    return f" {b64encode(data) or '='}"
+def _payload(data: bytes) -> str:
+    return f" {PROFILE.written(data)}"
 
 
 def _diagnostic(message: Message) -> str:
@@ -220,7 +219,7 @@ class LDAPClientAuth(ClientAuth):
 # --- session operations ------------------------------------------------------
 
 
-class _Operation:
+class _Operation(ABC):
     """One request and its responses, sans-I/O: ``start``, then ``receive`` until ``done``."""
 
     def __init__(self, message_id: int, limit: int = MAX_MESSAGE) -> None:
@@ -247,8 +246,13 @@ class _Operation:
             if self.done:
                 return
 
+    @abstractmethod
+    def start(self) -> bytes:
+        """The request's bytes (recorded in ``transcript``)."""
+
+    @abstractmethod
     def _take(self, message: Message) -> None:
-        raise NotImplementedError
+        """One response to the request; sets ``done`` at the last."""
 
     def _record(self, side: str, text: str) -> None:
         self.transcript.append(TranscriptLine(side, text))
@@ -361,6 +365,10 @@ class LDAPProfile(Profile):
         if not isinstance(message_id, int) or not 0 < message_id < 2**31:
             raise UsageError("message_id must be an int from 1 to 2**31 - 1 (RFC 4511 4.1.1)")
         return LDAPClientAuth(name, mechanism, message_id=message_id)
+
+    def written(self, data: bytes) -> str:
+        """Base64, ``=`` for present but empty (absent payloads are not written)."""
+        return b64encode(data) or "="
 
     def read_line(self, side: str, text: str) -> Event | None:
         if side == CLIENT:
