@@ -36,7 +36,7 @@ import pytest
 from sasl_kit.certificates import self_signed
 from tests.interop.conftest import require_programs, require_root
 from tests.interop.mta import free_ports
-from tests.interop.peers import ALICE
+from tests.interop.peers import ALICE, ANNA, JURGEN, Account
 
 SLAPD = "/usr/sbin/slapd"
 SASLPASSWD2 = "/usr/sbin/saslpasswd2"
@@ -44,6 +44,8 @@ UNSHARE = "/usr/bin/unshare"
 CYRUS_CONFIG = "/etc/ldap/sasl2"
 HOST = "127.0.0.1"
 REALM = "example.test"
+# ASCII; a non-ASCII password; a non-ASCII user name too (ISO 8859-1 representable).
+ACCOUNTS: tuple[Account, ...] = (ALICE, ANNA, JURGEN)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
@@ -67,7 +69,7 @@ def _config(root: Path, cert: Path, key: Path, cbinding: bool) -> Path:
     (sasl2 / "slapd.conf").write_text(
         f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {root / 'sasldb2'}\n"
     )
-    for user, password in ((ALICE.user, ALICE.password), ("anonymous", "unused")):
+    for user, password in (*((a.user, a.password) for a in ACCOUNTS), ("anonymous", "unused")):
         subprocess.run(
             [SASLPASSWD2, "-f", str(root / "sasldb2"), "-c", "-p", "-u", REALM, user],
             input=password.encode(),
