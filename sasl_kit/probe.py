@@ -843,7 +843,7 @@ def _why(attempt: Attempt, evidence: _Evidence) -> str:
 def summarize(attempts: Sequence[Attempt]) -> tuple[str, NextStep | None]:
     """The verdict on the whole server from diagnosed attempts, and a run that tells more."""
     if not attempts:
-        return "", None
+        return "nothing to try: the server advertised no mechanism on this connection", None
     tried = [a for a in attempts if a.outcome is not Outcome.SKIPPED]
     ok = [a for a in tried if a.outcome is Outcome.OK]
     untried = _names(a for a in attempts if a.outcome is Outcome.SKIPPED)

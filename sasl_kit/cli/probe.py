@@ -164,7 +164,9 @@ def text(report: Report, args: argparse.Namespace) -> str:
     if report.attempts:
         rows = [_row(a) for a in report.attempts]
         header = ["mechanism", "tried", "outcome", "round trips", "time", "diagnosis"]
-        lines += ["", table(header, rows), "", f"verdict: {report.verdict}"]
+        lines += ["", table(header, rows)]
+    if report.verdict:
+        lines += ["", f"verdict: {report.verdict}"]
         if (command := next_command(report, args)) is not None:
             lines.append(f"next: {command}")
     if args.verbose:

@@ -162,3 +162,17 @@ def test_without_tls_dovecot_is_probed_on_the_plain_connection(
     assert {a.mechanism: a.outcome for a in report.attempts} == {
         name: plain if name in PLAINTEXT else Outcome.OK for name in MECHANISMS
     }
+
+
+def test_without_tls_postfix_offers_nothing_to_try_and_the_verdict_says_so(
+    mail_store: MailSite, dovecot: Dovecot, postfix: Postfix, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"smtp://{HOST}:{postfix.smtp_port}"
+    argv = ["probe", url, "--no-tls", "--username", ALICE.user, "--password", ALICE.password]
+    assert main([*argv, "--timeout", str(TIMEOUT)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{url} (no TLS)",
+        "advertised without TLS: (none)",
+        "",
+        "verdict: nothing to try: the server advertised no mechanism on this connection",
+    ]
