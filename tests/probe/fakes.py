@@ -11,7 +11,8 @@ Rules of this file:
   whatever the response, as Cyrus does when it has no secret to check against.
 - ``Seed`` fields change that: ``saslauthd_down`` makes PLAIN and LOGIN fail
   too, ``unknown`` answers those mechanisms 504 although EHLO offers them,
-  ``hang_up`` closes the connection when the client sends that AUTH.
+  ``hang_up`` closes the connection when the client sends that AUTH, and
+  ``greet=N`` closes every connection after the N-th before its greeting.
 - ``auths`` records the mechanism of every AUTH command, so that a test can
   prove what a client did not retry.
 """
@@ -45,6 +46,8 @@ class Seed:
     saslauthd_down: bool = False
     unknown: frozenset[str] = frozenset()
     hang_up: frozenset[str] = frozenset()
+    greet: int | None = None
+    """How many connections get a greeting; later ones are closed at once (None: all)."""
 
 
 class _Hangup(Exception):
@@ -71,6 +74,9 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def _session(self) -> None:
         seed = self.server.seed
+        self.server.connections += 1
+        if seed.greet is not None and self.server.connections > seed.greet:
+            return
         self._send(f"220 {REALM} ESMTP Sendmail 8.17.1.9/8.17.1.9 (fake)")
         while True:
             line = self._line()
@@ -135,6 +141,7 @@ class _Server(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seed = seed
         self.auths: list[str] = []
+        self.connections = 0
 
 
 class SeedServer:

@@ -219,6 +219,18 @@ def test_a_server_that_hangs_up_mid_probe_is_a_row_and_the_other_tries_go_on(
     assert rows["PLAIN"]["outcome"] == "ok"
 
 
+def test_a_server_that_stops_answering_after_the_listing_gives_a_row_per_try() -> None:
+    with SeedServer(Seed(greet=1)) as server:
+        report = _probe(server, allow_plaintext=True)
+    assert report.offered == Seed().mechanisms
+    assert {a.outcome for a in report.attempts} == {Outcome.ERROR}
+    for attempt in report.attempts:
+        assert attempt.diagnosis.startswith("no session for this try: 127.0.0.1 closed")
+    assert report.verdict.startswith(
+        "none works; DIGEST-MD5, CRAM-MD5, LOGIN, PLAIN failed (see the rows)"
+    )
+
+
 def test_an_unreachable_host_exits_3_with_the_reason_in_json_too(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
