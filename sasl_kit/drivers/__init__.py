@@ -20,6 +20,7 @@ DRIVERS: dict[str, str] = {
     "ldap": "sasl_kit.drivers.ldap",
     "postgresql": "sasl_kit.drivers.postgresql",
     "sieve": "sasl_kit.drivers.sieve",
+    "xmpp": "sasl_kit.drivers.xmpp",
 }
 """Protocol name -> module holding ``open_session(settings) -> Session``."""
 

@@ -23,6 +23,7 @@ PROFILES: dict[str, str] = {
     "postgresql": "sasl_kit.protocols.postgresql",
     "sieve": "sasl_kit.protocols.sieve",
     "ldap": "sasl_kit.protocols.ldap",
+    "xmpp": "sasl_kit.protocols.xmpp",
 }
 """Protocol name -> module holding its ``PROFILE`` (a ``Profile`` instance)."""
 
@@ -38,6 +39,7 @@ SCHEMES: dict[str, tuple[str, TLSMode, int]] = {
     "sieve": ("sieve", "starttls", 4190),
     "ldap": ("ldap", "starttls", 389),
     "ldaps": ("ldap", "implicit", 636),
+    "xmpp": ("xmpp", "starttls", 5222),
 }
 """URL scheme -> protocol, TLS mode, default port (smtp:// is submission, as in ``send``).
 A target without TLS (``none``) is the scheme's protocol and port with its TLS turned off."""

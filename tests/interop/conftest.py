@@ -34,6 +34,7 @@ from tests.interop.peers import (
     installed,
     make_cyrus_config,
 )
+from tests.interop.xmpp import PROSODY, PROSODYCTL, Prosody, prosody
 
 CYRUS_MECHANISMS = (
     "PLAIN",
@@ -121,4 +122,17 @@ def postfix(mail_store: MailSite, dovecot: Dovecot) -> Iterator[Postfix]:
     """A private Postfix on 127.0.0.1 authenticating through ``dovecot``, once per session."""
     with Postfix(mail_store, dovecot) as server:
         server.start()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prosody_server() -> Iterator[Prosody]:
+    """A private Prosody 0.12 on 127.0.0.1 (c2s, STARTTLS required), once per session."""
+    require_programs(PROSODY, PROSODYCTL)
+    if os.geteuid() != 0:
+        reason = "the private Prosody needs root (it runs as the prosody user)"
+        if in_ci():
+            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
+        pytest.skip(reason)
+    with prosody() as server:
         yield server
