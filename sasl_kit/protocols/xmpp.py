@@ -41,6 +41,7 @@ opens a new stream (6.4.6); that is the driver's part.
 from __future__ import annotations
 
 import collections
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 BIND_NS = "urn:ietf:params:xml:ns:xmpp-bind"
 STREAM_ERRORS_NS = "urn:ietf:params:xml:ns:xmpp-streams"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 
 MAX_DEPTH = 16
 MAX_ELEMENT_BYTES = 64 * 1024
@@ -229,11 +232,7 @@ class XMLStream:
                 )
             if self.header is None:
                 self._head += piece
-                if b"<!" in self._head:
-                    raise ProtocolViolation(
-                        "the server sent a DTD or a comment before its stream (restricted "
-                        "XML, RFC 6120 11.1)"
-                    )
+                _check_prolog(self._head)
             try:
                 self._parser.feed(piece)
                 events = self._parser.read_events()
@@ -277,6 +276,19 @@ class XMLStream:
             self._root = element
             self.header = dict(element.attrib)
             self._head = b""
+
+
+def _check_prolog(head: bytes) -> None:
+    """Before the stream element: whitespace and the XML declaration, in UTF-8, only."""
+    text = head.lstrip(b" \t\r\n")
+    declaration = text.partition(b"?>")[0] if text.startswith(b"<?xml ") else b""
+    encoding = _ENCODING.search(declaration)
+    if (text and text[:1] != b"<") or (encoding and encoding[1].lower() != b"utf-8"):
+        raise ProtocolViolation("the server's stream is not in UTF-8 (RFC 6120 11.6)")
+    if b"<!" in head:
+        raise ProtocolViolation(
+            "the server sent a DTD or a comment before its stream (restricted XML, RFC 6120 11.1)"
+        )
 
 
 def _stream_start(namespaces: Mapping[str, str]) -> bytes:

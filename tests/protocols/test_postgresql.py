@@ -392,8 +392,11 @@ def _server_messages() -> st.SearchStrategy[bytes]:
         st.sampled_from([b"R", b"E", b"N", b"S", b"Z", b"v"]),
         st.one_of(
             st.binary(max_size=80),
-            st.builds(lambda code, rest: struct.pack("!i", code) + rest,
-                      st.integers(min_value=-2, max_value=13), st.binary(max_size=60)),
+            st.builds(
+                lambda code, rest: struct.pack("!i", code) + rest,
+                st.integers(min_value=-2, max_value=13),
+                st.binary(max_size=60),
+            ),
         ),
     )
     return st.one_of(framed, st.binary(max_size=80))
