@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, SASLError, UsageError
+from sasl_kit.errors import SASLError, UsageError
 from sasl_kit.mechanisms.base import ClientMechanism
 from sasl_kit.protocols.base import (
     CLIENT,
@@ -63,7 +63,6 @@ from sasl_kit.protocols.base import (
     Outcome,
     Profile,
     Response,
-    Result,
     Start,
     b64decode,
     b64encode,
@@ -398,6 +397,8 @@ class XMPPClientAuth(ClientAuth):
 
     ``stream``: the driver's stream past its features (``XMLStream.continuation``);
     without one, the server's bare elements are read (``DEFAULT_NAMESPACES``).
+    The mechanism is stepped by ``ClientAuth``'s helpers; ``_error`` set means
+    our ``<abort/>`` is out.
     """
 
     def __init__(
@@ -405,7 +406,6 @@ class XMPPClientAuth(ClientAuth):
     ) -> None:
         super().__init__(name, mechanism)
         self.stream = stream if stream is not None else XMLStream(DEFAULT_NAMESPACES)
-        self._aborted: SASLError | None = None
 
     def continue_stream(self, stream: XMLStream) -> None:
         """Read the server's elements from ``stream`` (a driver's, past its features)."""
@@ -414,9 +414,9 @@ class XMPPClientAuth(ClientAuth):
         self.stream = stream
 
     def _start(self) -> bytes:
-        initial = None
-        if self.mechanism.client_first:
-            initial = self.mechanism.step(b"") or b""
+        initial = self._mechanism_initial()
+        if self.result is not None:
+            return b""  # the mechanism could not start: nothing goes out
         return self._send(_sasl("auth", _payload(initial), mechanism=self.name))
 
     def _receive(self, data: bytes) -> bytes:
@@ -434,7 +434,7 @@ class XMPPClientAuth(ClientAuth):
     def _on(self, element: ET.Element) -> bytes:
         error = _stream_error(element)
         if error is not None:
-            self._end(Outcome.FAILED, *error)
+            self._conclude(Outcome.FAILED, *error)
             return b""
         ns, local = _split(element.tag)
         if ns != SASL_NS or local not in ("challenge", "success", "failure"):
@@ -442,59 +442,24 @@ class XMPPClientAuth(ClientAuth):
         if local == "failure":
             condition, text = _failure(element)
             outcome = CONDITIONS.get(condition, Outcome.FAILED)
-            if outcome is Outcome.CANCELLED and self._aborted is None:
+            if outcome is Outcome.CANCELLED and self._error is None:
                 outcome = Outcome.FAILED  # "aborted" that we never asked for
-            self._end(outcome, condition, text)
+            self._conclude(outcome, condition, text)
             return b""
-        if self._aborted is not None:
+        if self._error is not None:
             return b""  # crossed our <abort/> on the wire; its <failure/> follows
         try:
             data = _data(element.text, f"the server's <{local}>")
         except ProtocolViolation as exc:
-            return self._abort(exc) if local == "challenge" else self._fail_after_success(exc)
-        if local == "challenge":
-            return self._challenge(data)
-        return self._success(data, element.text)
-
-    def _challenge(self, data: bytes) -> bytes:
-        try:
-            if self.mechanism.complete and not self.mechanism.answers_errors:
-                raise MalformedMessage(
-                    f"{self.name}: the server sent a challenge after the last step"
-                )
-            answer = self.mechanism.step(data)
-        except SASLError as exc:
-            return self._abort(exc)
-        return self._send(_sasl("response", None if not answer else b64encode(answer)))
-
-    def _success(self, data: bytes, text: str | None) -> bytes:
-        """RFC 6120 6.4.6: additional data goes to the mechanism, which must then be done."""
-        try:
-            if (text or "").strip():
-                self.mechanism.step(data)
-            if not self.mechanism.complete:
-                raise MutualAuthenticationFailed(
-                    f"the server reported {self.name} success before the mechanism "
-                    "finished: it did not prove itself; close this stream"
-                )
-        except SASLError as exc:
-            return self._fail_after_success(exc)
-        additional = data if (text or "").strip() else None
-        self.result = Result(Outcome.SUCCESS, self.name, "success", "", additional)
-        return b""
-
-    def _fail_after_success(self, error: SASLError) -> bytes:
-        """Success that our side cannot accept: nothing to send, the driver closes."""
-        self.result = Result(Outcome.CANCELLED, self.name, "success", error=error)
-        return b""
-
-    def _abort(self, error: SASLError) -> bytes:
-        """RFC 6120 6.4.5: cancel; the server's <failure><aborted/></failure> ends it."""
-        self._aborted = error
-        return self._send(_sasl("abort"))
-
-    def _end(self, outcome: Outcome, code: str, text: str) -> None:
-        self.result = Result(outcome, self.name, code, text, error=self._aborted)
+            self._error = exc
+            data = b""
+        if local == "success":  # RFC 6120 6.4.6: additional data goes to the mechanism
+            self._conclude(Outcome.SUCCESS, "success", "", data or None)  # '=' is none
+            return b""
+        answer = None if self._error else self._mechanism_answer(data)
+        if answer is None:  # RFC 6120 6.4.5: cancel; <failure><aborted/></failure> ends it
+            return self._send(_sasl("abort"))
+        return self._send(_sasl("response", b64encode(answer) if answer else None))
 
     def _send(self, element: ET.Element) -> bytes:
         line = serialize(element)
@@ -548,6 +513,16 @@ class XMPPProfile(Profile):
         if options or not (stream is None or isinstance(stream, XMLStream)):
             raise UsageError(f"XMPP client options: stream only, not {sorted(options)}")
         return XMPPClientAuth(name, mechanism, stream)
+
+    def payload(self, text: str, what: str) -> bytes:
+        """A payload as ``read_line`` gave it, or a client's whole ``<response/>`` line
+        (``verify`` keeps a response line as written): its base64, ``=`` or none empty."""
+        if text.lstrip().startswith("<"):
+            event = self.read_line(CLIENT, text)
+            if not isinstance(event, Response):
+                raise ProtocolViolation(f"{what} is not an XMPP <response/>")
+            text = event.text
+        return super().payload(text, what)
 
     def read_line(self, side: str, text: str) -> Event | None:
         """One element of the transcript notation (module rules); payloads as written.

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from sasl_kit import verify
+from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import SessionSettings
 from sasl_kit.drivers.xmpp import XMPPSession
@@ -194,3 +197,39 @@ def test_a_domain_prosody_does_not_serve_is_its_stream_error(prosody_server: Pro
     )
     with pytest.raises(ServerRefused, match="host-unknown"):
         open_session("xmpp", other)
+
+
+def _verify(transcript: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    path, secret = tmp_path / "transcript.txt", tmp_path / "password"
+    path.write_text(transcript, encoding="utf-8")
+    secret.write_text(ALICE.password + "\n", encoding="utf-8")
+    argv = ["verify", str(path), "--password-file", str(secret), "--username", ALICE.user]
+    status = main([*argv, "--service", "xmpp", "--host", DOMAIN])
+    return status, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("password", "status", "verdict"),
+    [
+        (ALICE.password, 0, "verdict: correct\n  erred: no one"),
+        ("not-" + ALICE.password, 1, "verdict: wrong\n  erred: client"),
+    ],
+    ids=["right", "wrong"],
+)
+@pytest.mark.parametrize("name", sorted(AFTER_TLS_12))
+def test_a_live_transcript_gets_the_right_verdict_from_sasl_kit_verify(
+    session12: XMPPSession,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    password: str,
+    status: int,
+    verdict: str,
+) -> None:
+    result, auth = login(session12, name, password=password)
+    assert result.ok is (password == ALICE.password)
+    transcript = "\n".join(str(line) for line in auth.transcript) + "\n"
+    (exchange,) = verify.read(transcript)
+    assert (exchange.protocol, exchange.mechanism) == ("xmpp", name)
+    code, out = _verify(transcript, tmp_path, capsys)
+    assert code == status and verdict in out, out

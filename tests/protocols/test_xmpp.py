@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from sasl_kit import verify
 from sasl_kit.errors import MutualAuthenticationFailed, UsageError
-from sasl_kit.protocols import PROFILES, SCHEMES, profile
+from sasl_kit.protocols import PROFILES, SCHEMES, profile, xmpp
 from sasl_kit.protocols.base import (
     Cancel,
     Challenge,
@@ -42,7 +43,7 @@ from sasl_kit.protocols.xmpp import (
     proceeded,
 )
 from sasl_kit.registry import default_registry
-from tests.protocols.xmpp_examples import example, juliet, scram_exchange, server_bytes
+from tests.protocols.xmpp_examples import EXAMPLES, example, juliet, scram_exchange, server_bytes
 
 SASL = f"xmlns='{SASL_NS}'"
 
@@ -141,6 +142,10 @@ def test_server_first_challenge_is_answered_and_an_equals_challenge_is_empty() -
     assert cram.receive(f"<success {SASL}/>".encode()) == b""
     assert cram.result is not None and cram.result.ok
     assert cram.result.additional_data is None
+    plain = client("PLAIN", username="tim", password="tanstaaftanstaaf")
+    plain.start()
+    plain.receive(f"<success {SASL}>=</success>".encode())  # empty additional data (6.4.6)
+    assert plain.result is not None and plain.result.ok
     login = client("LOGIN", username="tim", password="tanstaaftanstaaf")
     login.start()
     # Prosody writes an empty challenge as '=' (mod_saslauth build_reply).
@@ -356,7 +361,6 @@ def test_restricted_xml_of_rfc6120_11_1_is_refused(wire: bytes, problem: str) ->
 
 
 def test_limits_cut_off_deep_big_and_endless_input() -> None:
-    from sasl_kit.protocols import xmpp
 
     deep = XMLStream(xmpp.DEFAULT_NAMESPACES)
     deep.feed(b"<a>" * xmpp.MAX_DEPTH)
@@ -399,3 +403,23 @@ def test_client_takes_only_the_stream_option() -> None:
     mechanism = default_registry.client("PLAIN", username="u", password="p")
     with pytest.raises(UsageError):
         PROFILE.client("PLAIN", mechanism, host="example.org")
+
+
+def test_verify_reads_rfc6120s_example_as_xmpp_and_finds_the_proof_right() -> None:
+    transcript = (EXAMPLES / "scram-sha-1.txt").read_text("utf-8")
+    (exchange,) = verify.read(transcript)
+    assert (exchange.protocol, exchange.mechanism) == ("xmpp", "SCRAM-SHA-1")
+    assert exchange.outcome.success
+    assert exchange.steps[0].data() == b"n,,n=juliet,r=oMsTAAwAAAAMAAAANP0TAAAAAABPU0AA"
+    assert exchange.steps[2].data().endswith(b",p=UA57tM/SvpATBkH2FXs0WDXvJYw=")
+    diagnosis = verify.diagnose(exchange, password="r0m30myr0m30")
+    assert diagnosis.verdict == "correct"
+    assert verify.diagnose(exchange, password="juliet").verdict == "wrong"
+
+
+def test_payload_takes_a_response_line_or_its_text_and_nothing_else() -> None:
+    assert PROFILE.payload(f"<response {SASL}>dGlt</response>", "it") == b"tim"
+    assert PROFILE.payload(f"<response {SASL}/>", "it") == b""
+    assert PROFILE.payload("=", "it") == b""
+    with pytest.raises(ProtocolViolation, match="not an XMPP <response/>"):
+        PROFILE.payload(f"<success {SASL}>dGlt</success>", "it")
