@@ -129,10 +129,6 @@ def postfix(mail_store: MailSite, dovecot: Dovecot) -> Iterator[Postfix]:
 def prosody_server() -> Iterator[Prosody]:
     """A private Prosody 0.12 on 127.0.0.1 (c2s, STARTTLS required), once per session."""
     require_programs(PROSODY, PROSODYCTL)
-    if os.geteuid() != 0:
-        reason = "the private Prosody needs root (it runs as the prosody user)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_root("the private Prosody needs root (it runs as the prosody user)")
     with prosody() as server:
         yield server
