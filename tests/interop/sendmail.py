@@ -19,6 +19,10 @@ Rules of this module:
   saslauthd over a private sasldb; PLAIN and LOGIN work, the shared-secret
   mechanisms cannot) and ``auxprop`` (``pwcheck_method: auxprop`` with a
   private sasldb: all four work).
+- There is no syslog daemon: Sendmail gets a private ``/dev`` (a tmpfs with
+  its own null, zero, full, random, urandom and tty nodes) whose ``log`` links
+  to a datagram socket of ours, so ``Sendmail.log`` holds what Sendmail and
+  Cyrus log (at the default LogLevel 9, reasons but no password).
 - Processes are stopped by the pid recorded at start (our child, never reaped
   before it is signalled, so the id cannot have been reused), then their
   process group; never by name: sendmail rewrites its argv.
@@ -29,7 +33,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,10 +84,25 @@ def _run(argv: list[str], *, cwd: Path, what: str) -> None:
         raise MTAFailed(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def _in_namespace(hostname: str, mounts: dict[str, Path], argv: list[str]) -> list[str]:
-    """``argv`` run (exec'd: same pid) in private mount and UTS namespaces with ``mounts``."""
+DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9),
+           "tty": (5, 0)}  # fmt: skip
+"""The character devices of a private /dev (Linux's devices.txt numbers)."""
+
+
+def _in_namespace(
+    hostname: str, mounts: dict[str, Path], argv: list[str], *, dev: tuple[Path, Path] | None = None
+) -> list[str]:
+    """``argv`` run (exec'd: same pid) in private mount and UTS namespaces with ``mounts``.
+
+    ``dev`` (an empty directory, a log socket) gives it a private /dev logging to that socket.
+    """
     script = [f"hostname {hostname}"]
     script += [f"mount --bind '{source}' '{target}'" for target, source in mounts.items()]
+    if dev is not None:
+        directory, log = dev
+        script.append(f"mount -t tmpfs -o mode=0755 tmpfs '{directory}'")
+        script += [f"mknod -m 666 '{directory}/{n}' c {a} {b}" for n, (a, b) in DEVICES.items()]
+        script += [f"ln -s '{log}' '{directory}/log'", f"mount --bind '{directory}' /dev"]
     script.append('exec "$@"')
     return [UNSHARE, "-m", "-u", "--propagation", "private", "sh", "-ec", "; ".join(script),
             "sh", *argv]  # fmt: skip
@@ -136,6 +157,33 @@ class Saslauthd(Server):
             self.start()
 
 
+class Syslog:
+    """A Unix datagram socket read by a thread: what the programs that log to it said."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        path.chmod(0o666)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):  # closed: the end
+            while data := self._sock.recv(1 << 16):
+                self._lines.append(data.decode("utf-8", "replace").rstrip("\n"))
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+    def close(self) -> None:
+        self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        self._thread.join(timeout=5)
+
+
 class Sendmail(Server):
     """``sendmail -bD -odq`` with Cyrus SASL as ``mode`` says (see the module rules)."""
 
@@ -152,6 +200,7 @@ class Sendmail(Server):
         self.cf = self.directory / "sendmail.cf"
         self.root = unpacked()
         self.binary = self.root / "usr/libexec/sendmail/sendmail"
+        self.syslog: Syslog | None = None
 
     @property
     def url(self) -> str:
@@ -231,12 +280,30 @@ class Sendmail(Server):
         self._files()
         self._make_cf()
         argv = [str(self.binary), "-bD", "-odq", "-C", str(self.cf)]
-        self._spawn(_in_namespace(REALM, {SASL_CONF_DIR: self.sasl_conf}, argv))
+        dev = self.directory / "dev"
+        dev.mkdir()
+        self.syslog = Syslog(self.directory / "syslog")
+        mounts = {SASL_CONF_DIR: self.sasl_conf}
+        self._spawn(_in_namespace(REALM, mounts, argv, dev=(dev, self.syslog.path)))
         self._wait_for(self.port, b"220 ")
         assert self._proc is not None
         exe = Path(f"/proc/{self._proc.pid}/exe").resolve()
         if exe != self.binary.resolve():
             raise self.failure(f"pid {self._proc.pid} is {exe}, not {self.binary}")
+
+    def logged(self, text: str) -> list[str]:
+        """The lines Sendmail and Cyrus logged so far that hold ``text``."""
+        return [line for line in (self.syslog.lines if self.syslog else []) if text in line]
+
+    def failure(self, what: str) -> MTAFailed:
+        logged = "\n".join(self.syslog.lines if self.syslog else ["(nothing)"])
+        return MTAFailed(f"{super().failure(what)}\n--- syslog ---\n{logged}")
+
+    def stop(self) -> None:
+        super().stop()
+        if self.syslog is not None:
+            self.syslog.close()
+            self.syslog = None
 
     def queued(self, marker: str) -> list[bytes]:
         """Each queued message holding ``marker``: its ``qf`` file (envelope and headers)

@@ -108,6 +108,13 @@ def test_seed_mode_probe_says_the_server_cannot_verify_shared_secret_mechanisms(
         "CRAM-MD5 rejected the password PLAIN accepts; likely Cyrus SASL checking passwords "
         "through saslauthd or PAM (pwcheck_method: saslauthd)"
     )
+    # Cyrus's own words (PEERS.md): it has no secret to check the response against.
+    assert seed_server.logged("AUTH failure (CRAM-MD5): user not found (-20)")
+    assert seed_server.logged("Unable to find a callback: 32775")
+    assert seed_server.logged("AUTH failure (DIGEST-MD5): user not found (-20)")
+    assert seed_server.logged("unable to canonify user and get auxprops")
+    assert seed_server.logged("authid=alice, mech=PLAIN")
+    assert not seed_server.logged(ALICE.password)
 
 
 def test_seed_mode_without_allow_plaintext_says_nothing_can_cross_check(
@@ -140,6 +147,8 @@ def test_saslauthd_not_running_fails_plain_too_and_the_diagnosis_differs(
     )
     assert "saslauthd not running" in report.verdict
     assert "cannot verify shared-secret" not in report.verdict
+    assert seed_server.logged("AUTH failure (PLAIN): generic failure (-1)")
+    assert seed_server.logged("Password verification failed")
 
 
 def test_auxprop_mode_probe_finds_that_all_work(auxprop_server: Sendmail) -> None:
