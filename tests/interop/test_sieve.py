@@ -15,16 +15,19 @@ import os
 import ssl
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import SessionSettings
 from sasl_kit.drivers.sieve import SieveSession
-from sasl_kit.protocols.base import End, Outcome, Result, Start
+from sasl_kit.protocols.base import End, Outcome, Result, Start, lines_of
 from sasl_kit.protocols.errors import CredentialsRejected
 from sasl_kit.protocols.sieve import PROFILE
 from sasl_kit.registry import default_registry
+from sasl_kit.verify import CORRECT, SIDE_CLIENT, SIDE_SERVER, WRONG, diagnose, read
 from tests.interop.conftest import require_programs
 from tests.interop.mta import HOST, MECHANISMS, MailSite
 from tests.interop.peers import ALICE, ANNA, Account
@@ -56,6 +59,13 @@ def session(server: DovecotSieve) -> SieveSession:
 
 def login(server: DovecotSieve, name: str, account: Account, password: str) -> Result:
     """One AUTHENTICATE of ``name`` in a fresh session; the transcript must read back."""
+    return exchange(server, name, account, password)[0]
+
+
+def exchange(
+    server: DovecotSieve, name: str, account: Account, password: str
+) -> tuple[Result, str]:
+    """``login``'s result and its transcript in full (``C:``/``S:`` lines)."""
     opened = session(server)
     try:
         mechanism = default_registry.client(
@@ -72,7 +82,7 @@ def login(server: DovecotSieve, name: str, account: Account, password: str) -> R
     events = [PROFILE.read_line(line.side, line.text) for line in auth.transcript]
     assert events[0] == Start(name, events[0].initial if isinstance(events[0], Start) else None)
     assert isinstance(events[-1], End) and events[-1].outcome is result.outcome
-    return result
+    return result, "\n".join(lines_of(auth.transcript, redact=False))
 
 
 def test_capabilities_before_and_after_starttls_list_every_mechanism(
@@ -120,6 +130,41 @@ def test_a_wrong_password_is_credentials_rejected(dovecot_sieve: DovecotSieve, n
     assert result.outcome is Outcome.REJECTED, result
     with pytest.raises(CredentialsRejected, match="Authentication failed"):
         result.raise_for_outcome("Dovecot")
+
+
+@pytest.mark.parametrize("name", MECHANISMS)
+def test_live_transcripts_get_the_right_verdict_from_verify(
+    dovecot_sieve: DovecotSieve, name: str
+) -> None:
+    """A login that worked is correct; a wrong password's try is correct for the
+    password it used (the server rightly refused it) and wrong for alice's real one."""
+    _, text = exchange(dovecot_sieve, name, ALICE, ALICE.password)
+    (found,) = read(text)
+    assert (found.protocol, found.mechanism, found.outcome.success) == ("sieve", name, True)
+    judged = diagnose(found, password=ALICE.password, service=PROFILE.service, host=HOST)
+    assert judged.verdict == CORRECT, judged.explanation
+    _, text = exchange(dovecot_sieve, name, ALICE, "not " + ALICE.password)
+    (found,) = read(text)
+    assert found.outcome.success is False
+    as_sent = diagnose(found, password="not " + ALICE.password, service="sieve", host=HOST)
+    assert (as_sent.verdict, as_sent.side) == (CORRECT, SIDE_SERVER), as_sent.explanation
+    if name != "PLAIN":  # PLAIN carries the password itself: it is what was sent
+        real = diagnose(found, password=ALICE.password, service="sieve", host=HOST)
+        assert (real.verdict, real.side) == (WRONG, SIDE_CLIENT), real.explanation
+
+
+def test_sasl_kit_verify_reads_a_live_transcript(
+    dovecot_sieve: DovecotSieve,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, text = exchange(dovecot_sieve, "SCRAM-SHA-256", ALICE, ALICE.password)
+    (tmp_path / "sieve.txt").write_text(text + "\n", encoding="utf-8")
+    monkeypatch.setenv("SASL_KIT_PASSWORD", ALICE.password)
+    assert main(["verify", str(tmp_path / "sieve.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "SIEVE SCRAM-SHA-256, accepted" in out and "verdict: correct" in out
 
 
 def sieve_connect(server: DovecotSieve, password: str) -> subprocess.CompletedProcess[bytes]:

@@ -40,6 +40,7 @@ from sasl_kit.protocols.sieve import (
     capabilities,
 )
 from sasl_kit.registry import default_registry
+from sasl_kit.verify import read
 from tests.protocols.sieve_examples import (
     client_words,
     example,
@@ -293,3 +294,12 @@ def test_the_profile_refuses_options_and_bad_names() -> None:
         PROFILE.client("PLAIN", plain(), tag="x")
     with pytest.raises(UsageError, match="not a SASL mechanism name"):
         PROFILE.client('PLAIN" "x', plain())
+
+
+def test_verify_reads_the_rfc_example_as_a_sieve_exchange() -> None:
+    """sasl-kit verify's reader, through this profile: the quoted response decodes."""
+    text = "\n".join(f"{s}: {d.decode().rstrip()}" for s, d in example("digest-md5-quoted.txt"))
+    (found,) = read(text)
+    assert (found.protocol, found.mechanism, found.outcome.success) == ("sieve", "DIGEST-MD5", True)
+    script = rfc_digest_script()
+    assert [m.data() for m in found.messages] == [script[0][0], script[0][1]]
