@@ -1,7 +1,7 @@
 """Load on ``sasl-kit serve``: many concurrent clients authenticating and sending small messages.
 
 Run from the repository root:
-``python bench/server.py [--seconds 10] [--clients 200] [--quick] [--json]``.
+``python bench/server.py [--seconds 10] [--clients 200] [--rounds 3] [--quick] [--json]``.
 The latest numbers are in docs/bench.md.
 
 Rules of this script:
@@ -17,12 +17,19 @@ Rules of this script:
   alternate between ``MECHANISMS`` from one session to the next, starting on
   either one), one small message (To, Cc, Bcc), QUIT. A client starts sessions
   until ``--seconds`` have passed; a session begun in time is finished.
+- A run is ``--rounds`` such loads (3 by default) against the same server.
+  After each, the server's resident set (``VmRSS``) and peak (``VmHWM``) are
+  read from /proc/PID/status: memory that keeps growing from round to round
+  is a leak. The first round warms up (allocator arenas, TLS caches), so the
+  last round's RSS is compared with the second's: more than
+  ``RSS_GROWTH`` above it counts as growing.
 - A handshake is a successful AUTH; its time is the AUTH exchange alone. An
   error is any session that raised or whose message was not accepted.
   Accepted messages (final 250) are compared with the messages in the maildir
   and with their envelopes: all three must be equal.
-- Exit status: 0 no error and every accepted message stored, 1 otherwise, 2
-  the server did not start. Rates are reported, never asserted.
+- Exit status: 0 no error, every accepted message stored and RSS not
+  growing, 1 otherwise, 2 the server did not start. Rates are reported,
+  never asserted.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ USER, PASSWORD = "bench", "load-bench-Paßwort"
 TIMEOUT = 60.0
 START_TIMEOUT = 30.0
 LISTENING = re.compile(r"listening on (\S+):(\d+) ")
+RSS_GROWTH = 0.10
 
 
 @dataclass
@@ -77,6 +85,15 @@ class Server:
     cafile: str
     maildir: Path
     log: Path
+    pid: int
+
+    def memory(self, field: str) -> float:
+        """A /proc/PID/status memory field (VmRSS, VmHWM) in MiB."""
+        status = Path(f"/proc/{self.pid}/status").read_text(encoding="ascii")
+        match = re.search(rf"^{field}:\s+(\d+) kB$", status, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
+        return int(match[1]) / 1024
 
 
 @contextmanager
@@ -95,7 +112,7 @@ def serve(scratch: Path) -> Iterator[Server]:
         if match is None or not lines[1].startswith("certificate: "):
             raise RuntimeError(f"sasl-kit serve did not start: {log.read_text()[-2000:]}")
         cafile = lines[1].removeprefix("certificate: ").strip()
-        yield Server(match[1], int(match[2]), cafile, maildir, log)
+        yield Server(match[1], int(match[2]), cafile, maildir, log, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -152,10 +169,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Round:
+    """One load on the server, and its memory after it (MiB)."""
+
+    number: int
+    elapsed: float
+    accepted: int
+    stored: int
+    errors: int
+    rss_mib: float
+    peak_rss_mib: float
+
+
+@dataclass(frozen=True)
 class Report:
     clients: int
     seconds: float
     elapsed: float
+    rounds: tuple[Round, ...]
     python: str
     cpus: int | None
     rows: tuple[Row, ...]
@@ -170,25 +201,49 @@ class Report:
         return sum(row.errors for row in self.rows)
 
     @property
+    def rss_growing(self) -> bool:
+        """The last round's RSS more than RSS_GROWTH above the second's (the first warms up)."""
+        if len(self.rounds) < 3:
+            return False
+        return self.rounds[-1].rss_mib > self.rounds[1].rss_mib * (1 + RSS_GROWTH)
+
+    @property
     def ok(self) -> bool:
         return (
             self.errors == 0
             and self.server_auth_failures == 0
             and self.accepted == self.stored == self.envelopes
+            and not self.rss_growing
         )
 
 
-def run(seconds: float, clients: int) -> Report:
+def load(server: Server, seconds: float, clients: int, number: int) -> tuple[Round, list[Tally]]:
+    """One round: ``clients`` clients for ``seconds``, then the maildir and the server's memory."""
+    stored_before = len(mailbox.Maildir(server.maildir, create=False))
+    began = time.monotonic()
+    deadline = began + seconds
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        tallies = list(pool.map(lambda n: client(server, n, deadline), range(clients)))
+    elapsed = time.monotonic() - began
+    stored = len(mailbox.Maildir(server.maildir, create=False)) - stored_before
+    errors = sum(sum(tally.errors.values()) for tally in tallies)
+    accepted = sum(tally.accepted for tally in tallies)
+    rss, peak = server.memory("VmRSS"), server.memory("VmHWM")
+    return Round(number, elapsed, accepted, stored, errors, rss, peak), tallies
+
+
+def run(seconds: float, clients: int, rounds: int) -> Report:
     with tempfile.TemporaryDirectory(prefix="sasl-kit-bench-server-") as scratch:
         with serve(Path(scratch)) as server:
-            began = time.monotonic()
-            deadline = began + seconds
-            with ThreadPoolExecutor(max_workers=clients) as pool:
-                tallies = list(pool.map(lambda n: client(server, n, deadline), range(clients)))
-            elapsed = time.monotonic() - began
+            done, tallies = [], []
+            for number in range(1, rounds + 1):
+                result, round_tallies = load(server, seconds, clients, number)
+                done.append(result)
+                tallies.extend(round_tallies)
             stored = len(mailbox.Maildir(server.maildir, create=False))
             envelopes = len(list((server.maildir / ENVELOPES).glob("*.json")))
         log = server.log.read_text(encoding="utf-8", errors="replace")
+    elapsed = sum(r.elapsed for r in done)
     rows = []
     for mechanism in MECHANISMS:
         times = sorted(t for tally in tallies for t in tally.auth_seconds[mechanism])
@@ -206,6 +261,7 @@ def run(seconds: float, clients: int) -> Report:
         clients=clients,
         seconds=seconds,
         elapsed=elapsed,
+        rounds=tuple(done),
         python=platform.python_version(),
         cpus=os.cpu_count(),
         rows=tuple(rows),
@@ -230,16 +286,26 @@ def text(report: Report) -> str:
     ]  # fmt: skip
     total = sum(r.handshakes for r in report.rows)
     rows.append(["total", str(total), f"{total / report.elapsed:.1f}", "", "", str(report.errors)])
+    rounds = [
+        [str(r.number), f"{r.elapsed:.1f}", str(r.accepted), str(r.stored), str(r.errors),
+         f"{r.rss_mib:.1f}", f"{r.peak_rss_mib:.1f}"]
+        for r in report.rounds
+    ]  # fmt: skip
+    round_header = ["round", "seconds", "accepted", "stored", "errors", "RSS MiB", "peak RSS MiB"]
     lines = [
-        f"{report.clients} clients for {report.seconds:g} s ({report.elapsed:.1f} s with the "
-        "last sessions) against `sasl-kit serve` in a subprocess; STARTTLS; "
-        f"Python {report.python}, {report.cpus} CPUs",
+        f"{report.clients} clients, {len(report.rounds)} rounds of {report.seconds:g} s "
+        f"({report.elapsed:.1f} s in all with the last sessions) against `sasl-kit serve` in a "
+        f"subprocess; STARTTLS; Python {report.python}, {report.cpus} CPUs",
         "",
         table(header, rows),
+        "",
+        table(round_header, rounds),
         "",
         f"messages accepted {report.accepted}, stored {report.stored} (maildir), "
         f"envelopes {report.envelopes}",
         f"failed AUTH in the server's log: {report.server_auth_failures}",
+        f"serve's RSS {'keeps growing' if report.rss_growing else 'does not keep growing'} "
+        f"(last round against the second, {RSS_GROWTH:.0%} allowed)",
     ]
     if report.first_error:
         lines.append(f"first error: {report.first_error}")
@@ -250,18 +316,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="load duration (default 10)")
     parser.add_argument("--clients", type=int, default=200, help="concurrent clients (200)")
+    parser.add_argument("--rounds", type=int, default=3, help="loads on one server (default 3)")
     parser.add_argument("--quick", action="store_true", help="2 s, 20 clients: a smoke run")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     seconds, clients = (2.0, 20) if args.quick else (args.seconds, args.clients)
-    if seconds <= 0 or clients < 1:
-        parser.error("--seconds must be positive and --clients at least 1")
+    if seconds <= 0 or clients < 1 or args.rounds < 1:
+        parser.error("--seconds must be positive, --clients and --rounds at least 1")
     try:
-        report = run(seconds, clients)
+        report = run(seconds, clients, args.rounds)
     except RuntimeError as exc:
         print(f"bench/server.py: {exc}", file=sys.stderr)
         return 2
-    out = {**asdict(report), "errors": report.errors, "ok": report.ok}
+    out = {
+        **asdict(report),
+        "errors": report.errors,
+        "rss_growing": report.rss_growing,
+        "ok": report.ok,
+    }
     print(json.dumps(out, indent=2) if args.json else text(report))
     return 0 if report.ok else 1
 
