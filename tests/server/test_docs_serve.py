@@ -1,4 +1,4 @@
-"""docs/serve.md runs as written: every console and Python block, top to bottom, in an empty directory.
+"""docs/serve.md runs as written: its console and Python blocks, in order, in an empty directory.
 
 The blocks are joined into one bash script, in page order (a ``console``
 block as it stands, less each line's ``$ ``; a ``python`` block as
