@@ -19,7 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from sasl_kit import errors, http_digest
+from sasl_kit import errors, http_digest, preparation
 from sasl_kit.errors import SASLError
 from sasl_kit.mechanisms import digest_md5, ntlm
 from sasl_kit.mechanisms.oauth import TokenTable
@@ -218,6 +218,8 @@ def _http_digest_verify(
 
 FUNCTIONS: Mapping[str, Callable[..., object]] = {
     "saslprep": saslprep,
+    "precis_username": lambda text: preparation.username(text, "precis"),
+    "precis_password": lambda text: preparation.password(text, "precis"),
     "pbkdf2_hmac": _pbkdf2_hmac,
     "scram_keys": _scram_keys,
     "digest_md5_wrap": _digest_md5_wrap,

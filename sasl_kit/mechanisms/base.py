@@ -187,6 +187,10 @@ class ClientOptions(_Options):
     NTLMv1 (docs/mechanisms/ntlm.md); ``timestamp`` fixes the NTLMv2 time the
     client sends when the server gives none (16 hex digits, the 8-octet FILETIME),
     for vectors and offline checks only, as ``cnonce`` fixes its ClientChallenge.
+
+    PLAIN and SCRAM: ``preparation`` is how the user name and password are
+    prepared, ``"saslprep"`` (RFC 4013, the default) or ``"precis"`` (RFC 8265;
+    ``sasl_kit.preparation``); the server must prepare the same way.
     """
 
     username: str = ""
@@ -211,6 +215,7 @@ class ClientOptions(_Options):
     workstation: str = ""
     allow_ntlmv1: bool = False
     timestamp: str | None = None
+    preparation: str = "saslprep"
 
     _hidden = frozenset(("password", "token"))
 
@@ -242,6 +247,10 @@ class ServerOptions(_Options):
 
     NTLM: ``allow_ntlmv1`` accepts NTLMv1 responses (refused by default);
     ``nonce`` is then the ServerChallenge in hex.
+
+    PLAIN and SCRAM: ``preparation`` prepares the presented and the stored user
+    name and password, ``"saslprep"`` (the default) or ``"precis"`` (RFC 8265),
+    as the clients do (``ClientOptions.preparation``).
     """
 
     credentials: CredentialStore
@@ -263,6 +272,7 @@ class ServerOptions(_Options):
     ciphers: tuple[str, ...] = DIGEST_CIPHERS
     maxbuf: int = 65536
     allow_ntlmv1: bool = False
+    preparation: str = "saslprep"
 
     _hidden = frozenset(("credentials",))
     _uncompared = frozenset(("nonce_counts", "validate_token"))

@@ -11,9 +11,9 @@ Rules of this module:
 
 from __future__ import annotations
 
+from sasl_kit import preparation
 from sasl_kit.errors import MalformedMessage
 from sasl_kit.mechanisms.base import ClientMechanism, ServerMechanism, ServerOptions, secrets_equal
-from sasl_kit.saslprep import saslprep
 
 
 def decode_utf8(data: bytes, what: str, mechanism: str) -> str:
@@ -25,15 +25,18 @@ def decode_utf8(data: bytes, what: str, mechanism: str) -> str:
 
 
 def password_matches(options: ServerOptions, authcid: str, presented: str, realm: str = "") -> bool:
-    """Compare a presented password with the stored one, both SASLprep'd (RFC 4616 4)."""
+    """Compare a presented password with the stored one, both prepared (RFC 4616 4: SASLprep;
+    ``options.preparation`` may ask for PRECIS OpaqueString instead)."""
     stored = options.credentials.password(authcid, realm)
     if stored is None:
         return False
+    how = options.preparation
     try:
-        presented_prep = saslprep(presented, allow_unassigned=True)
+        presented_prep = preparation.password(presented, how)
+        stored_prep = preparation.password(stored, how, query=False)
     except MalformedMessage:
         return False
-    return secrets_equal(presented_prep, saslprep(stored, allow_unassigned=True))
+    return secrets_equal(presented_prep, stored_prep)
 
 
 class PlainClient(ClientMechanism):
@@ -65,7 +68,7 @@ class PlainServer(ServerMechanism):
         if not passwd:
             raise MalformedMessage("PLAIN: empty password")
         try:
-            authcid = saslprep(authcid, allow_unassigned=True)
+            authcid = preparation.username(authcid, self.options.preparation)
         except MalformedMessage as exc:
             raise MalformedMessage(f"PLAIN: authcid refused by {exc}") from None
         if not password_matches(self.options, authcid, passwd):

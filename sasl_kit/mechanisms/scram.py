@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from sasl_kit import preparation
 from sasl_kit.errors import (
     AuthenticationFailed,
     MalformedMessage,
@@ -63,7 +64,6 @@ from sasl_kit.mechanisms.base import (
     ServerOptions,
 )
 from sasl_kit.mechanisms.plain import decode_utf8
-from sasl_kit.saslprep import saslprep
 
 HASHES: Mapping[str, str] = {"SHA-1": "sha1", "SHA-256": "sha256", "SHA-512": "sha512"}
 """The hash in a SCRAM mechanism's name -> hashlib's name for it."""
@@ -202,10 +202,12 @@ def _attribute_error(text: str, order: str, what: str, mechanism: str) -> Malfor
     return MalformedMessage(f"{mechanism}: {what} has a malformed extension attribute")
 
 
-def _prepare(text: str, what: str, mechanism: str) -> str:
-    """Our caller's user name or password through SASLprep; a refusal is a usage error."""
+def _prepare(text: str, what: str, mechanism: str, how: str = "saslprep") -> str:
+    """Our caller's user name or password, prepared (RFC 5802 5.1: SASLprep, or PRECIS on
+    request); a refusal is a usage error."""
+    prepare = preparation.username if what == "user name" else preparation.password
     try:
-        return saslprep(text, allow_unassigned=True)
+        return prepare(text, how)
     except MalformedMessage as exc:
         raise UsageError(f"{mechanism}: the {what} is refused by {exc}") from None
 
@@ -357,7 +359,7 @@ class ScramClient(ClientMechanism):
         if data:
             raise MalformedMessage(f"{self.name}: the server spoke before the client-first message")
         o = self.options
-        username = _prepare(o.username, "user name", self.name)
+        username = _prepare(o.username, "user name", self.name, o.preparation)
         if not username:
             raise UsageError(f"{self.name}: the user name is empty")
         self._cnonce = o.cnonce or secrets.token_urlsafe(24)
@@ -399,7 +401,7 @@ class ScramClient(ClientMechanism):
                 f"{self.name}: the server asks for {iterations} iterations, outside the "
                 f"allowed {o.min_iterations}..{o.max_iterations}"
             )
-        password = _prepare(o.password, "password", self.name)
+        password = _prepare(o.password, "password", self.name, o.preparation)
         keys = SALTED_PASSWORDS.keys(self._hash, password, salt, iterations)
         cbind_input = self._gs2_header.encode("utf-8")
         if self._plus and o.channel_binding is not None:
@@ -469,7 +471,7 @@ class ScramServer(ServerMechanism):
         attrs = _attributes(bare, "nr", "client-first message", self.name)
         username = unescape_saslname(attrs["n"], "user name")
         try:
-            self._username = saslprep(username, allow_unassigned=True)
+            self._username = preparation.username(username, self.options.preparation)
         except MalformedMessage as exc:
             raise MalformedMessage(f"{self.name}: user name refused by {exc}") from None
         if not _NONCE.fullmatch(attrs["r"]):
@@ -520,7 +522,7 @@ class ScramServer(ServerMechanism):
         if password is None:
             return None
         try:
-            normalized = saslprep(password, allow_unassigned=True)
+            normalized = preparation.password(password, self.options.preparation, query=False)
         except MalformedMessage:
             return None
         salt = self.options.salt or self._made_up_salt(authcid)
