@@ -9,7 +9,9 @@ Rules of this module:
   direct-TLS ports. ``c2s_require_encryption = true``: no mechanisms before
   STARTTLS. Accounts are stored hashed (``internal_hashed``), which gives
   PLAIN, SCRAM-SHA-1 and, on TLS 1.2, SCRAM-SHA-1-PLUS (tls-unique).
-- The certificate is self-signed for ``DOMAIN``; ``cafile`` is the certificate itself.
+- Two virtual hosts, ``DOMAIN`` and the address ``HOST`` itself, each with the
+  accounts ``ACCOUNTS``. The certificate is self-signed for both; ``cafile`` is
+  the certificate itself.
 - Started once per test session, stopped with a deadline (``Server.stop``).
 """
 
@@ -31,6 +33,9 @@ PROSODY = "/usr/bin/prosody"
 PROSODYCTL = "/usr/bin/prosodyctl"
 USER = "prosody"
 DOMAIN = "example.test"
+# The second domain is the address itself, for clients that name no domain (the
+# driver's default is the host, and sasl-kit probe names none).
+DOMAINS = (DOMAIN, HOST)
 ACCOUNTS: tuple[Account, ...] = (ALICE, ANNA)
 
 CONFIG = """\
@@ -52,6 +57,8 @@ allow_registration = false
 log = {{ debug = "{dir}/prosody.log" }}
 VirtualHost "{domain}"
   ssl = {{ certificate = "{dir}/cert.pem", key = "{dir}/key.pem" }}
+VirtualHost "{host}"
+  ssl = {{ certificate = "{dir}/cert.pem", key = "{dir}/key.pem" }}
 """
 
 
@@ -67,7 +74,7 @@ class Prosody(Server):
         self._proc = None
         (self.port,) = free_ports(1)
         self.config = root / "prosody.cfg.lua"
-        self.cert, self.key = self_signed((DOMAIN,)).write(root)
+        self.cert, self.key = self_signed(DOMAINS).write(root)
         (root / "data").mkdir()
         (root / "certs").mkdir()
         self.config.write_text(
@@ -81,7 +88,7 @@ class Prosody(Server):
     def cafile(self) -> str:
         return str(self.cert)
 
-    def register(self, account: Account) -> None:
+    def register(self, account: Account, domain: str) -> None:
         subprocess.run(
             [
                 PROSODYCTL,
@@ -89,7 +96,7 @@ class Prosody(Server):
                 str(self.config),
                 "register",
                 account.user,
-                DOMAIN,
+                domain,
                 account.password,
             ],
             check=True,
@@ -102,7 +109,8 @@ class Prosody(Server):
 
     def start(self) -> None:
         for account in ACCOUNTS:
-            self.register(account)
+            for domain in DOMAINS:
+                self.register(account, domain)
         with (self.root / "out.log").open("ab") as out:
             self._proc = subprocess.Popen(
                 [PROSODY, "--config", str(self.config), "-F"],
