@@ -33,6 +33,7 @@ from sasl_kit.drivers.base import ConnectionClosed, SessionSettings, run
 from sasl_kit.errors import PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result
+from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.protocols.xmpp import (
     CLOSE_STREAM,
     PROFILE,
@@ -75,6 +76,8 @@ class XMPPSession:
                 self.mechanisms_before_tls = offered.mechanisms
                 self._sock.sendall(STARTTLS)
                 proceeded(self._element())
+                if self._stream.pending:  # they would pass for bytes that came through TLS
+                    raise ProtocolViolation(f"{settings.host} sent more after <proceed/>")
                 self._wrap()
                 offered = self._open()
             self.mechanisms = offered.mechanisms
