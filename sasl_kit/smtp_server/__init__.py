@@ -1,8 +1,10 @@
 """A local SMTP submission server that authenticates with every mechanism (docs/serve.md).
 
-``config`` holds its options, ``smtp`` plugs sasl-kit into aiosmtpd, ``store``
-keeps the mail (a maildir plus envelopes), ``faults`` injects failures,
-``users`` reads the users file and ``app`` runs it all in a thread.
+``config`` holds its options, ``session`` is one connection (aiosmtpd's SMTP
+with its own command loop, DATA spooling and limits; ``lines`` reads its
+lines), ``smtp`` is the handler that plugs sasl-kit's mechanisms into it,
+``store`` keeps the mail (a maildir plus envelopes), ``faults`` injects
+failures, ``users`` reads the users file and ``app`` runs it all in a thread.
 """
 
 from __future__ import annotations

@@ -144,3 +144,19 @@ def test_an_internal_error_while_the_data_arrives_is_a_421_and_the_server_goes_o
         smtp.sendmail("a@example.test", ["b@example.test"], BODY)
     assert len(smtp_server.messages()) == 1
 
+
+
+def test_a_failed_tls_handshake_closes_that_connection_only_and_frees_its_place(
+    small_serve: Serve,
+) -> None:
+    for _ in range(3):  # more than --max-connections 2: each place must come back
+        with small_serve.wire() as wire:
+            wire.start(tls=False)
+            assert wire.command("STARTTLS").startswith("220 ")
+            wire.send(b"not a TLS ClientHello\r\n" * 10)
+            assert wire.closed()
+    with small_serve.wire() as wire:
+        wire.start()
+        wire.login()
+    assert "TLS handshake failed" in small_serve.log_text()
+    assert "Traceback" not in small_serve.log_text()

@@ -1,4 +1,5 @@
-"""Memory of ``sasl-kit serve``: a 30 MB message raises its peak RSS by less than 64 MiB.
+"""Memory of ``sasl-kit serve``: a 30 MB message raises its peak RSS by less than 64 MiB,
+and other sessions are served while it arrives.
 
 The server is a subprocess of its own, so its ``VmHWM`` (peak resident set,
 /proc/PID/status) is its alone. Before the spool, aiosmtpd held such a
@@ -37,3 +38,31 @@ def test_a_30_mb_message_is_stored_whole_and_peak_rss_grows_less_than_64_mib(
         server.stop()
     assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest()
     assert after - before < LIMIT_KIB, f"VmHWM {before} KiB -> {after} KiB"
+
+
+def test_other_sessions_are_served_while_a_30_mb_message_arrives(tmp_path: Path) -> None:
+    serve = Serve(tmp_path / "run")
+    half = LINE * (LINES // 2)
+    try:
+        _two_sessions(serve, half)
+        subjects = [m.message["Subject"] for m in serve.messages()]
+    finally:
+        serve.stop()
+    assert subjects == ["meanwhile", "big, in two halves"]
+
+
+def _two_sessions(serve: Serve, half: bytes) -> None:
+    """A big message in two halves, and a whole small session between them."""
+    with serve.wire() as big:
+        big.start()
+        big.login()
+        assert big.command("MAIL FROM:<alice@example.test>").startswith("250 ")
+        assert big.command("RCPT TO:<bob@example.test>").startswith("250 ")
+        assert big.command("DATA").startswith("354 ")
+        big.send(b"Subject: big, in two halves\r\n\r\n" + half)
+        with serve.wire() as small:
+            small.start()
+            small.login()
+            assert small.mail(b"Subject: meanwhile\r\n\r\nHello.\r\n.\r\n").startswith("250 ")
+        big.send(half + b".\r\n")
+        assert big.reply().startswith("250 ")
