@@ -213,9 +213,10 @@ class SASLSMTP(SMTP):
                 method = self._smtp_methods.get(verb)
                 if method is None:
                     bogus += 1
-                    await self.push(UNRECOGNIZED)
                     if bogus >= BOGUS_LIMIT:
                         await self.push(f"421 4.7.0 {self.hostname} Error: too many errors")
+                    else:
+                        await self.push(UNRECOGNIZED)
                     continue
                 self._reset_timeout()
                 await self._run(verb, method, arg)

@@ -160,3 +160,14 @@ def test_a_failed_tls_handshake_closes_that_connection_only_and_frees_its_place(
         wire.login()
     assert "TLS handshake failed" in small_serve.log_text()
     assert "Traceback" not in small_serve.log_text()
+
+
+def test_the_fifth_unrecognized_command_is_answered_421_and_the_connection_closes(
+    serve: Serve,
+) -> None:
+    with serve.wire() as wire:
+        wire.start()
+        replies = [wire.command(f"BOGUS{n}") for n in range(5)]
+        assert replies[:4] == ["502 5.5.2 Error: command not recognized"] * 4
+        assert replies[4].startswith("421 4.7.0 ")
+        assert wire.closed()
