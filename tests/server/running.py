@@ -157,10 +157,14 @@ class Wire:
         plain = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
         assert self.command(f"AUTH PLAIN {plain}").startswith("235 "), "login failed"
 
-    def mail(self, data: bytes) -> str:
-        """One transaction: MAIL, RCPT, DATA, the data as given, and the final reply."""
+    def data(self) -> None:
+        """MAIL, RCPT and DATA: the server waits for the message data."""
         assert self.command("MAIL FROM:<alice@example.test>").startswith("250 ")
         assert self.command("RCPT TO:<bob@example.test>").startswith("250 ")
         assert self.command("DATA").startswith("354 ")
+
+    def mail(self, data: bytes) -> str:
+        """One transaction: ``data()``, the data as given, and the final reply."""
+        self.data()
         self.send(data)
         return self.reply()

@@ -33,9 +33,7 @@ def test_each_line_of_a_slow_message_restarts_the_idle_timeout(idle_serve: Serve
     with idle_serve.wire() as wire:
         wire.start()
         wire.login()
-        assert wire.command("MAIL FROM:<a@example.test>").startswith("250 ")
-        assert wire.command("RCPT TO:<b@example.test>").startswith("250 ")
-        assert wire.command("DATA").startswith("354 ")
+        wire.data()
         began = time.monotonic()
         for n in range(6):  # 1.8 s in all, each line well within the 1 s timeout
             wire.send(b"line %d\r\n" % n)
