@@ -24,49 +24,41 @@ Rules of this module:
 - A try that goes wrong is a result (``error``), never an exception; only a
   server that cannot be reached or listed at all raises ``ProbeFailed``.
 
-Theory of operation: SMTP goes through ``sasl_kit.smtp.SMTPClient`` (its
-transcript with ``transcript_secrets``); IMAP and POP3 through a small line
-driver here, which steps the mechanism with ``bridges.Exchange``.
+Theory of operation: every protocol of ``sasl_kit.drivers.DRIVERS`` is probed
+the same way: ``drivers.open_session`` connects and lists, each try builds the
+registry's mechanism and its protocol profile's exchange (``profile.client``)
+and runs it with ``session.authenticate``; the exchange's own transcript is
+what ``verify`` reads. A protocol with a profile and a driver needs nothing
+here but its rows in ``SCHEMES`` (``sasl_kit.protocols``) and ``DRIVERS``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from sasl_kit import channel_binding
-from sasl_kit.bridges import Exchange
+from sasl_kit import drivers
+from sasl_kit.drivers.base import Session, SessionSettings, StartTLSUnavailable
 from sasl_kit.errors import MalformedMessage, SASLError, UsageError
-from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.mechanisms.digest_md5 import parse_challenge
+from sasl_kit.protocols import SCHEMES as PROTOCOL_SCHEMES
+from sasl_kit.protocols import TLSMode, profile
+from sasl_kit.protocols.base import ClientAuth
+from sasl_kit.protocols.base import Outcome as Outcome_
 from sasl_kit.registry import MechanismInfo, Registry, default_registry
-from sasl_kit.smtp import SMTPClient
-from sasl_kit.smtp.client import BindingHook
-from sasl_kit.smtp.errors import CommandRejected, CredentialsRejected, SMTPError, TLSRequired
 from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
 from sasl_kit.verify import diagnose as verify
 
-TLS = Literal["starttls", "implicit", "none"]
+TLS = TLSMode
 SCHEMES: dict[str, tuple[str, TLS, int]] = {
-    "smtp": ("smtp", "starttls", 587),
-    "smtps": ("smtp", "implicit", 465),
-    "imap": ("imap", "starttls", 143),
-    "imaps": ("imap", "implicit", 993),
-    "pop3": ("pop3", "starttls", 110),
-    "pop3s": ("pop3", "implicit", 995),
+    scheme: row for scheme, row in PROTOCOL_SCHEMES.items() if row[0] in drivers.DRIVERS
 }
-"""URL scheme -> protocol, TLS mode, default port (smtp:// is submission, as in ``send``)."""
-SERVICES = {"smtp": "smtp", "imap": "imap", "pop3": "pop"}
-"""The GSSAPI service name each protocol's mechanisms use (RFC 4954, 3501, 5034)."""
-MAX_LINE = 1 << 16
+"""URL scheme -> protocol, TLS mode, default port: the schemes of ``sasl_kit.protocols``
+whose protocol has a driver (smtp:// is submission, as in ``send``)."""
 MAX_OTHER_HOSTS = 2  # realms of a challenge tried as the host name, at most
 REDACTED = "<redacted>"
 CANNOT_WORK = (
@@ -151,7 +143,7 @@ class NotTried(enum.Enum):
 
 @dataclass(frozen=True)
 class Target:
-    """Where to probe: ``protocol`` is smtp, imap or pop3; ``tls`` starttls, implicit or none.
+    """Where to probe: ``protocol`` one of ``DRIVERS``; ``tls`` starttls, implicit or none.
 
     ``none`` probes without TLS, on a server that offers none or on purpose
     (``without_tls``); a URL never gives it.
@@ -191,7 +183,12 @@ class Target:
 
     @property
     def url(self) -> str:
-        scheme = self.protocol + ("s" if self.tls == "implicit" else "")
+        """The target as a URL: the first scheme of its protocol and TLS mode (without
+        TLS, the first that is not implicit TLS)."""
+        schemes = [s for s, (protocol, _, _) in SCHEMES.items() if protocol == self.protocol]
+        exact = [s for s in schemes if SCHEMES[s][1] == self.tls]
+        plain = [s for s in schemes if SCHEMES[s][1] != "implicit"]
+        scheme = (exact or plain or schemes or [self.protocol])[0]
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
 
@@ -274,31 +271,22 @@ class _Login:
     registry: Registry
     host: str | None = None  # the host the mechanism names; the target's by default
 
-    def exchange(
-        self, target: Target, binding: ChannelBinding | None, offered: Sequence[str]
-    ) -> Exchange:
-        """The mechanism, with the connection's channel binding and whether -PLUS was offered."""
+    def auth(self, target: Target, session: Session, binding_type: str | None) -> ClientAuth:
+        """The profile's exchange of the mechanism, with the connection's channel binding
+        (of ``binding_type``, if any) and whether -PLUS was offered."""
+        binding = None if binding_type is None else session.channel_binding(binding_type)
         mechanism = self.registry.client(
             self.name,
             username=self.username,
             password=self.password,
-            service=SERVICES[target.protocol],
+            service=session.profile.service,
             host=self.host or target.host,
             channel_binding=binding,
             server_offers_plus=self.registry.choose(
-                offered, encrypted=True, channel_binding=True
+                session.mechanisms, encrypted=True, channel_binding=True
             ).offers_channel_binding,
         )
-        return Exchange(self.name, mechanism)
-
-
-class _Session(Protocol):
-    before_tls: tuple[str, ...] | None
-    after_tls: tuple[str, ...]
-
-    def authenticate(self, login: _Login) -> tuple[Outcome, str]: ...
-    def auth_transcript(self) -> tuple[str, ...]: ...
-    def close(self) -> None: ...
+        return session.profile.client(self.name, mechanism)
 
 
 @dataclass(frozen=True)
@@ -310,10 +298,7 @@ class _Settings:
     registry: Registry
     binding_type: str | None = None  # the channel binding to offer -PLUS mechanisms
     allow_plaintext: bool = False  # PLAIN and LOGIN may go without TLS (tls="none")
-
-    def binding_hook(self) -> BindingHook | None:
-        """What gives a TLS connection's binding of ``binding_type``, if one is asked for."""
-        return None if self.binding_type is None else channel_binding.hook(self.binding_type)
+    username: str | None = None  # the role too, where the protocol names one at start-up
 
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.cafile)
@@ -322,294 +307,39 @@ class _Settings:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-
-class _SMTPSession:
-    """SMTP through ``SMTPClient``: its EHLO lists, its AUTH, its unredacted transcript."""
-
-    def __init__(self, settings: _Settings) -> None:
-        target = settings.target
-        self._allow_plaintext = settings.allow_plaintext
-        self._lines: list[str] = []
-        self._client = SMTPClient(
-            target.host,
-            target.port,
-            tls=target.tls,
-            timeout=settings.timeout,
-            cafile=settings.cafile,
-            insecure_tls=settings.insecure_tls,
-            transcript=self._lines.append,
-            registry=settings.registry,
-            transcript_secrets=True,
-            channel_binding=settings.binding_hook(),
+    def open(self) -> Session:
+        """A session of the target's protocol through its driver (``sasl_kit.drivers``)."""
+        target = self.target
+        options = {} if self.username is None else {"user": self.username}
+        settings = SessionSettings(
+            target.host, target.port, target.tls, self.context(), self.timeout, options
         )
         try:
-            self._client.connect()
-        except TLSRequired:
-            raise TLSUnavailable(f"{target.host} does not offer STARTTLS") from None
-        except SMTPError as exc:
+            return drivers.open_session(target.protocol, settings)
+        except StartTLSUnavailable as exc:
+            raise TLSUnavailable(str(exc)) from None
+        except (SASLError, OSError) as exc:
             raise ProbeFailed(str(exc)) from None
-        before = self._client.extensions_before_tls
-        self.before_tls = None if before is None else before.auth
-        self.after_tls = self._client.extensions.auth
-
-    def authenticate(self, login: _Login) -> tuple[Outcome, str]:
-        try:  # the client's own AUTH, its choice limited to this one mechanism
-            self._client.login(
-                login.username,
-                login.password,
-                mechanisms=[login.name],
-                host=login.host or self._client.host,
-                require_tls=self._client.tls != "none",
-                allow_plaintext=self._allow_plaintext,
-            )
-        except CredentialsRejected as exc:
-            return Outcome.REJECTED, f"{exc.code} {exc.text}"
-        except CommandRejected as exc:
-            if exc.code == UNRECOGNIZED:
-                return Outcome.ERROR, ADVERTISED_UNKNOWN.format(
-                    name=login.name, reply=f"{exc.code} {exc.text}"
-                )
-            return Outcome.ERROR, str(exc)
-        except SASLError as exc:
-            return Outcome.ERROR, str(exc)
-        return Outcome.OK, self._lines[-1][3:]
-
-    def auth_transcript(self) -> tuple[str, ...]:
-        starts = [i for i, line in enumerate(self._lines) if line.startswith("C: AUTH ")]
-        return tuple(self._lines[starts[0] :]) if starts else ()
-
-    def close(self) -> None:
-        self._client.quit()
 
 
-class _LineSession:
-    """A CRLF line protocol on one socket, every line recorded as ``C:``/``S:``."""
-
-    protocol = ""
-
-    def __init__(self, settings: _Settings) -> None:
-        self._settings = settings
-        self._host = settings.target.host
-        self._lines: list[str] = []
-        self._auth_from = 0
-        self._buffer = b""
-        try:
-            self._sock: socket.socket = socket.create_connection(
-                (self._host, settings.target.port), timeout=settings.timeout
-            )
-        except OSError as exc:
-            raise ProbeFailed(
-                f"cannot connect to {self._host}:{settings.target.port}: {exc}"
-            ) from None
-        try:
-            if settings.target.tls == "implicit":
-                self._start_tls()
-            self.before_tls, self.after_tls = self._open()
-        except SASLError as exc:
-            self.close()
-            raise ProbeFailed(str(exc)) from None
-        except BaseException:
-            self.close()
-            raise
-
-    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-        raise NotImplementedError
-
-    def _start_tls(self) -> None:
-        try:
-            self._sock = self._settings.context().wrap_socket(
-                self._sock, server_hostname=self._host
-            )
-        except OSError as exc:
-            raise ProbeFailed(f"TLS handshake with {self._host} failed: {exc}") from None
-        self._buffer = b""  # nothing read before TLS survives it
-
-    def send(self, line: str) -> None:
-        self._lines.append(f"C: {line}")
-        try:
-            self._sock.sendall(line.encode("utf-8") + b"\r\n")
-        except OSError as exc:
-            raise ProbeFailed(f"connection to {self._host} lost: {exc}") from None
-
-    def read(self) -> str:
-        while b"\n" not in self._buffer:
-            if len(self._buffer) > MAX_LINE:
-                raise MalformedMessage(f"{self._host} sent a line longer than {MAX_LINE} bytes")
-            try:
-                data = self._sock.recv(MAX_LINE)
-            except OSError as exc:
-                raise ProbeFailed(f"connection to {self._host} lost: {exc}") from None
-            if not data:
-                raise ProbeFailed(f"{self._host} closed the connection")
-            self._buffer += data
-        raw, self._buffer = self._buffer.split(b"\n", 1)
-        line = raw.rstrip(b"\r").decode("utf-8", "replace")
-        self._lines.append(f"S: {line}")
-        return line
-
-    def authenticate(self, login: _Login) -> tuple[Outcome, str]:
-        self._auth_from = len(self._lines)
-        try:
-            hook = self._settings.binding_hook()
-            tls = self._sock if isinstance(self._sock, ssl.SSLSocket) else None
-            binding = None if hook is None or tls is None else hook(tls)
-            return self._authenticate(
-                login.exchange(self._settings.target, binding, self.after_tls)
-            )
-        except SASLError as exc:
-            return Outcome.ERROR, str(exc)
-
-    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
-        raise NotImplementedError
-
-    def _answer(self, exchange: Exchange, payload: str) -> str:
-        """The base64 answer to a challenge; on an error, cancel with ``*`` and raise."""
-        try:
-            challenge = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            self.send("*")
-            raise MalformedMessage(
-                f"{self._host} sent an AUTH {exchange.name} challenge that is not base64"
-            ) from None
-        try:
-            return base64.b64encode(exchange.respond(challenge)).decode("ascii")
-        except SASLError:
-            self.send("*")
-            raise
-
-    def auth_transcript(self) -> tuple[str, ...]:
-        return tuple(self._lines[self._auth_from :])
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-class _IMAPSession(_LineSession):
-    """RFC 3501: CAPABILITY, STARTTLS, AUTHENTICATE (with SASL-IR, RFC 4959, when offered)."""
-
-    def __init__(self, settings: _Settings) -> None:
-        self._tags = 0
-        self._sasl_ir = False
-        super().__init__(settings)
-
-    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-        if not self.read().startswith("* OK"):
-            raise ProbeFailed(f"{self._host} did not greet with * OK")
-        capabilities = self._capabilities()
-        if self._settings.target.tls != "starttls":
-            return None, _auth(capabilities)
-        if "STARTTLS" not in capabilities:
-            raise TLSUnavailable(f"{self._host} does not offer STARTTLS")
-        status, text = self._command("STARTTLS")
-        if status != "OK":
-            raise ProbeFailed(f"{self._host} refused STARTTLS: {status} {text}")
-        self._start_tls()
-        after = self._capabilities()
-        return _auth(capabilities), _auth(after)
-
-    def _capabilities(self) -> list[str]:
-        found: list[str] = []
-        status, text = self._command("CAPABILITY", found)
-        if status != "OK":
-            raise ProbeFailed(f"{self._host} refused CAPABILITY: {status} {text}")
-        self._sasl_ir = "SASL-IR" in found
-        return found
-
-    def _tag(self) -> str:
-        self._tags += 1
-        return f"P{self._tags:03d}"
-
-    def _command(self, command: str, capabilities: list[str] | None = None) -> tuple[str, str]:
-        tag = self._tag()
-        self.send(f"{tag} {command}")
-        while True:
-            line = self.read()
-            if line.upper().startswith("* CAPABILITY ") and capabilities is not None:
-                capabilities += line.split()[2:]
-            elif line.startswith(f"{tag} "):
-                status, _, text = line[len(tag) + 1 :].partition(" ")
-                return status.upper(), text
-
-    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
-        tag = self._tag()
-        command = f"{tag} AUTHENTICATE {exchange.name}"
-        initial = exchange.initial_response() if self._sasl_ir else None
-        if initial is not None:
-            command += " " + (base64.b64encode(initial).decode("ascii") or "=")
-        self.send(command)
-        while True:
-            line = self.read()
-            if line.startswith(f"{tag} "):
-                status, _, text = line[len(tag) + 1 :].partition(" ")
-                if status.upper() == "OK":
-                    exchange.succeeded(self._host)
-                    return Outcome.OK, text
-                return (Outcome.REJECTED if status.upper() == "NO" else Outcome.ERROR), text
-            if line == "+" or line.startswith("+ "):
-                self.send(self._answer(exchange, line[2:].strip()))
-
-
-class _POP3Session(_LineSession):
-    """RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH (initial response always allowed)."""
-
-    def _open(self) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-        if not self.read().startswith("+OK"):
-            raise ProbeFailed(f"{self._host} did not greet with +OK")
-        capabilities = self._capa()
-        if self._settings.target.tls != "starttls":
-            return None, _sasl(capabilities)
-        if "STLS" not in capabilities:
-            raise TLSUnavailable(f"{self._host} does not offer STLS")
-        self.send("STLS")
-        reply = self.read()
-        if not reply.startswith("+OK"):
-            raise ProbeFailed(f"{self._host} refused STLS: {reply}")
-        self._start_tls()
-        return _sasl(capabilities), _sasl(self._capa())
-
-    def _capa(self) -> dict[str, list[str]]:
-        self.send("CAPA")
-        reply = self.read()
-        if not reply.startswith("+OK"):
-            raise ProbeFailed(f"{self._host} refused CAPA: {reply}")
-        found: dict[str, list[str]] = {}
-        while (line := self.read()) != ".":
-            name, *arguments = line.split()
-            found[name.upper()] = arguments
-        return found
-
-    def _authenticate(self, exchange: Exchange) -> tuple[Outcome, str]:
-        command = f"AUTH {exchange.name}"
-        initial = exchange.initial_response()
-        if initial is not None:
-            command += " " + (base64.b64encode(initial).decode("ascii") or "=")
-        self.send(command)
-        while True:
-            line = self.read()
-            if line.startswith("+OK"):
-                exchange.succeeded(self._host)
-                return Outcome.OK, line[3:].strip()
-            if line.startswith("-ERR"):
-                return Outcome.REJECTED, line[4:].strip()
-            if line == "+" or line.startswith("+ "):
-                self.send(self._answer(exchange, line[2:].strip()))
-            else:
-                return Outcome.ERROR, f"unexpected reply during AUTH: {line}"
-
-
-SESSIONS: dict[str, Callable[[_Settings], _Session]] = {
-    "smtp": _SMTPSession,
-    "imap": _IMAPSession,
-    "pop3": _POP3Session,
-}
-
-
-def _auth(capabilities: Sequence[str]) -> tuple[str, ...]:
-    return tuple(c[5:].upper() for c in capabilities if c.upper().startswith("AUTH="))
-
-
-def _sasl(capa: dict[str, list[str]]) -> tuple[str, ...]:
-    return tuple(m.upper() for m in capa.get("SASL", []))
+def _authenticate(session: Session, auth: ClientAuth, host: str) -> tuple[Outcome, str]:
+    """One exchange on ``session``: the probe's outcome and the server's word (or why not)."""
+    try:
+        result = session.authenticate(auth)
+    except SASLError as exc:
+        return Outcome.ERROR, str(exc)
+    reply = f"{result.code} {result.text}".strip()
+    if result.outcome is Outcome_.SUCCESS:
+        return Outcome.OK, reply
+    if result.outcome is Outcome_.REJECTED:
+        return Outcome.REJECTED, reply
+    if result.outcome is Outcome_.REFUSED and result.code == str(UNRECOGNIZED):
+        return Outcome.ERROR, ADVERTISED_UNKNOWN.format(name=auth.name, reply=reply)
+    try:
+        result.raise_for_outcome(host)
+    except SASLError as exc:
+        return Outcome.ERROR, str(exc)
+    return Outcome.ERROR, reply
 
 
 def _blank(line: str) -> str:
@@ -653,10 +383,10 @@ def probe(
     if isinstance(target, str):
         target = Target.from_url(target)
     settings = _Settings(
-        target, cafile, insecure_tls, timeout, registry, channel_binding, allow_plaintext
+        target, cafile, insecure_tls, timeout, registry, channel_binding, allow_plaintext, username
     )
-    session = SESSIONS[target.protocol](settings)
-    before, after = session.before_tls, session.after_tls
+    session = settings.open()
+    before, after = session.mechanisms_before_tls, session.mechanisms
     session.close()
     if target.tls == "none":  # the one list there is was read without TLS
         before, listed = after, None
@@ -691,8 +421,8 @@ def _realms(attempt: Attempt) -> tuple[str, ...]:
     exchanges = read("\n".join(attempt.transcript))
     challenges = [m for m in exchanges[0].messages if m.side == "S"] if exchanges else []
     try:
-        return parse_challenge(base64.b64decode(challenges[0].text, validate=True)).realms
-    except (IndexError, ValueError, MalformedMessage):
+        return parse_challenge(challenges[0].data()).realms
+    except (IndexError, MalformedMessage):
         return ()
 
 
@@ -729,14 +459,17 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
     if not info.channel_binding:  # the binding goes to -PLUS tries only, each judged alone
         settings = replace(settings, binding_type=None)
     try:
-        session = SESSIONS[settings.target.protocol](settings)
+        session = settings.open()
     except SASLError as exc:
         return Attempt(name, Outcome.ERROR, plaintext, detail=f"no session for this try: {exc}")
     try:
+        auth = login.auth(settings.target, session, settings.binding_type)
         started = time.monotonic()
-        outcome, detail = session.authenticate(login)
+        outcome, detail = _authenticate(session, auth, settings.target.host)
         seconds = time.monotonic() - started
-        lines = session.auth_transcript()
+        lines = tuple(str(line) for line in auth.transcript)
+    except SASLError as exc:
+        return Attempt(name, Outcome.ERROR, plaintext, detail=str(exc))
     finally:
         session.close()
     trips = sum(1 for line in lines if line.startswith("C: "))
@@ -747,7 +480,7 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
             exchanges[0],
             username=login.username,
             password=login.password,
-            service=SERVICES[target.protocol],
+            service=profile(target.protocol).service,
             host=target.host,
         )
     return Attempt(

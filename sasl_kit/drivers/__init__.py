@@ -17,6 +17,9 @@ from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.errors import UsageError
 
 DRIVERS: dict[str, str] = {
+    "smtp": "sasl_kit.drivers.smtp",
+    "imap": "sasl_kit.drivers.imap",
+    "pop3": "sasl_kit.drivers.pop3",
     "ldap": "sasl_kit.drivers.ldap",
     "postgresql": "sasl_kit.drivers.postgresql",
     "sieve": "sasl_kit.drivers.sieve",

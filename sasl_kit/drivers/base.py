@@ -3,7 +3,9 @@
 Rules of this module: see the package. ``run`` is the only exchange loop: it
 writes what the profile gives, reads what the server sends, and stops when
 the profile has a result. Bytes read after the outcome stay in
-``auth.leftover`` for the session.
+``auth.leftover`` for the session. ``LineConnection`` is the socket of the
+line protocols' drivers (IMAP, POP3): connect, TLS, bounded lines for their
+session commands (CAPABILITY, STLS), each recorded as ``C:``/``S:``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sasl_kit import channel_binding
+from sasl_kit.errors import SASLError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols import TLSMode
-from sasl_kit.protocols.base import ClientAuth, Profile, Result
+from sasl_kit.protocols.base import ClientAuth, LineBuffer, Profile, Result
 from sasl_kit.protocols.errors import ProtocolViolation
 
 RECV_SIZE = 65536
@@ -23,6 +27,14 @@ RECV_SIZE = 65536
 
 class ConnectionClosed(ProtocolViolation):
     """The server closed the connection in the middle of an exchange."""
+
+
+class SessionFailed(SASLError):
+    """No session: the server cannot be reached, TLS failed, or it would not start."""
+
+
+class StartTLSUnavailable(SessionFailed):
+    """``tls="starttls"`` and the server does not offer it (``tls="none"`` goes without)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +66,105 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-def run(sock: socket.socket, auth: ClientAuth) -> Result:
-    """One whole exchange on ``sock``; the result (a failure is a value, not raised)."""
+def run(sock: socket.socket, auth: ClientAuth, pending: bytes = b"") -> Result:
+    """One whole exchange on ``sock``; the result (a failure is a value, not raised).
+
+    ``pending`` is what the session had read already and not used: it is the
+    exchange's first input, before anything more is read.
+    """
     sock.sendall(auth.start())
+    data = pending
     while auth.result is None:
-        data = sock.recv(RECV_SIZE)
         if not data:
-            raise ConnectionClosed(f"the server closed the connection during {auth.name}")
+            data = sock.recv(RECV_SIZE)
+            if not data:
+                raise ConnectionClosed(f"the server closed the connection during {auth.name}")
         out = auth.receive(data)
+        data = b""
         if out:
             sock.sendall(out)
     return auth.result
+
+
+class LineConnection:
+    """One TCP connection of a CRLF line protocol, TLS as ``settings.tls`` asks.
+
+    Every line sent and read is in ``transcript`` (``C:``/``S:``). Errors of the
+    network are ``SessionFailed``; a line over ``limit`` is ``ProtocolViolation``.
+    """
+
+    def __init__(self, settings: SessionSettings, limit: int = RECV_SIZE) -> None:
+        self.settings = settings
+        self.transcript: list[str] = []
+        self._lines = LineBuffer(limit, settings.host)
+        try:
+            self.sock = socket.create_connection(
+                (settings.host, settings.port), timeout=settings.timeout
+            )
+        except OSError as exc:
+            raise SessionFailed(
+                f"cannot connect to {settings.host}:{settings.port}: {exc}"
+            ) from None
+        if settings.tls == "implicit":
+            self.start_tls()
+
+    @property
+    def encrypted(self) -> bool:
+        return isinstance(self.sock, ssl.SSLSocket)
+
+    def start_tls(self) -> None:
+        """The TLS handshake, certificates verified by the settings' context (or the default)."""
+        context = self.settings.context or ssl.create_default_context()
+        try:
+            self.sock = context.wrap_socket(self.sock, server_hostname=self.settings.host)
+        except OSError as exc:
+            self.close()
+            raise SessionFailed(f"TLS handshake with {self.settings.host} failed: {exc}") from None
+        self._lines.rest()  # nothing read before TLS survives it (RFC 3207 4.2 and the like)
+
+    def channel_binding(self, type: str) -> ChannelBinding | None:
+        """The TLS connection's binding of ``type``; ``None`` without TLS."""
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return None
+        return channel_binding.from_connection(self.sock, type)
+
+    def send(self, line: str) -> None:
+        self.transcript.append(f"C: {line}")
+        self._send(line.encode("utf-8") + b"\r\n")
+
+    def read(self) -> str:
+        """The next line from the server, without its ending."""
+        while (line := self._lines.line()) is None:
+            self._lines.add(self._recv())
+        text = line.decode("utf-8", errors="replace")
+        self.transcript.append(f"S: {text}")
+        return text
+
+    def authenticate(self, auth: ClientAuth) -> Result:
+        """``run`` on this connection, the exchange's lines added to ``transcript``."""
+        try:
+            result = run(self.sock, auth, self._lines.rest())
+        except OSError as exc:
+            raise SessionFailed(f"connection to {self.settings.host} lost: {exc}") from None
+        finally:
+            self.transcript.extend(str(line) for line in auth.transcript)
+        self._lines.add(auth.leftover)
+        return result
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise SessionFailed(f"connection to {self.settings.host} lost: {exc}") from None
+
+    def _recv(self) -> bytes:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except OSError as exc:
+            raise SessionFailed(f"connection to {self.settings.host} lost: {exc}") from None
+        if not data:
+            raise ConnectionClosed(f"{self.settings.host} closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()

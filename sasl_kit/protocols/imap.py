@@ -83,10 +83,13 @@ class IMAPClientAuth(LineClient):
     def __init__(
         self, profile: Profile, name: str, mechanism: ClientMechanism, *, tag: str, sasl_ir: bool
     ) -> None:
-        if not _TAG.fullmatch(tag):
-            raise UsageError(f"{tag!r} is not an IMAP tag")
         super().__init__(profile, name, mechanism, initial_response=sasl_ir)
-        self.tag = tag
+        self.tag = _tag(tag)
+        """The command's tag; a driver that numbers its commands may set it before ``start``."""
+
+    def _start(self) -> bytes:
+        self.tag = _tag(self.tag)
+        return super()._start()
 
     def _command(self, argument: str | None) -> str:
         command = f"{self.tag} AUTHENTICATE {self.name}"
@@ -104,6 +107,12 @@ class IMAPClientAuth(LineClient):
 
     def _code(self, end: End) -> tuple[str, str]:
         return _code_and_text(end.reply)
+
+
+def _tag(tag: str) -> str:
+    if not _TAG.fullmatch(tag):
+        raise UsageError(f"{tag!r} is not an IMAP tag")
+    return tag
 
 
 def _code_and_text(reply: str) -> tuple[str, str]:

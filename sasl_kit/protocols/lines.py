@@ -102,7 +102,9 @@ class LineClient(ClientAuth):
         super().__init__(mechanism_name(name), mechanism)
         self.profile = profile
         self._lines = LineBuffer(self.server_limit)
-        self._initial_allowed = initial_response
+        self.initial_response = initial_response
+        """Whether the command may carry the initial response (a driver that learns
+        the server's capabilities may set it before ``start``)."""
         self._pending: bytes | None = None
         self._cancelled = False
 
@@ -127,7 +129,7 @@ class LineClient(ClientAuth):
         pending = self._mechanism_initial()
         if self.result is not None:
             return b""
-        if pending is not None and self._initial_allowed:
+        if pending is not None and self.initial_response:
             line = self._command(b64encode(pending) or "=")
             if len(line) + len(CRLF) <= self.command_limit:
                 self._record(CLIENT, line, shown=self._command(REDACTED))
@@ -158,9 +160,7 @@ class LineClient(ClientAuth):
         if not isinstance(event, Challenge):
             self._record(SERVER, text)
             return b""
-        self._record(
-            SERVER, text, shown=text.removesuffix(event.text) + REDACTED if event.text else None
-        )
+        self._record(SERVER, text, shown=f"{text.split(' ', 1)[0]} {REDACTED}")
         if self._cancelled:
             raise ProtocolViolation(
                 f"the server sent a challenge after AUTH {self.name} was cancelled"

@@ -2,9 +2,10 @@
 
 Rules of this module:
 - It moves bytes between a socket and the sans-I/O pieces (``protocol``, the
-  registry's mechanisms) and decides nothing about a mechanism: the registry
-  chooses (its ``encrypted=`` flag is the plaintext policy), the mechanism
-  object computes, this module base64-encodes and sends.
+  SMTP profile ``sasl_kit.protocols.smtp`` for AUTH, the registry's
+  mechanisms) and decides nothing about a mechanism: the registry chooses
+  (its ``encrypted=`` flag is the plaintext policy), the mechanism object
+  computes, the profile frames (334, base64, ``*``), this module sends.
 - TLS is on by default and certificates are verified (``ssl.create_default_context``).
   ``tls="starttls"`` makes STARTTLS mandatory; credentials are never sent
   without TLS unless ``login(require_tls=False)`` says so.
@@ -23,7 +24,8 @@ Rules of this module:
 
 Theory of operation: ``connect`` reads the greeting, sends EHLO, upgrades with
 STARTTLS (or starts with TLS) and sends EHLO again. ``login`` walks the
-registry's usable mechanisms, strongest first: 504/534 move on to the next one,
+registry's usable mechanisms, strongest first, each exchange run by
+``authenticate`` through the SMTP profile: 504/534 move on to the next one,
 535/454/538 stop. ``send`` writes MAIL, every RCPT and DATA in one write when
 the server offers PIPELINING, reads the replies in order, then sends the data
 with BDAT (CHUNKING) or DATA, and reads the final reply.
@@ -31,8 +33,6 @@ with BDAT (CHUNKING) or DATA, and reads the final reply.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
 import socket
@@ -43,8 +43,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol
 
-from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, SASLError, UsageError
+from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
+from sasl_kit.protocols import smtp as smtp_profile
+from sasl_kit.protocols.base import ClientAuth, Outcome, Result
+from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp.errors import (
     CommandRejected,
@@ -57,7 +60,6 @@ from sasl_kit.smtp.errors import (
     TLSRequired,
 )
 from sasl_kit.smtp.protocol import (
-    MAX_COMMAND_LINE,
     DataEncoder,
     Extensions,
     Reply,
@@ -134,7 +136,8 @@ class SMTPClient:
     (SCRAM-*-PLUS); ``sasl_kit.channel_binding`` builds one.
     ``transcript_secrets=True`` shows AUTH payloads unredacted to the
     ``transcript`` callback, never to the logger (``sasl_kit.probe`` records
-    exchanges for diagnosis).
+    exchanges for diagnosis). ``context`` is the TLS context to use instead of
+    one made from ``cafile`` and ``insecure_tls`` (``sasl_kit.drivers.smtp``).
     """
 
     def __init__(
@@ -151,6 +154,7 @@ class SMTPClient:
         registry: Registry = default_registry,
         channel_binding: BindingHook | None = None,
         transcript_secrets: bool = False,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         if tls not in DEFAULT_PORTS:
             raise UsageError(f"tls must be one of {', '.join(DEFAULT_PORTS)}, not {tls!r}")
@@ -160,6 +164,7 @@ class SMTPClient:
         self.timeout = timeout
         self._cafile = cafile
         self._insecure = insecure_tls
+        self._context = context
         self._local_hostname = local_hostname
         self._transcript = transcript
         self._redact = not transcript_secrets
@@ -189,6 +194,14 @@ class SMTPClient:
     @property
     def encrypted(self) -> bool:
         return isinstance(self._sock, ssl.SSLSocket)
+
+    def channel_binding(self, type: str) -> ChannelBinding | None:
+        """This connection's channel binding of ``type``; ``None`` without TLS."""
+        if not isinstance(self._sock, ssl.SSLSocket):
+            return None
+        from sasl_kit.channel_binding import from_connection  # cryptography: only when asked
+
+        return from_connection(self._sock, type)
 
     def connect(self, *, stop_after: ConnectStage | None = None) -> None:
         """Greeting, EHLO, and TLS as ``tls`` asks; on any error the socket is closed.
@@ -240,8 +253,8 @@ class SMTPClient:
 
     def _start_tls(self) -> None:
         assert self._sock is not None
-        context = ssl.create_default_context(cafile=self._cafile)
-        if self._insecure:
+        context = self._context or ssl.create_default_context(cafile=self._cafile)
+        if self._insecure and self._context is None:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         try:
@@ -378,61 +391,27 @@ class SMTPClient:
     def _authenticate(self, name: str, mechanism: ClientMechanism) -> Reply | str | None:
         """One AUTH exchange: ``None`` on success, the 504/534 reply to move on,
         a reason string when the mechanism could not start; raises otherwise."""
-        pending: bytes | None = None
-        line = command("AUTH", name)
-        if mechanism.client_first:
-            try:
-                pending = mechanism.step(b"")
-            except SASLError as exc:
-                return f"could not start: {exc}"
-        # RFC 4954 4: "=" is an empty initial response; one too long for the line
-        # is sent as the answer to the server's first (empty) 334 instead.
-        argument = None if pending is None else base64.b64encode(pending).decode("ascii") or "="
-        if argument is not None and len(line) + 1 + len(argument) + 2 <= MAX_COMMAND_LINE:
-            self._send_line(f"{line} {argument}", shown=f"{line} {REDACTED}")
-            pending = None
-        else:
-            self._send_line(line)
-        while True:
-            reply = self._read(f"AUTH {name}", redact=True)
-            if reply.code != 334:
-                break
-            if pending is not None:
-                if reply.text:
-                    self._cancel(name)
-                    raise SMTPProtocolError(
-                        f"{self.host} sent a challenge where AUTH {name} waits for the "
-                        "initial response"
-                    )
-                answer: bytes | None = pending
-                pending = None
-            else:
-                challenge = self._challenge(reply, name)
-                # RFC 7628 3.2.3: an error challenge after an OAuth client is done is
-                # answered, so that the server can fail the exchange with its status.
-                if mechanism.complete and not mechanism.answers_errors:
-                    self._cancel(name)
-                    raise SMTPProtocolError(
-                        f"{self.host} sent an AUTH {name} challenge after the exchange was complete"
-                    )
-                try:
-                    answer = mechanism.step(challenge)
-                except SASLError:
-                    self._cancel(name)
-                    raise
-            # RFC 4954 4: an empty response to a challenge is an empty line.
-            self._send_line(base64.b64encode(answer or b"").decode("ascii"), shown=REDACTED)
-        if reply.code == 235:
-            if not mechanism.complete:
+        auth = smtp_profile.PROFILE.client(name, mechanism)
+        result = self.authenticate(auth)
+        if not auth.transcript:
+            return f"could not start: {result.error}"
+        if result.outcome is Outcome.SUCCESS:
+            return None
+        if result.outcome is Outcome.CANCELLED:
+            if result.code == "235":
                 self.close()
                 raise MutualAuthenticationFailed(
                     f"{self.host} reported AUTH {name} success before the mechanism finished: "
                     "the server did not prove itself; connection closed"
                 )
-            return None
-        if reply.code in (504, 534):
+            if isinstance(result.error, ProtocolViolation):
+                raise SMTPProtocolError(f"{self.host}, AUTH {name}: {result.error}")
+            assert result.error is not None
+            raise result.error
+        reply = Reply(int(result.code), (result.text,))
+        if result.outcome is Outcome.REFUSED:
             return reply
-        if reply.code == 535:
+        if result.outcome is Outcome.REJECTED:
             reason = mechanism.server_reason
             raise CredentialsRejected(
                 f"{self.host} rejected the credentials (AUTH {name}: {reply})"
@@ -440,7 +419,7 @@ class SMTPClient:
                 code=reply.code,
                 text=reply.text,
             )
-        if reply.code == 538:
+        if result.outcome is Outcome.TLS_REQUIRED:
             raise TLSRequired(
                 f"{self.host} requires TLS for AUTH {name} ({reply})",
                 code=reply.code,
@@ -448,19 +427,36 @@ class SMTPClient:
             )
         raise _refusal(f"AUTH {name}", reply, self.host)
 
-    def _challenge(self, reply: Reply, name: str) -> bytes:
-        try:
-            return base64.b64decode("".join(reply.lines).strip(), validate=True)
-        except (binascii.Error, ValueError):
-            self._cancel(name)
-            raise SMTPProtocolError(
-                f"{self.host} sent an AUTH {name} challenge that is not base64"
-            ) from None
+    def authenticate(self, auth: ClientAuth) -> Result:
+        """Run one exchange of the SMTP profile (``sasl_kit.protocols.smtp``) on this
+        connection; its lines go to the transcript as they pass. No mechanism is
+        chosen and no policy checked here: ``login`` does both."""
+        self._require_session()
+        if self._replies or not self._parser.idle:
+            self.close()
+            raise SMTPProtocolError(f"{self.host} sent replies nobody asked for before AUTH")
+        logged = 0
 
-    def _cancel(self, name: str) -> None:
-        """RFC 4954 4: "*" cancels; the server answers 501."""
-        self._send_line("*")
-        self._read(f"the cancelled AUTH {name}")
+        def log() -> None:
+            nonlocal logged
+            for line in auth.transcript[logged:]:
+                self._log(line.redacted.rstrip(), str(line).rstrip())
+            logged = len(auth.transcript)
+
+        what = f"AUTH {auth.name}"
+        try:
+            self._write(auth.start(), what)
+            log()
+            while auth.result is None:
+                out = auth.receive(self._recv(what))
+                log()
+                self._write(out, "an AUTH response")
+        except ProtocolViolation as exc:
+            log()
+            self.close()
+            raise SMTPProtocolError(f"{self.host} broke {what}: {exc}") from None
+        self._replies.extend(self._parser.feed(auth.leftover))
+        return auth.result
 
     # --- sending -----------------------------------------------------------
 
@@ -753,27 +749,7 @@ class SMTPClient:
     def _read(self, what: str, *, redact: bool = False) -> Reply:
         """The next reply; the link failing or the server hanging up is ``ConnectionFailed``."""
         while not self._replies:
-            if self._sock is None:
-                raise ConnectionFailed(
-                    f"connection to {self.host} closed before the reply to {what}"
-                )
-            try:
-                data = self._sock.recv(READ_SIZE)
-            except TimeoutError:
-                self.close()
-                raise ConnectionFailed(
-                    f"no reply to {what} from {self.host} within {self.timeout:g} s"
-                ) from None
-            except OSError as exc:
-                self.close()
-                raise ConnectionFailed(
-                    f"connection to {self.host} lost waiting for the reply to {what}: {exc}"
-                ) from None
-            if not data:
-                self.close()
-                raise ConnectionFailed(
-                    f"{self.host} closed the connection before replying to {what}"
-                )
+            data = self._recv(what)
             try:
                 self._replies.extend(self._parser.feed(data))
             except SMTPProtocolError:
@@ -788,6 +764,27 @@ class SMTPClient:
                 f"S: {reply.code}{separator}{text}".rstrip(),
             )
         return reply
+
+    def _recv(self, what: str) -> bytes:
+        """Bytes from the server; none (the link failing, a hang-up) is ``ConnectionFailed``."""
+        if self._sock is None:
+            raise ConnectionFailed(f"connection to {self.host} closed before the reply to {what}")
+        try:
+            data = self._sock.recv(READ_SIZE)
+        except TimeoutError:
+            self.close()
+            raise ConnectionFailed(
+                f"no reply to {what} from {self.host} within {self.timeout:g} s"
+            ) from None
+        except OSError as exc:
+            self.close()
+            raise ConnectionFailed(
+                f"connection to {self.host} lost waiting for the reply to {what}: {exc}"
+            ) from None
+        if not data:
+            self.close()
+            raise ConnectionFailed(f"{self.host} closed the connection before replying to {what}")
+        return data
 
     def _expect(self, reply: Reply, code: int, what: str) -> Reply:
         if reply.code != code:
