@@ -22,14 +22,15 @@ Theory of operation: none of these protocols has "additional data with
 success" (RFC 4422 3.6), so a server sends it as one more challenge, which the
 finished-to-be mechanism verifies and answers with an empty response.
 ``imaplib`` has no SASL-IR: the initial response of a client-first mechanism
-answers the server's first, empty ``+`` continuation. ``poplib`` has no AUTH
-at all: ``pop3_auth`` runs the RFC 5034 exchange on its line I/O.
+answers the server's first, empty ``+`` continuation. smtplib and imaplib
+frame the exchange themselves (base64, ``334``/``+``); ``Exchange`` only steps
+the mechanism by the rules every profile follows. ``poplib`` has no AUTH at
+all: ``pop3_auth`` runs the POP3 profile (``sasl_kit.protocols.pop3``) on
+poplib's line I/O, framing and outcome included.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import imaplib
 import poplib
 import smtplib
@@ -39,10 +40,12 @@ from typing import Any, overload
 
 from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, SASLError, UsageError
 from sasl_kit.mechanisms.base import ClientMechanism
+from sasl_kit.protocols import pop3 as pop3_profile
+from sasl_kit.protocols.base import Outcome
+from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.registry import Registry, default_registry
 
 SMTPLIB_MAX_ROUNDS = 5  # smtplib._MAXCHALLENGE: responses per AUTH, the initial one included
-POP3_MAX_COMMAND = 255  # RFC 2449 4: octets in a command line, CRLF included
 POP3_MAX_LINE = 2048  # poplib._MAXLINE: a longer reply line is an error
 
 
@@ -145,10 +148,6 @@ def choose_mechanism(
 
 def _encrypted(sock: object) -> bool:
     return isinstance(sock, ssl.SSLSocket)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 # --- smtplib ------------------------------------------------------------------------------
@@ -294,45 +293,26 @@ def imap_authenticate(imap: imaplib.IMAP4, username: str, password: str, **choic
 def pop3_auth(pop: poplib.POP3, exchange: Exchange) -> bytes:
     """Run ``AUTH`` (RFC 5034) for ``exchange`` on ``pop``; the server's ``+OK`` line.
 
-    ``-ERR`` raises ``poplib.error_proto``, as poplib's own commands do.
+    The exchange is the POP3 profile's (``sasl_kit.protocols.pop3``) on poplib's
+    line I/O. ``-ERR`` raises ``poplib.error_proto``, as poplib's own commands do;
+    a line that is no part of AUTH as well.
     """
-    command = f"AUTH {exchange.name}"
-    initial = exchange.initial_response()
-    if initial is not None:
-        # RFC 5034 4: "=" is an empty initial response; one that would make the
-        # line too long waits for the server's empty challenge.
-        argument = _b64(initial) or "="
-        if len(command) + 1 + len(argument) + 2 <= POP3_MAX_COMMAND:
-            command = f"{command} {argument}"
-        else:
-            exchange.hold(initial)
-    _pop3_send(pop, command)
-    while True:
+    auth = pop3_profile.PROFILE.client(exchange.name, exchange.mechanism)
+    out = auth.start()
+    while auth.result is None:
+        pop.sock.sendall(out)
         line = _pop3_line(pop)
-        if line.startswith(b"+OK"):
-            exchange.succeeded(pop.host)
-            return line
-        if line.startswith(b"-ERR"):
-            raise poplib.error_proto(line + exchange.reason.encode(pop.encoding))
-        if line != b"+" and not line.startswith(b"+ "):
-            raise poplib.error_proto(line)
         try:
-            try:
-                challenge = base64.b64decode(line[2:], validate=True)
-            except (binascii.Error, ValueError):
-                raise MalformedMessage(
-                    f"{exchange.name}: the server sent a challenge that is not base64"
-                ) from None
-            response = exchange.respond(challenge)
-        except SASLError:
-            _pop3_send(pop, "*")  # RFC 5034 4: the server answers -ERR
-            _pop3_line(pop)
-            raise
-        _pop3_send(pop, _b64(response))
-
-
-def _pop3_send(pop: poplib.POP3, line: str) -> None:
-    pop.sock.sendall(line.encode(pop.encoding) + b"\r\n")
+            out = auth.receive(line + b"\r\n")
+        except ProtocolViolation:
+            raise poplib.error_proto(line) from None
+    result = auth.result
+    if result.outcome is Outcome.CANCELLED:
+        assert result.error is not None
+        raise result.error  # cancelled with "*" and answered already, or not started
+    if not result.ok:
+        raise poplib.error_proto(line + exchange.reason.encode(pop.encoding))
+    return line
 
 
 def _pop3_line(pop: poplib.POP3) -> bytes:

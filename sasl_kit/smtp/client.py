@@ -77,7 +77,6 @@ DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
 BDAT_CHUNK = 1 << 20
 """Bytes per BDAT command (RFC 3030); the last one carries LAST."""
 READ_SIZE = 1 << 16
-REDACTED = "<redacted>"
 
 
 class OutgoingMessage(Protocol):
@@ -723,14 +722,14 @@ class SMTPClient:
         if self._sock is None:
             raise UsageError("not connected: call connect() or use the client as a context manager")
 
-    def _send_line(self, line: str, *, shown: str | None = None) -> None:
-        self._send_lines([line], shown=shown)
+    def _send_line(self, line: str) -> None:
+        self._send_lines([line])
 
-    def _send_lines(self, lines: Sequence[str], *, shown: str | None = None) -> None:
+    def _send_lines(self, lines: Sequence[str]) -> None:
         """Write the lines with one ``sendall`` (a PIPELINING group is one write)."""
         for line in lines:
-            self._log(f"C: {line if shown is None else shown}", f"C: {line}")
-        what = "an AUTH response" if shown == REDACTED else lines[0].partition(" ")[0]
+            self._log(f"C: {line}")
+        what = lines[0].partition(" ")[0]
         self._write("".join(f"{line}\r\n" for line in lines).encode("utf-8"), what)
 
     def _write(self, data: bytes | memoryview, what: str) -> int:
@@ -746,7 +745,7 @@ class SMTPClient:
             ) from None
         return len(data)
 
-    def _read(self, what: str, *, redact: bool = False) -> Reply:
+    def _read(self, what: str) -> Reply:
         """The next reply; the link failing or the server hanging up is ``ConnectionFailed``."""
         while not self._replies:
             data = self._recv(what)
@@ -758,11 +757,7 @@ class SMTPClient:
         reply = self._replies.popleft()
         for i, text in enumerate(reply.lines):
             separator = "-" if i < len(reply.lines) - 1 else " "
-            shown = REDACTED if redact and reply.code == 334 else text
-            self._log(
-                f"S: {reply.code}{separator}{shown}".rstrip(),
-                f"S: {reply.code}{separator}{text}".rstrip(),
-            )
+            self._log(f"S: {reply.code}{separator}{text}".rstrip())
         return reply
 
     def _recv(self, what: str) -> bytes:
