@@ -212,6 +212,10 @@ class LineServer(ServerAuth):
         self._started = False
         self._final = False
         self.tag: str | None = None
+        self.failure: str | None = None
+        """The kind of failure line the exchange ended with (a key of ``replies``)."""
+        self.last_challenge: bytes | None = None
+        """The payload of the last challenge sent, ``None`` before the first."""
 
     @abstractmethod
     def _challenge(self, text: str) -> str:
@@ -225,6 +229,12 @@ class LineServer(ServerAuth):
         """A reply line's code and text for ``Result``."""
         code, _, text = line.partition(" ")
         return code, text
+
+    def too_long(self) -> bytes:
+        """The driver skipped a client line over its limit: the exchange fails (RFC 4954 4)."""
+        if self.result is not None:
+            raise UsageError(f"{type(self).__name__}: the exchange has ended")
+        return self._fail("too-long", ProtocolViolation("the client sent a line over the limit"))
 
     def receive(self, data: bytes) -> bytes:
         if self.result is not None:
@@ -259,6 +269,7 @@ class LineServer(ServerAuth):
         self._record(CLIENT, text, shown=None if isinstance(event, Cancel) else REDACTED)
         if isinstance(event, Cancel):
             return self._fail("cancelled", MalformedMessage(f"the client cancelled {self.name}"))
+        text = text.strip()
         if self._final:
             if text:
                 return self._fail("final", MalformedMessage("non-empty answer to the final data"))
@@ -278,6 +289,7 @@ class LineServer(ServerAuth):
             return self._succeed()
         # RFC 4422 3.6 without additional data in the outcome: a last challenge.
         self._final = self.mechanism.complete
+        self.last_challenge = challenge or b""
         payload = b64encode(challenge or b"")
         line = self._challenge(payload)
         self._record(SERVER, line, shown=line.removesuffix(payload) + REDACTED if payload else None)
@@ -293,6 +305,7 @@ class LineServer(ServerAuth):
         return self._finish(kind, error)
 
     def _finish(self, kind: str, error: SASLError | None) -> bytes:
+        self.failure = None if kind == "success" else kind
         outcome, line = self.replies[kind]
         line = self._reply(line)
         self._record(SERVER, line)

@@ -116,16 +116,16 @@ class SMTPServerAuth(LineServer):
     replies: ClassVar[dict[str, tuple[Outcome, str]]] = {
         "success": (Outcome.SUCCESS, "235 2.7.0 Authentication successful"),
         "syntax": (Outcome.FAILED, "501 5.5.4 Syntax: AUTH mechanism [initial-response]"),
-        "base64": (Outcome.FAILED, "501 5.5.2 Can't decode base64"),
+        "base64": (Outcome.FAILED, "501 5.5.2 Cannot decode response"),
         "malformed": (Outcome.FAILED, "501 5.5.2 Malformed authentication response"),
         "rejected": (Outcome.REJECTED, "535 5.7.8 Authentication credentials invalid"),
         "policy": (Outcome.REJECTED, "535 5.7.8 Authentication refused by policy"),
         "temporary": (Outcome.TEMPORARY, "454 4.7.0 Temporary authentication failure"),
-        "cancelled": (Outcome.CANCELLED, "501 5.7.0 Auth aborted"),
+        "cancelled": (Outcome.CANCELLED, "501 5.7.0 Authentication aborted"),
         "final": (Outcome.FAILED, "501 5.5.2 Expected an empty line"),
         "too-long": (Outcome.FAILED, "500 5.5.6 Authentication Exchange line is too long"),
     }
-    """RFC 4954 4 and 6 (500 5.5.6, 501, 535 5.7.8, 454 4.7.0); the texts serve has used."""
+    """RFC 4954 4 and 6 (500 5.5.6, 501, 535 5.7.8, 454 4.7.0), in sasl-kit serve's words."""
 
     def _challenge(self, text: str) -> str:
         return f"334 {text}"

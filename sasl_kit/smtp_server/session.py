@@ -24,7 +24,6 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from dataclasses import dataclass
 from typing import Any, AnyStr
@@ -156,9 +155,10 @@ class SASLSMTP(SMTP):
         if (status[:4] if isinstance(status, str) else status[:4].decode()) == "421 ":
             self.transport.close()  # RFC 5321 3.8: 421 closes the transmission channel
 
-    async def challenge(self, data: bytes) -> bytes | None:
-        """Send one AUTH challenge (334) and read the answer line; ``None``: over the limit."""
-        await self.push(b"334 " + base64.b64encode(data))
+    async def challenge(self, line: str) -> bytes | None:
+        """Send one AUTH challenge line (the SMTP profile's) and read the answer line;
+        ``None``: over the limit."""
+        await self.push(line)
         return await self.read_line(AUTH_LINE_LIMIT)
 
     def _timeout_cb(self) -> None:

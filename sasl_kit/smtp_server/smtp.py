@@ -4,10 +4,11 @@ Rules of this module:
 - aiosmtpd speaks SMTP (``session.SASLSMTP``, one per connection); this
   module is its handler. It gets one ``auth_*`` hook per registry mechanism
   that has a server side (so aiosmtpd's own PLAIN and LOGIN never run), named
-  from the registry, never from a list here. A hook steps a sasl-kit server
-  mechanism, sending each challenge with ``SASLSMTP.challenge``; bytes
-  returned with completion (additional data with success) go as a last 334,
-  answered by an empty line.
+  from the registry, never from a list here. A hook runs the SMTP profile's
+  server side (``sasl_kit.protocols.smtp``: 334, base64, ``*``, the replies)
+  over a sasl-kit server mechanism, each line it writes sent and the answer
+  read with ``SASLSMTP.challenge``; additional data with success is the
+  profile's last 334, answered by an empty line.
 - What is offered depends on the connection: a mechanism needs a kind of
   credential the server holds (``ServerConfig.credential_kinds``); -PLUS and
   plaintext ones (PLAIN, LOGIN) need TLS, the latter unless
@@ -29,9 +30,6 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import enum
 import functools
 import logging
 from dataclasses import dataclass
@@ -47,6 +45,8 @@ from sasl_kit.errors import (
 )
 from sasl_kit.mechanisms.base import ChannelBinding, NonceCounts, ServerMechanism
 from sasl_kit.mechanisms.oauth import TokenTable
+from sasl_kit.protocols import smtp as smtp_profile
+from sasl_kit.protocols.smtp import SMTPServerAuth
 from sasl_kit.smtp_server.config import MAX_AUTH_FAILURES, ServerConfig
 from sasl_kit.smtp_server.session import (
     DATA_LINE_TOO_LONG,
@@ -72,20 +72,15 @@ BARE_LINE_ENDING = (
 )
 
 
-class BadAnswer(enum.Enum):
-    """An AUTH answer line that is no SASL message: (whose fault, what, the reply)."""
-
-    CANCELLED = ("cancelled", "the client sent '*'", "501 5.7.0 Authentication aborted")
-    TOO_LONG = (
-        "malformed response",
-        "an answer line over 12288 octets",
-        "500 5.5.6 Authentication Exchange line is too long",  # RFC 4954 4
-    )
-    NOT_BASE64 = (
-        "malformed response",
-        "a line that is not base64",
-        "501 5.5.2 Cannot decode response",
-    )
+FAILURES: dict[str, tuple[str, str]] = {
+    "cancelled": ("cancelled", "the client sent '*'"),
+    "too-long": ("malformed response", "an answer line over 12288 octets"),
+    "base64": ("malformed response", "a line that is not base64"),
+    "final": ("malformed response", "non-empty answer to final data"),
+    "syntax": ("malformed response", "not an AUTH command"),
+}
+"""The SMTP profile's failures that are no mechanism's error: (whose fault, what) for the log;
+their replies are the profile's (``SMTPServerAuth.replies``)."""
 
 
 CREDENTIALS_INVALID = REFUSALS[AuthenticationFailed][0]
@@ -210,34 +205,25 @@ class Handler:
             )
             return await self._fail(server, name, "refused by policy", refusal[4:], refusal)
         mechanism = self.config.registry.server(name, self.config.users, **self._options(encrypted))
-        data: bytes | BadAnswer | None = None
-        if len(args) > 1:
-            data = b"" if args[1] == "=" else _decode(args[1].encode("utf-8", "surrogateescape"))
-        while True:
-            if isinstance(data, BadAnswer):
-                return await self._fail(server, name, *data.value)
-            try:
-                challenge = mechanism.step(data)
-            except SASLError as exc:
-                reply, fault = next(v for k, v in REFUSALS.items() if isinstance(exc, k))
-                return await self._fail(server, name, fault, str(exc), reply)
-            if mechanism.complete and not challenge:
-                return _success(server, mechanism)
-            line = await server.challenge(challenge or b"")
-            answer = BadAnswer.TOO_LONG if line is None else _decode(line.strip())
-            if mechanism.complete and not isinstance(answer, BadAnswer):
-                if answer == b"":  # the answer to additional data with success
-                    return _success(server, mechanism)
-                what, reply = "non-empty answer to final data", "501 5.5.2 Expected an empty line"
-                return await self._fail(server, name, "malformed response", what, reply)
-            if answer == b"" and challenge and info.credential == "token":
+        auth = smtp_profile.PROFILE.server(name, mechanism)
+        # The command as the client sent it (aiosmtpd split it): the profile reads it first.
+        out = auth.receive(" ".join(("AUTH", *args)).encode("utf-8", "surrogateescape") + b"\r\n")
+        while auth.result is None:
+            challenged = bool(auth.last_challenge)
+            line = await server.challenge(out.decode("ascii").removesuffix("\r\n"))
+            if line is not None and not line.strip() and challenged and info.credential == "token":
                 # A token mechanism's only non-empty challenge is its JSON error. RFC 7628
                 # 3.2.3 has the client answer %x01; msmtp sends an empty line. Either way
                 # the client has read the error: the AUTH has failed.
                 what = "the token was refused; the client acknowledged the error"
-                fault = "wrong credentials"
-                return await self._fail(server, name, fault, what, CREDENTIALS_INVALID)
-            data = answer
+                return await self._fail(
+                    server, name, "wrong credentials", what, CREDENTIALS_INVALID
+                )
+            out = auth.too_long() if line is None else auth.receive(line)
+        if auth.result.ok:
+            return _success(server, mechanism)
+        fault, what = _failure(auth)
+        return await self._fail(server, name, fault, what, out.decode("ascii").strip())
 
     async def _fail(
         self, server: SASLSMTP, name: str, fault: str, what: str, reply: str
@@ -274,11 +260,10 @@ def _success(server: SASLSMTP, mechanism: ServerMechanism) -> AuthResult:
     return AuthResult(success=True, auth_data=Authenticated(mechanism.name, authcid, authzid))
 
 
-def _decode(line: bytes) -> bytes | BadAnswer:
-    """An AUTH answer line (RFC 4954 4): base64, or ``*`` to cancel."""
-    if line == b"*":
-        return BadAnswer.CANCELLED
-    try:
-        return base64.b64decode(line, validate=True)
-    except (binascii.Error, ValueError):
-        return BadAnswer.NOT_BASE64
+def _failure(auth: SMTPServerAuth) -> tuple[str, str]:
+    """Whose fault a failed exchange was and what was wrong, for the log (never a secret)."""
+    error = auth.result.error if auth.result is not None else None
+    if auth.failure in FAILURES:
+        return FAILURES[auth.failure]
+    fault = next((v[1] for k, v in REFUSALS.items() if isinstance(error, k)), "malformed response")
+    return fault, str(error)
