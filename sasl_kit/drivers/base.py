@@ -168,3 +168,41 @@ class LineConnection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class LineSession:
+    """What the line protocols' sessions share (IMAP, POP3): one ``LineConnection``,
+    opened by the subclass's ``_open`` (greeting, capabilities, TLS), and the
+    ``Session`` verbs over it. ``transcript`` holds secrets: it is for ``verify``."""
+
+    profile: Profile
+    mechanisms: tuple[str, ...]
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self._connection = LineConnection(settings)
+        self.mechanisms_before_tls: tuple[str, ...] | None = None
+        try:
+            self._open(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, settings: SessionSettings) -> None:
+        raise NotImplementedError
+
+    @property
+    def encrypted(self) -> bool:
+        return self._connection.encrypted
+
+    @property
+    def transcript(self) -> list[str]:
+        return self._connection.transcript
+
+    def channel_binding(self, type: str) -> ChannelBinding | None:
+        return self._connection.channel_binding(type)
+
+    def authenticate(self, auth: ClientAuth) -> Result:
+        return self._connection.authenticate(auth)
+
+    def close(self) -> None:
+        self._connection.close()

@@ -12,28 +12,22 @@ transcript, which holds secrets: it is for ``verify`` and never shown as is.
 from __future__ import annotations
 
 from sasl_kit.drivers.base import (
-    LineConnection,
+    LineSession,
     SessionFailed,
     SessionSettings,
     StartTLSUnavailable,
 )
-from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result
 from sasl_kit.protocols.imap import PROFILE, IMAPClientAuth, IMAPProfile
 
 
-class IMAPSession:
+class IMAPSession(LineSession):
     profile: IMAPProfile = PROFILE
 
     def __init__(self, settings: SessionSettings) -> None:
-        self._connection = LineConnection(settings)
         self._tags = 0
-        self.mechanisms_before_tls: tuple[str, ...] | None = None
-        try:
-            self._open(settings)
-        except BaseException:
-            self.close()
-            raise
+        self.sasl_ir = False
+        super().__init__(settings)
 
     def _open(self, settings: SessionSettings) -> None:
         host = settings.host
@@ -51,14 +45,6 @@ class IMAPSession:
             capabilities = self._capabilities()
         self.mechanisms = self.profile.mechanisms(capabilities)
         self.sasl_ir = "SASL-IR" in self.profile.capabilities(capabilities)
-
-    @property
-    def encrypted(self) -> bool:
-        return self._connection.encrypted
-
-    @property
-    def transcript(self) -> list[str]:
-        return self._connection.transcript
 
     def _tag(self) -> str:
         self._tags += 1
@@ -80,16 +66,10 @@ class IMAPSession:
             raise SessionFailed(f"{self._connection.settings.host} refused CAPABILITY: {reply}")
         return "\r\n".join(line[3:] for line in self.transcript[start:]).encode("utf-8")
 
-    def channel_binding(self, type: str) -> ChannelBinding | None:
-        return self._connection.channel_binding(type)
-
     def authenticate(self, auth: ClientAuth) -> Result:
         if isinstance(auth, IMAPClientAuth):
             auth.tag, auth.initial_response = self._tag(), self.sasl_ir
-        return self._connection.authenticate(auth)
-
-    def close(self) -> None:
-        self._connection.close()
+        return super().authenticate(auth)
 
 
 def open_session(settings: SessionSettings) -> IMAPSession:

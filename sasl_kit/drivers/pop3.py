@@ -8,29 +8,18 @@ client must discard what it knew). The transcript holds secrets: it is for
 from __future__ import annotations
 
 from sasl_kit.drivers.base import (
-    LineConnection,
+    LineSession,
     SessionFailed,
     SessionSettings,
     StartTLSUnavailable,
 )
-from sasl_kit.mechanisms.base import ChannelBinding
-from sasl_kit.protocols.base import ClientAuth, Result
 from sasl_kit.protocols.pop3 import PROFILE, POP3Profile
 
 MAX_CAPA_LINES = 1000
 
 
-class POP3Session:
+class POP3Session(LineSession):
     profile: POP3Profile = PROFILE
-
-    def __init__(self, settings: SessionSettings) -> None:
-        self._connection = LineConnection(settings)
-        self.mechanisms_before_tls: tuple[str, ...] | None = None
-        try:
-            self._open(settings)
-        except BaseException:
-            self.close()
-            raise
 
     def _open(self, settings: SessionSettings) -> None:
         host = settings.host
@@ -49,14 +38,6 @@ class POP3Session:
             capabilities = self._capa()
         self.mechanisms = self.profile.mechanisms(capabilities)
 
-    @property
-    def encrypted(self) -> bool:
-        return self._connection.encrypted
-
-    @property
-    def transcript(self) -> list[str]:
-        return self._connection.transcript
-
     def _capa(self) -> bytes:
         """The CAPA reply, its ``+OK`` line first, without the ending ``.``."""
         self._connection.send("CAPA")
@@ -68,15 +49,6 @@ class POP3Session:
                 raise SessionFailed(f"{self._connection.settings.host} sent an endless CAPA")
             lines.append(line)
         return "\r\n".join(lines).encode("utf-8")
-
-    def channel_binding(self, type: str) -> ChannelBinding | None:
-        return self._connection.channel_binding(type)
-
-    def authenticate(self, auth: ClientAuth) -> Result:
-        return self._connection.authenticate(auth)
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 def open_session(settings: SessionSettings) -> POP3Session:
