@@ -16,7 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -28,7 +28,10 @@ LISTENING = re.compile(r"listening on (\S+):(\d+) ")
 
 
 class Serve:
-    """One ``sasl-kit serve`` process; ``options`` are its command-line options."""
+    """One ``sasl-kit serve`` process; ``options`` are its command-line options.
+
+    ``wrapper`` goes before the command (``strace ...``).
+    """
 
     def __init__(
         self,
@@ -36,6 +39,7 @@ class Serve:
         *options: str,
         maildir: Path | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        wrapper: Sequence[str] = (),
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
@@ -43,7 +47,7 @@ class Serve:
         self.log = directory / "serve.log"
         users = directory / "users.txt"
         users.write_text(f"{USER}:{PASSWORD}\n", encoding="utf-8")
-        command = [sys.executable, "-m", "sasl_kit", "serve", "--listen", "127.0.0.1:0",
+        command = [*wrapper, sys.executable, "-m", "sasl_kit", "serve", "--listen", "127.0.0.1:0",
                    "--users", str(users), "--maildir", str(self.maildir), *options]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -8,6 +8,8 @@ or a file size limit (RLIMIT_FSIZE) the spool runs into mid-message.
 from __future__ import annotations
 
 import json
+import os
+import re
 import resource
 import shutil
 import signal
@@ -15,6 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.interop.conftest import require_programs
 from tests.server.running import Serve
 
 BODY = b"Subject: stored\r\n\r\nHello.\r\n"
@@ -134,3 +139,47 @@ def test_the_final_250_comes_after_message_and_envelope_are_in_the_maildir(serve
         # Read before QUIT: the 250 alone must mean both files are there.
         assert (serve.maildir / "new" / key).read_bytes() == body
         assert (serve.maildir / "envelopes" / f"{key}.json").exists()
+
+
+STRACE = "/usr/bin/strace"
+
+
+@pytest.mark.interop
+def test_the_250_is_sent_only_after_message_and_envelope_are_fsynced_into_place(
+    tmp_path: Path,
+) -> None:
+    """The system calls, as strace sees them, in the order they returned."""
+    require_programs(STRACE)
+    trace = tmp_path / "trace.txt"
+    calls = "trace=fsync,rename,renameat,renameat2,sendto"
+    wrapper = [STRACE, "-f", "--seccomp-bpf", "-y", "-s", "200", "-o", str(trace), "-e", calls]
+    # In the clear, so the reply is readable in the trace.
+    server = Serve(tmp_path / "run", "--allow-plaintext-auth", wrapper=wrapper)
+    try:
+        with server.wire() as wire:
+            wire.start(tls=False)
+            wire.login()
+            key = wire.mail(BODY + b".\r\n").rsplit(" ", 1)[1]
+    finally:
+        # strace detaches on SIGTERM: the signal goes to the server, and strace ends with it.
+        tracer = server.process.pid
+        children = Path(f"/proc/{tracer}/task/{tracer}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGTERM)
+        server.process.wait(30)
+        server.stop()
+    spooled, new, envelopes = (server.maildir / d for d in ("tmp", "new", "envelopes"))
+    spool, message = re.escape(str(spooled / key)), re.escape(str(new / key))
+    temporary = re.escape(str(envelopes / f"{key}.tmp"))
+    envelope = re.escape(str(envelopes / f"{key}.json"))
+    expected = [
+        rf"fsync\(\d+<{spool}>\)",
+        rf"fsync\(\d+<{temporary}>\)",
+        rf'rename\("{spool}", "{message}"\)',
+        rf"fsync\(\d+<{re.escape(str(new))}>\)",
+        rf'rename\("{temporary}", "{envelope}"\)',
+        rf"fsync\(\d+<{re.escape(str(envelopes))}>\)",
+        rf'sendto\(.*"250 2\.0\.0 OK stored as {re.escape(key)}\\r\\n"',
+    ]
+    lines = [line for line in trace.read_text().splitlines() if key in line or "fsync(" in line]
+    found = [next(i for i, line in enumerate(lines) if re.search(p, line)) for p in expected]
+    assert found == sorted(found), "\n".join(lines)
