@@ -153,6 +153,8 @@ class Target:
     host: str
     port: int
     tls: TLS
+    options: tuple[tuple[str, str], ...] = ()
+    """Session options from the URL (``drivers.url_options``: PostgreSQL's database)."""
 
     @classmethod
     def from_url(cls, url: str) -> Target:
@@ -170,10 +172,12 @@ class Target:
             port = parts.port
         except ValueError:
             raise UsageError("the URL's port is not a number from 0 to 65535") from None
-        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        if not parts.hostname or parts.fragment:
             raise UsageError(f"expected {scheme}://HOST[:PORT] and nothing more")
         protocol, tls, default = SCHEMES[scheme]
-        return cls(protocol, parts.hostname, default if port is None else port, tls)
+        asked, options = drivers.url_options(protocol, parts.path, parts.query)
+        port = default if port is None else port
+        return cls(protocol, parts.hostname, port, asked or tls, tuple(options.items()))
 
     def without_tls(self) -> Target:
         """The same server probed without STARTTLS (an implicit-TLS port has no such way)."""
@@ -310,7 +314,9 @@ class _Settings:
     def open(self) -> Session:
         """A session of the target's protocol through its driver (``sasl_kit.drivers``)."""
         target = self.target
-        options = {} if self.username is None else {"user": self.username}
+        options = dict(target.options)
+        if self.username is not None:
+            options["user"] = self.username
         settings = SessionSettings(
             target.host, target.port, target.tls, self.context(), self.timeout, options
         )

@@ -156,7 +156,9 @@ def text(report: Report, args: argparse.Namespace) -> str:
     if target.tls == "none":
         lines.append(f"advertised without TLS: {_names(report.offered)}")
     else:
-        before = "(implicit TLS)" if report.before_tls is None else _names(report.before_tls)
+        before = _names(report.before_tls) if report.before_tls is not None else (
+            "(implicit TLS)" if target.tls == "implicit" else "(no list before TLS)"
+        )
         lines += [
             f"advertised before TLS: {before}",
             f"advertised after TLS:  {_names(report.offered)}",

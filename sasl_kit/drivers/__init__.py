@@ -7,14 +7,20 @@ Rules of this package:
   the protocol's framing is the profile's (``sasl_kit.protocols``): a driver
   only moves bytes.
 - ``DRIVERS`` is the one table of them; ``open_session`` picks by protocol.
+  A driver that reads a URL's path and query (PostgreSQL's database and
+  ``sslmode``) has ``url_options(path, query)``; ``url_options`` asks it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.errors import UsageError
+from sasl_kit.protocols import TLSMode
+
+URLOptions = Callable[[str, str], tuple[TLSMode | None, dict[str, str]]]
 
 DRIVERS: dict[str, str] = {
     "smtp": "sasl_kit.drivers.smtp",
@@ -36,3 +42,15 @@ def open_session(protocol: str, settings: SessionSettings) -> Session:
         raise UsageError(f"no driver for protocol {protocol!r}") from None
     session: Session = importlib.import_module(module).open_session(settings)
     return session
+
+
+def url_options(protocol: str, path: str, query: str) -> tuple[TLSMode | None, dict[str, str]]:
+    """What a URL's path and query say for ``protocol``: a TLS mode (``None``: the
+    scheme's) and session options; ``UsageError`` where its driver reads none."""
+    module = importlib.import_module(DRIVERS[protocol])
+    read: URLOptions | None = getattr(module, "url_options", None)
+    if read is None:
+        if path not in ("", "/") or query:
+            raise UsageError(f"{protocol} URLs have no path or query: SCHEME://HOST[:PORT]")
+        return None, {}
+    return read(path, query)

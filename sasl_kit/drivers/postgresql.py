@@ -12,6 +12,11 @@ Rules of this module (and those of the package):
   libpq does, the operating-system user name when none is given), ``database``
   defaults to the user. The role is the one PostgreSQL authenticates: it
   ignores the SCRAM ``n=`` name.
+- ``url_options`` reads a ``postgresql://`` URL's ``/DATABASE`` and
+  ``?sslmode=``: ``disable`` (the default) is no TLS; ``require``,
+  ``verify-ca`` and ``verify-full`` are SSLRequest, the certificate verified
+  all three times (by the context: stricter than libpq's ``require``);
+  ``prefer`` and ``allow`` (TLS only if it happens to work) are refused.
 - The mechanism list is learned from the StartupMessage's answer, so it is
   known only once the session is open, after TLS when TLS was asked for:
   ``mechanisms_before_tls`` is always ``None``. A session carries one
@@ -23,14 +28,23 @@ from __future__ import annotations
 import getpass
 import socket
 import ssl
+from urllib.parse import parse_qsl, unquote
 
 from sasl_kit import channel_binding
 from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
 from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
+from sasl_kit.protocols import TLSMode
 from sasl_kit.protocols.base import ClientAuth, Result
 from sasl_kit.protocols.errors import MechanismRefused, ServerRefused
 from sasl_kit.protocols.postgresql import PROFILE, Startup, terminate
+
+SSLMODES: dict[str, TLSMode] = {
+    "disable": "none",
+    "require": "starttls",
+    "verify-ca": "starttls",
+    "verify-full": "starttls",
+}
 
 
 class PostgreSQLSession:
@@ -103,6 +117,26 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         raise UsageError("no PostgreSQL user given and no operating-system user name") from None
+
+
+def url_options(path: str, query: str) -> tuple[TLSMode | None, dict[str, str]]:
+    """A URL's ``/DATABASE`` and ``?sslmode=MODE``: the TLS mode (``None``: none
+    given) and the session options (``database``)."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise UsageError("the URL's query is not name=value pairs") from None
+    tls: TLSMode | None = None
+    for name, value in pairs:
+        if name != "sslmode" or value not in SSLMODES:
+            raise UsageError(
+                f"a postgresql:// URL takes only sslmode={'|'.join(SSLMODES)} in its query"
+            )
+        tls = SSLMODES[value]
+    database = unquote(path.removeprefix("/"))
+    if "/" in database:
+        raise UsageError("a postgresql:// URL's path is one database name")
+    return tls, {"database": database} if database else {}
 
 
 def open_session(settings: SessionSettings) -> PostgreSQLSession:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.drivers.postgresql import PostgreSQLSession
 from sasl_kit.mechanisms.base import ChannelBinding
+from sasl_kit.probe import Outcome as ProbeOutcome
+from sasl_kit.probe import probe
 from sasl_kit.protocols.base import Outcome, Result, lines_of
 from sasl_kit.protocols.errors import CredentialsRejected, MechanismRefused, ServerRefused
 from tests.interop.conftest import in_ci, require_programs
@@ -227,3 +230,58 @@ def test_verify_says_the_client_erred_when_given_another_password(
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "verdict: wrong" in out and "erred: client" in out
+
+
+# --- sasl-kit probe -----------------------------------------------------------------------
+
+
+def test_probe_lists_what_the_server_offers_without_and_with_tls(postgresql: PostgreSQL) -> None:
+    plain = probe(postgresql.url, cafile=postgresql.cafile)
+    assert (plain.target.tls, plain.after_tls) == ("none", None)  # the one list, without TLS
+    assert plain.before_tls == ("SCRAM-SHA-256",)
+    tls = probe(postgresql.url + "?sslmode=require", cafile=postgresql.cafile)
+    assert (tls.target.tls, tls.before_tls) == ("starttls", None)  # no list before TLS
+    assert tls.after_tls == ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256")
+
+
+@pytest.mark.parametrize("query", ["", "?sslmode=require"], ids=["plain", "tls"])
+def test_probe_logs_in_with_every_offered_mechanism(postgresql: PostgreSQL, query: str) -> None:
+    report = probe(
+        postgresql.url + query, cafile=postgresql.cafile, username=postgresql.user,
+        password=postgresql.password, channel_binding=BINDING,
+    )
+    assert [(a.mechanism, a.outcome) for a in report.attempts] == [
+        (name, ProbeOutcome.OK) for name in report.offered
+    ]
+    assert len(report.attempts) == (2 if query else 1)
+
+
+def test_probe_with_a_wrong_password_is_rejected_and_our_responses_verify(
+    postgresql: PostgreSQL,
+) -> None:
+    report = probe(
+        postgresql.url + "?sslmode=require", cafile=postgresql.cafile, username=postgresql.user,
+        password="not-her-password", channel_binding=BINDING,
+    )
+    for attempt in report.attempts:
+        assert attempt.outcome is ProbeOutcome.REJECTED, attempt
+        assert attempt.detail.startswith("28P01")
+        assert attempt.verified is not None and attempt.verified.verdict == "correct"
+
+
+def test_the_probe_command_prints_the_table(
+    postgresql: PostgreSQL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "password").write_text(postgresql.password + "\n", encoding="utf-8")
+    argv = [
+        "probe", postgresql.url + "?sslmode=require", "--username", postgresql.user,
+        "--password-file", str(tmp_path / "password"), "--cafile", postgresql.cafile,
+        "--channel-binding", BINDING,
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "advertised before TLS: (no list before TLS)" in out
+    assert "advertised after TLS:  SCRAM-SHA-256-PLUS SCRAM-SHA-256" in out
+    assert re.search(r"SCRAM-SHA-256-PLUS +yes +ok", out)
+    assert re.search(r"SCRAM-SHA-256 +yes +ok", out)
+    assert postgresql.password not in out
