@@ -16,11 +16,18 @@ import socket
 import ssl
 
 from sasl_kit import channel_binding
-from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
+from sasl_kit.drivers.base import (
+    RECV_SIZE,
+    ConnectionClosed,
+    SessionFailed,
+    SessionSettings,
+    StartTLSUnavailable,
+    run,
+)
 from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result
-from sasl_kit.protocols.errors import ProtocolViolation, ServerRefused
+from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.protocols.sieve import (
     LOGOUT,
     PROFILE,
@@ -49,15 +56,11 @@ class SieveSession:
                 self.mechanisms = first.mechanisms
                 return
             if not first.starttls:
-                raise ServerRefused(f"{self._host} does not offer STARTTLS")
+                raise StartTLSUnavailable(f"{self._host} does not offer STARTTLS")
             self._sock.sendall(STARTTLS)
             reply = self._read("STARTTLS").reply
             if reply.status != "OK":
-                raise ServerRefused(
-                    f"{self._host} refused STARTTLS ({reply.written} {reply.text})",
-                    code=reply.written,
-                    text=reply.text,
-                )
+                raise SessionFailed(f"{self._host} refused STARTTLS: {reply.written} {reply.text}")
             context = settings.context or ssl.create_default_context()
             self._sock = context.wrap_socket(self._sock, server_hostname=self._host)
             self.encrypted = True
@@ -83,11 +86,7 @@ class SieveSession:
         found = capabilities(self._read(what))
         if found.reply.status != "OK":
             reply = found.reply
-            raise ServerRefused(
-                f"{self._host} ended its {what} with {reply.written} {reply.text}".rstrip(),
-                code=reply.written,
-                text=reply.text,
-            )
+            raise SessionFailed(f"{self._host} ended its {what} with {reply.written} {reply.text}")
         return found
 
     def channel_binding(self, type: str) -> ChannelBinding | None:

@@ -5,8 +5,10 @@ site's own CA), reads the capability list before and after TLS, and every
 mechanism Dovecot offers logs in with the right password, for an ASCII
 account and one with a non-ASCII password; a wrong password is
 ``CredentialsRejected``. The transcript each exchange records reads back
-through the profile as the exchange it was. sieve-connect, an independent
-client, logs in to the same server as a cross-check of its configuration.
+through the profile as the exchange it was, and ``verify`` judges it right.
+``sasl-kit probe sieve://`` lists the mechanisms before and after STARTTLS and
+finds all six working, or all rejected with a wrong password. sieve-connect,
+an independent client, logs in to the same server as a cross-check.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
 from sasl_kit.drivers.base import SessionSettings
 from sasl_kit.drivers.sieve import SieveSession
+from sasl_kit.probe import Outcome as ProbeOutcome
+from sasl_kit.probe import probe
 from sasl_kit.protocols.base import End, Outcome, Result, Start, lines_of
 from sasl_kit.protocols.errors import CredentialsRejected
 from sasl_kit.protocols.sieve import PROFILE
@@ -165,6 +169,62 @@ def test_sasl_kit_verify_reads_a_live_transcript(
     assert main(["verify", str(tmp_path / "sieve.txt")]) == 0
     out = capsys.readouterr().out
     assert "SIEVE SCRAM-SHA-256, accepted" in out and "verdict: correct" in out
+
+
+def url(server: DovecotSieve) -> str:
+    return f"sieve://{HOST}:{server.sieve_port}"
+
+
+def test_probe_lists_the_mechanisms_before_and_after_starttls(dovecot_sieve: DovecotSieve) -> None:
+    report = probe(url(dovecot_sieve), cafile=dovecot_sieve.site.cafile, timeout=TIMEOUT)
+    assert report.target.tls == "starttls"
+    assert report.before_tls == report.after_tls == MECHANISMS
+    assert report.attempts == ()
+
+
+def test_probe_finds_every_mechanism_working_with_the_right_password(
+    dovecot_sieve: DovecotSieve,
+) -> None:
+    report = probe(
+        url(dovecot_sieve),
+        username=ALICE.user,
+        password=ALICE.password,
+        cafile=dovecot_sieve.site.cafile,
+        timeout=TIMEOUT,
+    )
+    assert [(a.mechanism, a.outcome) for a in report.attempts] == [
+        (name, ProbeOutcome.OK) for name in MECHANISMS
+    ], [a.detail for a in report.attempts]
+    assert all(a.detail == "OK Logged in." for a in report.attempts)
+
+
+def test_probe_finds_every_mechanism_rejected_with_a_wrong_password(
+    dovecot_sieve: DovecotSieve,
+) -> None:
+    report = probe(
+        url(dovecot_sieve),
+        username=ALICE.user,
+        password="not " + ALICE.password,
+        cafile=dovecot_sieve.site.cafile,
+        timeout=TIMEOUT,
+    )
+    assert [(a.mechanism, a.outcome) for a in report.attempts] == [
+        (name, ProbeOutcome.REJECTED) for name in MECHANISMS
+    ]
+    assert all("wrong password" in a.diagnosis for a in report.attempts)
+
+
+def test_sasl_kit_probe_exits_0_when_every_mechanism_works(
+    dovecot_sieve: DovecotSieve,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SASL_KIT_PASSWORD", ALICE.password)
+    argv = ["probe", url(dovecot_sieve), "--username", ALICE.user]
+    assert main([*argv, "--cafile", dovecot_sieve.site.cafile]) == 0
+    out = capsys.readouterr().out
+    assert "advertised after TLS:  " + " ".join(MECHANISMS) in out
+    assert "verdict: all 6 mechanisms tried work" in out
 
 
 def sieve_connect(server: DovecotSieve, password: str) -> subprocess.CompletedProcess[bytes]:
