@@ -18,10 +18,16 @@ import socket
 import ssl
 
 from sasl_kit import channel_binding as binding
-from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
+from sasl_kit.drivers.base import (
+    RECV_SIZE,
+    ConnectionClosed,
+    SessionSettings,
+    StartTLSUnavailable,
+    run,
+)
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result, TranscriptLine
-from sasl_kit.protocols.errors import ProtocolViolation
+from sasl_kit.protocols.errors import ProtocolViolation, ServerRefused
 from sasl_kit.protocols.ldap import PROFILE, LDAPClientAuth, RootDSE, StartTLS, unbind
 
 
@@ -63,7 +69,10 @@ class LDAPSession:
         return search.mechanisms
 
     def start_tls(self, context: ssl.SSLContext) -> None:
-        self._operation(StartTLS(self._next_id))
+        try:
+            self._operation(StartTLS(self._next_id))
+        except ServerRefused as exc:  # slapd without a certificate: protocolError (2)
+            raise StartTLSUnavailable(f"{self._settings.host}: {exc}") from None
         self._sock = context.wrap_socket(self._sock, server_hostname=self._settings.host)
         self.encrypted = True
 

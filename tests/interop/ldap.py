@@ -63,7 +63,7 @@ class Slapd:
         return (self.root / "slapd.log").read_text(errors="replace")
 
 
-def _config(root: Path, cert: Path, key: Path, cbinding: bool) -> Path:
+def _config(root: Path, tls: tuple[Path, Path] | None, cbinding: bool) -> Path:
     sasl2 = root / "sasl2"
     sasl2.mkdir()
     (sasl2 / "slapd.conf").write_text(
@@ -85,8 +85,8 @@ def _config(root: Path, cert: Path, key: Path, cbinding: bool) -> Path:
         f"sasl-realm {REALM}\n"
         "sasl-host localhost\n"
         "sasl-secprops none\n"
-        f"TLSCertificateFile {cert}\n"
-        f"TLSCertificateKeyFile {key}\n" + ("sasl-cbinding tls-endpoint\n" if cbinding else "")
+        + (f"TLSCertificateFile {tls[0]}\nTLSCertificateKeyFile {tls[1]}\n" if tls else "")
+        + ("sasl-cbinding tls-endpoint\n" if cbinding else "")
     )
     return conf
 
@@ -98,12 +98,13 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def running_slapd(root: Path, *, cbinding: bool = False) -> Iterator[Slapd]:
-    """``cbinding``: ``sasl-cbinding tls-endpoint``, so that -PLUS is offered over TLS."""
+def running_slapd(root: Path, *, tls: bool = True, cbinding: bool = False) -> Iterator[Slapd]:
+    """``tls=False``: no certificate, so no StartTLS and no ``ldaps://`` listener;
+    ``cbinding``: ``sasl-cbinding tls-endpoint``, so that -PLUS is offered over TLS."""
     cert, key = self_signed((HOST,)).write(root)
-    conf = _config(root, cert, key, cbinding)
+    conf = _config(root, (cert, key) if tls else None, cbinding)
     port, ldaps_port = free_ports(2)
-    urls = f"ldap://{HOST}:{port}/ ldaps://{HOST}:{ldaps_port}/"
+    urls = f"ldap://{HOST}:{port}/" + (f" ldaps://{HOST}:{ldaps_port}/" if tls else "")
     script = f'mount --bind "$1" {CYRUS_CONFIG} && exec "$2" -f "$3" -h "$4" -d 0'
     with (root / "slapd.log").open("wb") as log:
         process = subprocess.Popen(
@@ -129,7 +130,7 @@ def running_slapd(root: Path, *, cbinding: bool = False) -> Iterator[Slapd]:
     server = Slapd(port, ldaps_port, str(cert), root)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not (_listening(port) and _listening(ldaps_port)):
+        while not (_listening(port) and (not tls or _listening(ldaps_port))):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"slapd did not start:\n{server.log()}")
             time.sleep(0.05)

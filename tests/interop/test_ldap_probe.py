@@ -3,10 +3,15 @@ profile reached through the DRIVERS/SCHEMES rows alone, as any other protocol.""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 
-from sasl_kit.probe import Outcome, Target, probe
-from tests.interop.ldap import HOST, Slapd, slapd  # noqa: F401 -- the session's server
+from sasl_kit.drivers import open_session
+from sasl_kit.drivers.base import SessionSettings, StartTLSUnavailable
+from sasl_kit.probe import Outcome, Target, TLSUnavailable, probe
+from tests.interop.ldap import HOST, Slapd, running_slapd, slapd  # noqa: F401 -- the server
 from tests.interop.peers import ALICE
 from tests.interop.test_ldap import OFFERED, USABLE
 
@@ -45,3 +50,18 @@ def test_a_wrong_password_is_rejected_and_verify_blames_the_password(
         if attempt.mechanism in ("CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-256"):
             assert attempt.verified is not None, attempt
             assert attempt.verified.verdict == "correct", attempt
+
+
+def test_a_slapd_without_a_certificate_has_no_starttls(tmp_path: Path) -> None:
+    # slapd answers the StartTLS request with protocolError (2) "unsupported extended
+    # operation": the driver's StartTLSUnavailable, probe's TLSUnavailable.
+    with running_slapd(tmp_path, tls=False) as plain:
+        settings = SessionSettings(
+            HOST, plain.port, "starttls", context=ssl.create_default_context()
+        )
+        with pytest.raises(StartTLSUnavailable, match=r"protocolError \(2\)"):
+            open_session("ldap", settings)
+        with pytest.raises(TLSUnavailable):
+            probe(f"ldap://{HOST}:{plain.port}", timeout=10)
+        report = probe(Target.from_url(f"ldap://{HOST}:{plain.port}").without_tls(), timeout=10)
+        assert (report.before_tls, report.after_tls) == (OFFERED, None)  # in the clear, if asked
