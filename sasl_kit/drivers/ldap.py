@@ -5,7 +5,8 @@ LDAP profile's operations (``sasl_kit.protocols.ldap``: ``RootDSE``,
 ``StartTLS``, ``LDAPClientAuth``) and holds the connection's one messageID
 counter (RFC 4511 4.1.1.1: a new ID for each request). ``ldap://`` runs
 StartTLS (RFC 4511 4.14) when ``settings.tls`` is ``starttls``; ``ldaps://``
-is TLS from the first byte (``implicit``). The caller's ``ssl.SSLContext``
+is TLS from the first byte (``implicit``); a server that refuses StartTLS
+is ``StartTLSUnavailable``. The caller's ``ssl.SSLContext``
 verifies the certificate (a default context when it gives none). The root
 DSE is read before TLS and again after it (RFC 4513 3.1.5: what the server
 offers may change with TLS; only the list read under TLS counts).
