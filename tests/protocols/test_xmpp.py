@@ -423,3 +423,10 @@ def test_payload_takes_a_response_line_or_its_text_and_nothing_else() -> None:
     assert PROFILE.payload("=", "it") == b""
     with pytest.raises(ProtocolViolation, match="not an XMPP <response/>"):
         PROFILE.payload(f"<success {SASL}>dGlt</success>", "it")
+
+
+def test_a_mechanism_that_cannot_start_sends_nothing_and_is_cancelled() -> None:
+    auth = client("SCRAM-SHA-1-PLUS", username="juliet", password="r0m30myr0m30")  # no binding
+    assert auth.start() == b""
+    assert auth.result is not None and auth.result.outcome is Outcome.CANCELLED
+    assert isinstance(auth.result.error, UsageError) and auth.transcript == []
