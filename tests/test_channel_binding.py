@@ -31,9 +31,7 @@ from sasl_kit.channel_binding import (
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def _certificate(
-    algorithm: SignatureHash | None, key: PrivateKey = KEY
-) -> x509.Certificate:
+def _certificate(algorithm: SignatureHash | None, key: PrivateKey = KEY) -> x509.Certificate:
     return self_signed(("127.0.0.1",), key=key, algorithm=algorithm).certificate
 
 
@@ -98,22 +96,25 @@ def test_tls_unique_is_the_same_on_both_ends_of_tls_1_2(tmp_path: Path) -> None:
 
 
 def test_tls_unique_is_refused_on_tls_1_3(tmp_path: Path) -> None:
-    with _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls, pytest.raises(
-        PolicyRefused, match=r"not defined for TLS 1\.3"
+    with (
+        _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls,
+        pytest.raises(PolicyRefused, match=r"not defined for TLS 1\.3"),
     ):
         tls_unique(tls.client)
 
 
 def test_the_server_must_pass_its_own_certificate(tmp_path: Path) -> None:
-    with _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls, pytest.raises(
-        UsageError, match="server's own certificate"
+    with (
+        _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls,
+        pytest.raises(UsageError, match="server's own certificate"),
     ):
         from_connection(tls.server, "tls-server-end-point")
 
 
 def test_tls_exporter_must_come_from_the_caller(tmp_path: Path) -> None:
-    with _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls, pytest.raises(
-        UsageError, match="exports no keying material"
+    with (
+        _tls(tmp_path, ssl.TLSVersion.TLSv1_3) as tls,
+        pytest.raises(UsageError, match="exports no keying material"),
     ):
         from_connection(tls.client, "tls-exporter")
 
@@ -160,10 +161,28 @@ def test_tls_server_end_point_replaces_sha1_with_sha256(tmp_path: Path) -> None:
     # cryptography no longer signs with SHA-1; the openssl command still does.
     pem = tmp_path / "sha1.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(tmp_path / "key.pem"),
-         "-subj", "/CN=127.0.0.1", "-days", "1", "-out", str(pem)],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-sha1",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-days",
+            "1",
+            "-out",
+            str(pem),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     certificate = x509.load_pem_x509_certificate(pem.read_bytes())
     assert isinstance(certificate.signature_hash_algorithm, hashes.SHA1)

@@ -42,7 +42,7 @@ def test_www_authenticate_keeps_digest_challenges_among_other_schemes_in_order()
     value = (
         'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple", '
         'Digest realm="a", nonce="n1", algorithm=SHA-256, qop="auth, auth-int", '
-        "Bearer mF_9.B5f-4.1JqM==, , Digest realm=\"a\", nonce=\"n1\", algorithm=MD5, Negotiate"
+        'Bearer mF_9.B5f-4.1JqM==, , Digest realm="a", nonce="n1", algorithm=MD5, Negotiate'
     )
     found = hd.parse_challenges(value)
     assert [(c.algorithm, c.qops) for c in found] == [

@@ -29,15 +29,24 @@ messages = st.lists(st.one_of(st.none(), st.binary(max_size=300)), min_size=1, m
 
 def _client(name: str, password: str = PASSWORD) -> sasl_kit.ClientMechanism:
     return sasl_kit.client(
-        name, username="alice", password=password, service="imap", host="mail.example.org",
-        channel_binding=BINDING, server_offers_plus=True,
+        name,
+        username="alice",
+        password=password,
+        service="imap",
+        host="mail.example.org",
+        channel_binding=BINDING,
+        server_offers_plus=True,
         token=base64.b64encode(password.encode()).decode(),
     )
 
 
 def _server(name: str) -> sasl_kit.ServerMechanism:
     return sasl_kit.server(
-        name, USERS, service="imap", host="mail.example.org", channel_binding=BINDING,
+        name,
+        USERS,
+        service="imap",
+        host="mail.example.org",
+        channel_binding=BINDING,
         validate_token=TokenTable({"alice": base64.b64encode(PASSWORD.encode()).decode()}),
         external_identity="alice",
     )

@@ -111,7 +111,11 @@ def test_choose_takes_only_mechanisms_the_caller_has_credentials_for() -> None:
         offered, encrypted=True, credentials=("password", "token", "external", "none")
     )
     assert [i.name for i in every.usable] == [
-        "EXTERNAL", "OAUTHBEARER", "XOAUTH2", "PLAIN", "ANONYMOUS"
+        "EXTERNAL",
+        "OAUTHBEARER",
+        "XOAUTH2",
+        "PLAIN",
+        "ANONYMOUS",
     ]
 
 

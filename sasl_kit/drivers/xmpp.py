@@ -6,7 +6,8 @@ Rules of this module (and the package's):
   host connected to.
 - TLS is verified by the caller's context (``settings.context``, else
   ``ssl.create_default_context()``). A STARTTLS session whose server offers no
-  ``<starttls/>`` raises ``PolicyRefused`` before anything is authenticated.
+  ``<starttls/>`` raises ``StartTLSUnavailable`` before anything is
+  authenticated; errors of the network are ``SessionFailed``.
 - Every XML byte goes through the profile (``sasl_kit.protocols.xmpp``): this
   module moves bytes and reads elements only through the profile's functions.
 - After ``<success/>`` the stream is restarted (RFC 6120 6.4.6) and its new
@@ -29,7 +30,13 @@ import ssl
 import xml.etree.ElementTree as ET
 
 from sasl_kit import channel_binding
-from sasl_kit.drivers.base import ConnectionClosed, SessionSettings, run
+from sasl_kit.drivers.base import (
+    ConnectionClosed,
+    SessionFailed,
+    SessionSettings,
+    StartTLSUnavailable,
+    run,
+)
 from sasl_kit.errors import PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result
@@ -61,29 +68,38 @@ class XMPPSession:
         self.features_after_auth: Features | None = None
         self._settings = settings
         self._stream = XMLStream()
-        self._sock: socket.socket = socket.create_connection(
-            (settings.host, settings.port), timeout=settings.timeout
-        )
+        host = f"{settings.host}:{settings.port}"
         try:
-            if settings.tls == "implicit":
-                self._wrap()
-            offered = self._open()
-            if settings.tls == "starttls":
-                if not offered.starttls:
-                    raise PolicyRefused(
-                        f"{settings.host} offers no STARTTLS; not authenticating in the clear"
-                    )
-                self.mechanisms_before_tls = offered.mechanisms
-                self._sock.sendall(STARTTLS)
-                proceeded(self._element())
-                if self._stream.pending:  # they would pass for bytes that came through TLS
-                    raise ProtocolViolation(f"{settings.host} sent more after <proceed/>")
-                self._wrap()
-                offered = self._open()
-            self.mechanisms = offered.mechanisms
+            self._sock: socket.socket = socket.create_connection(
+                (settings.host, settings.port), timeout=settings.timeout
+            )
+        except OSError as exc:
+            raise SessionFailed(f"cannot connect to {host}: {exc}") from None
+        try:
+            self.mechanisms = self._negotiate(settings)
+        except OSError as exc:
+            self._sock.close()
+            raise SessionFailed(f"the XML stream with {host} failed: {exc}") from None
         except BaseException:
             self._sock.close()
             raise
+
+    def _negotiate(self, settings: SessionSettings) -> tuple[str, ...]:
+        """Streams and TLS up to the features that list the mechanisms to use."""
+        if settings.tls == "implicit":
+            self._wrap()
+        offered = self._open()
+        if settings.tls == "starttls":
+            if not offered.starttls:
+                raise StartTLSUnavailable(f"{settings.host} does not offer STARTTLS")
+            self.mechanisms_before_tls = offered.mechanisms
+            self._sock.sendall(STARTTLS)
+            proceeded(self._element())
+            if self._stream.pending:  # they would pass for bytes that came through TLS
+                raise ProtocolViolation(f"{settings.host} sent more after <proceed/>")
+            self._wrap()
+            offered = self._open()
+        return offered.mechanisms
 
     def _wrap(self) -> None:
         context = self._settings.context or ssl.create_default_context()
@@ -121,12 +137,15 @@ class XMPPSession:
         if not isinstance(auth, XMPPClientAuth):
             raise UsageError(f"an XMPP session runs XMPP exchanges, not {type(auth).__name__}")
         auth.continue_stream(self._stream.continuation())
-        result = run(self._sock, auth)
-        if result.outcome is Outcome.SUCCESS:
-            self.features_after_auth = self._open(auth.leftover)
-        elif result.outcome is Outcome.CANCELLED and result.code == "success":
+        try:
+            result = run(self._sock, auth)
+            if result.outcome is Outcome.SUCCESS:
+                self.features_after_auth = self._open(auth.leftover)
+        except OSError as exc:
+            raise SessionFailed(f"connection to {self._settings.host} lost: {exc}") from None
+        if result.outcome is Outcome.CANCELLED and result.code == "success":
             self.close()
-        else:
+        elif result.outcome is not Outcome.SUCCESS:
             self._stream = auth.stream
         return result
 

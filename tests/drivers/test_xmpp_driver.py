@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sasl_kit.drivers import open_session
-from sasl_kit.drivers.base import SessionSettings
-from sasl_kit.errors import PolicyRefused
+from sasl_kit.drivers.base import SessionSettings, StartTLSUnavailable
 from sasl_kit.protocols.errors import ProtocolViolation, ServerRefused
 from tests.drivers import test_sieve_driver
 
@@ -45,7 +44,7 @@ def test_bytes_after_proceed_are_refused_before_tls(server: int) -> None:
 
 @pytest.mark.parametrize("server", [[HEADER + PLAIN_ONLY]], indirect=True)
 def test_features_without_starttls_are_refused_before_any_authentication(server: int) -> None:
-    with pytest.raises(PolicyRefused, match="offers no STARTTLS"):
+    with pytest.raises(StartTLSUnavailable, match="does not offer STARTTLS"):
         open_session("xmpp", settings(server))
 
 

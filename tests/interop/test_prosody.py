@@ -18,7 +18,7 @@ import pytest
 from sasl_kit import verify
 from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
-from sasl_kit.drivers.base import SessionSettings
+from sasl_kit.drivers.base import SessionFailed, SessionSettings
 from sasl_kit.drivers.xmpp import XMPPSession
 from sasl_kit.protocols import TLSMode, profile
 from sasl_kit.protocols.base import Outcome, Result
@@ -183,7 +183,7 @@ def test_the_certificate_is_verified_by_the_callers_context(prosody_server: Pros
         ssl.create_default_context(),
         options={"domain": DOMAIN},
     )
-    with pytest.raises(ssl.SSLCertVerificationError):
+    with pytest.raises(SessionFailed, match="certificate verify failed"):
         open_session("xmpp", untrusted)
 
 

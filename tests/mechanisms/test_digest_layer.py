@@ -46,8 +46,9 @@ def test_signing_keys_hash_all_of_h_a1_with_the_magic_constants() -> None:
     assert kis != kic
 
 
-@pytest.mark.parametrize(("cipher", "n"), [("rc4-40", 5), ("rc4-56", 7), ("rc4", 16),
-                                            ("des", 16), ("3des", 16)])
+@pytest.mark.parametrize(
+    ("cipher", "n"), [("rc4-40", 5), ("rc4-56", 7), ("rc4", 16), ("des", 16), ("3des", 16)]
+)
 def test_sealing_keys_use_the_first_n_octets_of_h_a1(cipher: str, n: int) -> None:
     changed = bytearray(H_A1)
     changed[n - 1] ^= 1
@@ -135,14 +136,17 @@ def test_max_plaintext_leaves_room_for_the_overhead() -> None:
 
 def test_a_peer_buffer_too_small_for_any_message_is_the_peers_fault() -> None:
     with pytest.raises(MalformedMessage, match="leaves no room"):
-        DigestLayer(H_A1, side="client", qop="auth-conf", cipher="des", maxbuf=4096,
-                    peer_maxbuf=17)
+        DigestLayer(H_A1, side="client", qop="auth-conf", cipher="des", maxbuf=4096, peer_maxbuf=17)
 
 
 @pytest.mark.parametrize(
     ("side", "qop", "cipher"),
-    [("peer", "auth-int", None), ("client", "auth", None), ("client", "auth-conf", None),
-     ("client", "auth-int", "rc4")],
+    [
+        ("peer", "auth-int", None),
+        ("client", "auth", None),
+        ("client", "auth-conf", None),
+        ("client", "auth-int", "rc4"),
+    ],
 )
 def test_a_layer_built_wrongly_is_the_callers_fault(
     side: str, qop: str, cipher: str | None

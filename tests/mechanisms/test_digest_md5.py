@@ -56,8 +56,9 @@ PASSWORD = "Sëcret-pässword-42"
 
 
 def _client(**options: Any) -> sasl_kit.ClientMechanism:
-    return sasl_kit.client("DIGEST-MD5", **{"username": "alice", "password": USERS["alice"],
-                                            **SITE, **options})
+    return sasl_kit.client(
+        "DIGEST-MD5", **{"username": "alice", "password": USERS["alice"], **SITE, **options}
+    )
 
 
 def _server(**options: Any) -> sasl_kit.ServerMechanism:
@@ -86,15 +87,26 @@ def _password(vector: Mapping[str, Any], username: str) -> str:
 def _digests(vector: Mapping[str, Any], *, hex_secret: bool = False) -> tuple[str, str]:
     """response and rspauth recomputed from the vector's messages with the pure formulas."""
     sent = parse_response(messages(vector)[1].data)
-    secret = user_secret(sent.username, sent.realm or "", _password(vector, sent.username),
-                         utf8=sent.utf8)
-    key = h_a1(secret.hex().encode() if hex_secret else secret,
-               sent.nonce.encode("latin-1"), sent.cnonce.encode("latin-1"), sent.authzid.encode())
-    common: dict[str, Any] = {"nonce": sent.nonce.encode("latin-1"), "nc": sent.nc.encode(),
-                              "cnonce": sent.cnonce.encode("latin-1"), "qop": sent.qop,
-                              "digest_uri": sent.digest_uri.encode()}
-    return (response_value(key, **common, rspauth=False),
-            response_value(key, **common, rspauth=True))
+    secret = user_secret(
+        sent.username, sent.realm or "", _password(vector, sent.username), utf8=sent.utf8
+    )
+    key = h_a1(
+        secret.hex().encode() if hex_secret else secret,
+        sent.nonce.encode("latin-1"),
+        sent.cnonce.encode("latin-1"),
+        sent.authzid.encode(),
+    )
+    common: dict[str, Any] = {
+        "nonce": sent.nonce.encode("latin-1"),
+        "nc": sent.nc.encode(),
+        "cnonce": sent.cnonce.encode("latin-1"),
+        "qop": sent.qop,
+        "digest_uri": sent.digest_uri.encode(),
+    }
+    return (
+        response_value(key, **common, rspauth=False),
+        response_value(key, **common, rspauth=True),
+    )
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
@@ -143,8 +155,11 @@ def test_values_beyond_iso_8859_1_hash_as_utf8_and_need_charset() -> None:
 
 @pytest.mark.parametrize(
     ("serv_name", "expected"),
-    [(None, "smtp/mail3.example.com"), ("mail3.example.com", "smtp/mail3.example.com"),
-     ("example.com", "smtp/mail3.example.com/example.com")],
+    [
+        (None, "smtp/mail3.example.com"),
+        ("mail3.example.com", "smtp/mail3.example.com"),
+        ("example.com", "smtp/mail3.example.com/example.com"),
+    ],
 )
 def test_digest_uri_adds_serv_name_only_when_it_differs_from_host(
     serv_name: str | None, expected: str
@@ -183,8 +198,11 @@ def test_charset_bare_or_quoted_announces_utf8(charset: bytes) -> None:
 def test_challenge_from_gsasl_with_spaces_parses() -> None:
     data = b'realm="EXAMPLE.ORG", nonce="3xfapyOq==", qop="auth", charset=utf-8, algorithm=md5-sess'
     challenge = parse_challenge(data)
-    assert (challenge.realms, challenge.nonce, challenge.qops) == (("EXAMPLE.ORG",), "3xfapyOq==",
-                                                                   ("auth",))
+    assert (challenge.realms, challenge.nonce, challenge.qops) == (
+        ("EXAMPLE.ORG",),
+        "3xfapyOq==",
+        ("auth",),
+    )
 
 
 def test_several_realms_and_repeated_unknown_directives_are_kept() -> None:
@@ -261,8 +279,13 @@ def test_serializer_quotes_what_needs_it_and_escapes_quote_and_backslash() -> No
 
 
 @settings(max_examples=200)
-@given(values=st.lists(st.text(st.characters(max_codepoint=255, exclude_categories=["Cc"]),
-                               min_size=1), min_size=1, max_size=5))
+@given(
+    values=st.lists(
+        st.text(st.characters(max_codepoint=255, exclude_categories=["Cc"]), min_size=1),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_serialized_directives_parse_back_to_the_same_values(values: list[str]) -> None:
     pairs = [(f"d{i}", value) for i, value in enumerate(values)]
     parsed = parse_directives(serialize_directives(pairs, quoted=()), once=(), where="t")
@@ -270,8 +293,29 @@ def test_serialized_directives_parse_back_to_the_same_values(values: list[str]) 
 
 
 _MESSAGE_PARTS = st.one_of(
-    st.sampled_from(["nonce", "qop", "Realm", "x-1", "=", ",", " ", "\t", "\r\n", '"', "\\",
-                     '"a,b"', '"q\\"x"', "md5-sess", "a b", ";", "\x00", "\x7f", "\xe9"]),
+    st.sampled_from(
+        [
+            "nonce",
+            "qop",
+            "Realm",
+            "x-1",
+            "=",
+            ",",
+            " ",
+            "\t",
+            "\r\n",
+            '"',
+            "\\",
+            '"a,b"',
+            '"q\\"x"',
+            "md5-sess",
+            "a b",
+            ";",
+            "\x00",
+            "\x7f",
+            "\xe9",
+        ]
+    ),
     st.characters(max_codepoint=255),
 )
 
@@ -342,21 +386,45 @@ _TEXT = st.text(st.characters(max_codepoint=0x2FF, exclude_categories=["Cc", "Cs
 
 
 @settings(max_examples=200)
-@given(username=_TEXT.filter(bool), realm=_TEXT, password=_TEXT, authzid=_TEXT,
-       cnonce=_TEXT, utf8=st.booleans(), qop=st.sampled_from(["auth", "auth-int", "auth-conf"]),
-       nonce=_TEXT.filter(bool).map(lambda n: n.encode().decode("latin-1")))
+@given(
+    username=_TEXT.filter(bool),
+    realm=_TEXT,
+    password=_TEXT,
+    authzid=_TEXT,
+    cnonce=_TEXT,
+    utf8=st.booleans(),
+    qop=st.sampled_from(["auth", "auth-int", "auth-conf"]),
+    nonce=_TEXT.filter(bool).map(lambda n: n.encode().decode("latin-1")),
+)
 def test_client_response_is_format_response_of_what_the_formulas_give(
-    username: str, realm: str, password: str, authzid: str, cnonce: str, utf8: bool,
-    qop: str, nonce: str,
+    username: str,
+    realm: str,
+    password: str,
+    authzid: str,
+    cnonce: str,
+    utf8: bool,
+    qop: str,
+    nonce: str,
 ) -> None:
     assume(utf8 or all(fits_latin1(v) for v in (username, realm, password)))
     challenge = serialize_directives(
-        [("nonce", nonce), ("qop", "auth,auth-int,auth-conf"), ("cipher", "rc4,3des"),
-         ("algorithm", "md5-sess"), *([("charset", "utf-8")] if utf8 else [])],
+        [
+            ("nonce", nonce),
+            ("qop", "auth,auth-int,auth-conf"),
+            ("cipher", "rc4,3des"),
+            ("algorithm", "md5-sess"),
+            *([("charset", "utf-8")] if utf8 else []),
+        ],
         quoted={"nonce"},
     )
-    client = _client(username=username, realm=realm, password=password, authzid=authzid,
-                     cnonce=cnonce, qops=(qop,))
+    client = _client(
+        username=username,
+        realm=realm,
+        password=password,
+        authzid=authzid,
+        cnonce=cnonce,
+        qops=(qop,),
+    )
     message = client.step(challenge)
     assert message is not None
     sent = parse_response(message)
@@ -422,8 +490,9 @@ def test_round_trip_with_fresh_nonces() -> None:
 
 def test_round_trip_with_non_ascii_user_and_serv_name() -> None:
     server = _server(host="mail3.example.com")
-    client = _client(username="jürgen", password="pässwörd", host="mail3.example.com",
-                     serv_name="example.com")
+    client = _client(
+        username="jürgen", password="pässwörd", host="mail3.example.com", serv_name="example.com"
+    )
     _, rspauth = _exchange(server, client)
     assert server.authcid == "jürgen" and client.step(rspauth) == b""
 
@@ -574,17 +643,42 @@ def test_server_applies_the_authorization_policy_to_authzid() -> None:
 
 # --- Garbage in, project errors out; no secret out ----------------------------------------
 
-NAMES = ["nonce", "realm", "qop", "algorithm", "charset", "maxbuf", "rspauth", "username",
-         "cnonce", "nc", "digest-uri", "response", "authzid", "x-ext"]
-VALUES = ["md5-sess", "utf-8", "auth", "auth-int", FIRST_NC, "imap/mail.example.org", "alice",
-          "EXAMPLE.ORG", "0123456789abcdef0123456789abcdef"]
+NAMES = [
+    "nonce",
+    "realm",
+    "qop",
+    "algorithm",
+    "charset",
+    "maxbuf",
+    "rspauth",
+    "username",
+    "cnonce",
+    "nc",
+    "digest-uri",
+    "response",
+    "authzid",
+    "x-ext",
+]
+VALUES = [
+    "md5-sess",
+    "utf-8",
+    "auth",
+    "auth-int",
+    FIRST_NC,
+    "imap/mail.example.org",
+    "alice",
+    "EXAMPLE.ORG",
+    "0123456789abcdef0123456789abcdef",
+]
 # Well-formed directive lists of the names that matter, to reach the checks behind the parser.
 directive_lists = st.lists(
     st.tuples(st.sampled_from(NAMES), st.one_of(st.sampled_from(VALUES), st.text(max_size=20))),
     max_size=12,
-).map(lambda ds: serialize_directives(
-    [(n, v.encode("utf-8").decode("latin-1")) for n, v in ds], quoted=()
-))
+).map(
+    lambda ds: serialize_directives(
+        [(n, v.encode("utf-8").decode("latin-1")) for n, v in ds], quoted=()
+    )
+)
 garbage = st.one_of(
     st.binary(max_size=300),
     st.text(alphabet='=",\\ \t\r\nabcdegilmnoqrstu-018\xff', max_size=120).map(
@@ -623,8 +717,14 @@ def test_server_steps_raise_only_project_errors_blaming_the_client(data: bytes) 
 def _secret_forms(password: str, response: Response) -> list[str]:
     raw = password.encode()
     secret = user_secret(response.username, response.realm or "", password, utf8=response.utf8)
-    return [password, raw.hex(), base64.b64encode(raw).decode(), password.encode("latin-1").hex(),
-            secret.hex(), *response_digests(response, password)]
+    return [
+        password,
+        raw.hex(),
+        base64.b64encode(raw).decode(),
+        password.encode("latin-1").hex(),
+        secret.hex(),
+        *response_digests(response, password),
+    ]
 
 
 def test_password_and_digests_never_show_in_reprs_or_errors() -> None:
@@ -693,10 +793,20 @@ def test_a_server_offering_layers_announces_qops_maxbuf_and_ciphers() -> None:
     ("client_qops", "client_ciphers", "server_qops", "server_ciphers", "agreed"),
     [
         (("auth-int",), CIPHER_NAMES, ("auth", "auth-int"), CIPHER_NAMES, "DIGEST-MD5 auth-int"),
-        (("auth-conf", "auth-int"), ("des",), ("auth-int", "auth-conf"), ("rc4",),
-         "DIGEST-MD5 auth-int"),
-        (("auth-conf",), ("rc4-40", "3des"), ("auth-conf",), ("3des", "rc4-40"),
-         "DIGEST-MD5 auth-conf rc4-40"),
+        (
+            ("auth-conf", "auth-int"),
+            ("des",),
+            ("auth-int", "auth-conf"),
+            ("rc4",),
+            "DIGEST-MD5 auth-int",
+        ),
+        (
+            ("auth-conf",),
+            ("rc4-40", "3des"),
+            ("auth-conf",),
+            ("3des", "rc4-40"),
+            "DIGEST-MD5 auth-conf rc4-40",
+        ),
         (("auth", "auth-conf"), CIPHER_NAMES, ("auth-conf", "auth"), CIPHER_NAMES, None),
     ],
 )

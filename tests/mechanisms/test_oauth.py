@@ -90,9 +90,7 @@ def test_oauth_client_refuses_a_server_that_speaks_first() -> None:
         _client("OAUTHBEARER").step(b"{}")
 
 
-@pytest.mark.parametrize(
-    ("name", "answer"), [("OAUTHBEARER", b"\x01"), ("XOAUTH2", b"")]
-)
+@pytest.mark.parametrize(("name", "answer"), [("OAUTHBEARER", b"\x01"), ("XOAUTH2", b"")])
 def test_client_answers_the_error_then_fails_with_the_status_and_no_token(
     name: str, answer: bytes
 ) -> None:
@@ -136,8 +134,11 @@ def test_xoauth2_initial_response_is_user_and_bearer() -> None:
 
 @pytest.mark.parametrize(
     ("options", "named"),
-    [({"token": ""}, "needs a bearer token"), ({"username": ""}, "user name"),
-     ({"username": "a\x01b"}, "user name")],
+    [
+        ({"token": ""}, "needs a bearer token"),
+        ({"username": ""}, "user name"),
+        ({"username": "a\x01b"}, "user name"),
+    ],
 )
 def test_xoauth2_client_refuses_what_it_cannot_send(options: dict[str, Any], named: str) -> None:
     with pytest.raises(UsageError, match=named):
@@ -170,8 +171,15 @@ def test_server_checks_the_requested_authzid_against_the_policy() -> None:
 @pytest.mark.parametrize(
     ("name", "answer", "error"),
     [
-        ("OAUTHBEARER", b"\x01", {"status": "invalid_token", "scope": "mail",
-                                  "openid-configuration": "https://idp/.well-known/x"}),
+        (
+            "OAUTHBEARER",
+            b"\x01",
+            {
+                "status": "invalid_token",
+                "scope": "mail",
+                "openid-configuration": "https://idp/.well-known/x",
+            },
+        ),
         ("XOAUTH2", b"", {"status": "401", "schemes": "bearer", "scope": "mail"}),
     ],
 )
@@ -204,8 +212,11 @@ def test_server_wants_the_error_answer_and_nothing_else(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("options", "status"),
-    [({"host": "other.example.org"}, "invalid_request"), ({"port": 25}, "invalid_request"),
-     ({"token": ""}, "invalid_token")],
+    [
+        ({"host": "other.example.org"}, "invalid_request"),
+        ({"port": 25}, "invalid_request"),
+        ({"token": ""}, "invalid_token"),
+    ],
 )
 def test_oauthbearer_server_refuses_another_host_port_or_no_token(
     options: dict[str, Any], status: str

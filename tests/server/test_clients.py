@@ -59,7 +59,11 @@ def test_sasl_kit_client_authenticates_and_its_message_is_stored(
 ) -> None:
     server = smtp_server_factory(implicit_tls=tls == "implicit")  # type: ignore[operator]
     with SMTPClient(
-        server.host, server.port, tls=tls, cafile=str(server.cafile), timeout=10,
+        server.host,
+        server.port,
+        tls=tls,
+        cafile=str(server.cafile),
+        timeout=10,
         channel_binding=_binding,
     ) as smtp:
         assert smtp.login(SMTP_USER, SMTP_PASSWORD, mechanisms=[mechanism]) == mechanism
@@ -110,8 +114,12 @@ def test_aiosmtplib_authenticates_and_its_message_is_stored(
 
     async def send() -> None:
         smtp = aiosmtplib.SMTP(
-            hostname=server.host, port=server.port, tls_context=context, timeout=10,
-            use_tls=tls == "implicit", start_tls=tls == "starttls",
+            hostname=server.host,
+            port=server.port,
+            tls_context=context,
+            timeout=10,
+            use_tls=tls == "implicit",
+            start_tls=tls == "starttls",
         )
         async with smtp:
             await smtp.ehlo()  # aiosmtplib's auth_* methods do not repeat EHLO after STARTTLS

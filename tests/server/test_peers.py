@@ -32,17 +32,37 @@ def test_swaks_authenticates_and_its_message_is_stored(
         "NTLM": ["--auth-extra", "domain=EXAMPLE"],
     }.get(mechanism, [])
     run = subprocess.run(
-        [SWAKS, "--server", host, "--port", str(smtp_server.port), "--tls",
-         "--from", "user@example.test", "--to", "to@example.test,cc@example.test",
-         "--auth", mechanism, "--auth-user", SMTP_USER, "--auth-password", SMTP_PASSWORD,
-         *extra],
-        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        [
+            SWAKS,
+            "--server",
+            host,
+            "--port",
+            str(smtp_server.port),
+            "--tls",
+            "--from",
+            "user@example.test",
+            "--to",
+            "to@example.test,cc@example.test",
+            "--auth",
+            mechanism,
+            "--auth-user",
+            SMTP_USER,
+            "--auth-password",
+            SMTP_PASSWORD,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     (message,) = smtp_server.messages()
     assert message.recipients == ("to@example.test", "cc@example.test")
     assert (message.sender, message.user, message.mechanism) == (
-        "user@example.test", SMTP_USER, mechanism,
+        "user@example.test",
+        SMTP_USER,
+        mechanism,
     )
 
 
@@ -72,11 +92,26 @@ def test_gsasl_smtp_logon_over_starttls(
     require_programs(GSASL)
     host = smtp_server.host
     run = subprocess.run(
-        [GSASL, "--smtp", f"--connect={host}:{smtp_server.port}", f"--mechanism={mechanism}",
-         "-a", SMTP_USER, "-p", SMTP_PASSWORD, f"--x509-ca-file={smtp_server.cafile}",
-         f"--hostname={host}", f"--realm={host}", "--quality-of-protection=qop-auth",
-         *NO_CHANNEL_BINDING.get(mechanism, [])],
-        input="", capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        [
+            GSASL,
+            "--smtp",
+            f"--connect={host}:{smtp_server.port}",
+            f"--mechanism={mechanism}",
+            "-a",
+            SMTP_USER,
+            "-p",
+            SMTP_PASSWORD,
+            f"--x509-ca-file={smtp_server.cafile}",
+            f"--hostname={host}",
+            f"--realm={host}",
+            "--quality-of-protection=qop-auth",
+            *NO_CHANNEL_BINDING.get(mechanism, []),
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
     )
     assert any(line.startswith(reply) for line in run.stdout.splitlines()), run.stdout + run.stderr
 

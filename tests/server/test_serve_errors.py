@@ -145,7 +145,6 @@ def test_an_internal_error_while_the_data_arrives_is_a_421_and_the_server_goes_o
     assert len(smtp_server.messages()) == 1
 
 
-
 def test_a_failed_tls_handshake_closes_that_connection_only_and_frees_its_place(
     small_serve: Serve,
 ) -> None:

@@ -52,7 +52,8 @@ def test_an_existing_empty_maildir_gets_its_subdirectories_and_the_mail(tmp_path
     assert (maildir / "new" / key).read_bytes() == BODY
     envelope = json.loads((maildir / "envelopes" / f"{key}.json").read_text(encoding="utf-8"))
     assert (envelope["sender"], envelope["recipients"]) == (
-        "alice@example.test", ["bob@example.test"],
+        "alice@example.test",
+        ["bob@example.test"],
     )
     assert sorted(p.name for p in maildir.iterdir()) == ["cur", "envelopes", "new", "tmp"]
     assert list((maildir / "tmp").iterdir()) == []
