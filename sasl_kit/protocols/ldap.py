@@ -18,7 +18,8 @@ Rules of this module (with those of ``sasl_kit.protocols.base``):
   its resultCode's outcome. BER and its size limit are ``ldap_messages``'s.
 - Besides the exchange, two session operations are profile functions here,
   sans-I/O like it: ``RootDSE`` (the ``supportedSASLMechanisms`` search,
-  RFC 4512 5.1, RFC 4513 5.2.1.1) and ``StartTLS`` (RFC 4511 4.14).
+  RFC 4512 5.1, RFC 4513 5.2.1.1) and ``StartTLS`` (RFC 4511 4.14). The
+  whole reply to one of them is bounded like one message (``MAX_MESSAGE``).
 
 Transcript notation (what ``read_line`` reads back). LDAP is binary, so each
 message is written as one line naming the operation and its messageID;
@@ -227,6 +228,7 @@ class _Operation(ABC):
         self.done = False
         self.transcript: list[TranscriptLine] = []
         self._reader = MessageReader(limit)
+        self._received = 0
 
     @property
     def leftover(self) -> bytes:
@@ -235,6 +237,11 @@ class _Operation(ABC):
     def receive(self, data: bytes) -> None:
         if self.done:
             raise UsageError(f"{type(self).__name__}: the operation has ended")
+        self._received += len(data)
+        if self._received > self._reader.limit:  # an endless stream of small responses
+            raise ProtocolViolation(
+                f"the reply to {type(self).__name__} is longer than {self._reader.limit} bytes"
+            )
         self._reader.feed(data)
         for message in self._reader.messages():
             if message.message_id != self.message_id:

@@ -290,6 +290,17 @@ def test_an_endless_message_is_cut_off_at_the_limit() -> None:
     assert MAX_MESSAGE == 256 * 1024
 
 
+def test_an_endless_stream_of_search_entries_is_cut_off() -> None:
+    (reply,) = messages(CAPTURES["root_dse"], "S")
+    entry = reply.removesuffix(bytes.fromhex("300c02010165070a010004000400"))  # less its done
+    search = RootDSE(1)
+    search.start()
+    with pytest.raises(ProtocolViolation, match="longer than"):
+        for _ in range(MAX_MESSAGE // len(entry) + 1):
+            search.receive(entry)
+    assert not search.done
+
+
 def test_indefinite_length_is_refused() -> None:
     with pytest.raises(ProtocolViolation, match="indefinite"):
         started().receive(b"\x30\x80\x02\x01\x05")
