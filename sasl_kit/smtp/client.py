@@ -77,6 +77,7 @@ DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
 BDAT_CHUNK = 1 << 20
 """Bytes per BDAT command (RFC 3030); the last one carries LAST."""
 READ_SIZE = 1 << 16
+COALESCE = 1 << 14  # message data pieces shorter than this are joined into one write
 
 
 class OutgoingMessage(Protocol):
@@ -588,7 +589,7 @@ class SMTPClient:
         if data_reply.code != 354:
             return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
         encoder = DataEncoder(dot_stuff=True, crlf_only=_crlf_only(message))
-        wire = _wire(chunks, encoder, report)
+        wire = _coalesced(_wire(chunks, encoder, report))
         sent = sum(self._write(piece, "the message data") for piece in wire)
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
         return self._final(recipients, "the end of the data")
@@ -800,6 +801,31 @@ def _wire(chunks: Iterator[bytes], encoder: DataEncoder, report: _Report) -> Ite
         yield encoder.feed(chunk)
         report(len(chunk))
     yield encoder.end()
+
+
+def _coalesced(wire: Iterator[bytes], small: int = COALESCE) -> Iterator[bytes]:
+    """``wire`` with runs of pieces under ``small`` bytes joined into one write.
+
+    A short message and its ending ``.`` line then take one ``sendall``, not two
+    (each costs a system call and, on loopback, the peer's wake-up: a third of
+    sending a 2 KiB message, docs/bench.md); a large piece goes out uncopied.
+    """
+    held: list[bytes] = []
+    size = 0
+    for piece in wire:
+        if len(piece) >= small:
+            if held:
+                yield b"".join(held)
+                held, size = [], 0
+            yield piece
+            continue
+        held.append(piece)
+        size += len(piece)
+        if size >= small:
+            yield b"".join(held)
+            held, size = [], 0
+    if held:
+        yield b"".join(held)
 
 
 Chunk = tuple[int, bool, Iterable[memoryview]]
