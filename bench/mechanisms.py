@@ -122,15 +122,16 @@ def sasl_kit_cram_md5() -> sasl_kit.ClientMechanism:
     return sasl_kit.client(CRAM, username=CRAM_USER, password=CRAM_PASSWORD)
 
 
+DIGEST_OPTIONS = {
+    "username": DIGEST_USER,
+    "password": DIGEST_PASSWORD,
+    "service": DIGEST_SERVICE,
+    "host": DIGEST_HOST,
+}
+
+
 def sasl_kit_digest_md5(cnonce: str | None = None) -> sasl_kit.ClientMechanism:
-    return sasl_kit.client(
-        DIGEST,
-        username=DIGEST_USER,
-        password=DIGEST_PASSWORD,
-        service=DIGEST_SERVICE,
-        host=DIGEST_HOST,
-        cnonce=cnonce,
-    )
+    return sasl_kit.client(DIGEST, cnonce=cnonce, **DIGEST_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,10 @@ def pure_sasl() -> PureSasl | None:
         return make_digest_md5().process
 
     def cram_md5_created(challenge: bytes) -> Any:
-        return client_class(
-            CRAM_HOST, "imap", mechanism=CRAM, username=CRAM_USER, password=CRAM_PASSWORD
-        ).process(challenge)
+        return cram_md5()(challenge)
 
     def digest_md5_created(challenge: bytes) -> Any:
-        return client_class(
-            DIGEST_HOST,
-            DIGEST_SERVICE,
-            mechanism=DIGEST,
-            username=DIGEST_USER,
-            password=DIGEST_PASSWORD,
-        ).process(challenge)
+        return make_digest_md5().process(challenge)
 
     created = {CRAM: cram_md5_created, DIGEST: digest_md5_created}
     return PureSasl(cram_md5, digest_md5, make_digest_md5, lambda name: lambda: created[name])
@@ -254,13 +247,7 @@ def sasl_kit_cram_md5_created(challenge: bytes) -> object:
 
 
 def sasl_kit_digest_md5_created(challenge: bytes) -> object:
-    return sasl_kit.client(
-        DIGEST,
-        username=DIGEST_USER,
-        password=DIGEST_PASSWORD,
-        service=DIGEST_SERVICE,
-        host=DIGEST_HOST,
-    ).step(challenge)
+    return sasl_kit.client(DIGEST, **DIGEST_OPTIONS).step(challenge)
 
 
 def build_rows() -> tuple[list[Row], list[Row], list[str]]:
@@ -277,25 +264,14 @@ def build_rows() -> tuple[list[Row], list[Row], list[str]]:
         Row(DIGEST, SASL_KIT, DIGEST_CHALLENGE, lambda: sasl_kit_digest_md5().step),
         Row(DIGEST, PURE_SASL, DIGEST_CHALLENGE, None if pure is None else pure.digest_md5),
     ]
+    created = (lambda name: None) if pure is None else pure.created
     end_to_end = [
         Row(CRAM, FLOOR, CRAM_CHALLENGE, lambda: cram_md5_floor, END_TO_END),
         Row(CRAM, SASL_KIT, CRAM_CHALLENGE, lambda: sasl_kit_cram_md5_created, END_TO_END),
-        Row(
-            CRAM,
-            PURE_SASL,
-            CRAM_CHALLENGE,
-            None if pure is None else pure.created(CRAM),
-            END_TO_END,
-        ),
+        Row(CRAM, PURE_SASL, CRAM_CHALLENGE, created(CRAM), END_TO_END),
         Row(DIGEST, FLOOR, DIGEST_CHALLENGE, lambda: digest_md5_floor, END_TO_END),
         Row(DIGEST, SASL_KIT, DIGEST_CHALLENGE, lambda: sasl_kit_digest_md5_created, END_TO_END),
-        Row(
-            DIGEST,
-            PURE_SASL,
-            DIGEST_CHALLENGE,
-            None if pure is None else pure.created(DIGEST),
-            END_TO_END,
-        ),
+        Row(DIGEST, PURE_SASL, DIGEST_CHALLENGE, created(DIGEST), END_TO_END),
     ]
     rows = [*answers, *end_to_end]
     creation = [

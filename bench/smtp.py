@@ -372,6 +372,8 @@ class BigRow:
     seconds: float
     peak_rss_mib: float
     page_faults: int
+    cpu_seconds: float
+    cpu_x_floor: float
     x_floor: float
     smtplib_over_this: float
     target: str
@@ -380,8 +382,8 @@ class BigRow:
 
 def _run_contender(
     name: str, port: int, path: Path, env: dict[str, str]
-) -> tuple[float, float, int]:
-    """Seconds (reported by the process), its peak RSS in MiB and its page faults."""
+) -> tuple[float, float, int, float]:
+    """Seconds (reported by the process), its peak RSS in MiB, page faults and CPU seconds."""
     process = subprocess.Popen(
         [sys.executable, __file__, "--contender", name, "--port", str(port), "--file", str(path)],
         stdout=subprocess.PIPE,
@@ -394,7 +396,8 @@ def _run_contender(
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"contender {name!r} failed with status {process.returncode}")
-    return float(out), usage.ru_maxrss / 1024, usage.ru_minflt  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return float(out), usage.ru_maxrss / 1024, usage.ru_minflt, cpu  # ru_maxrss: KiB on Linux
 
 
 def measure_big(size: int, rounds: int, env: dict[str, str]) -> list[BigRow]:
@@ -404,20 +407,23 @@ def measure_big(size: int, rounds: int, env: dict[str, str]) -> list[BigRow]:
             for _ in range(0, size, 1 << 20):
                 f.write(os.urandom(min(1 << 20, size - f.tell())))
         ports = {s: stack.enter_context(serving(s)) for s in ("sink", "sink-chunking")}
-        best: dict[str, tuple[float, float, int]] = {}
+        best: dict[str, tuple[float, float, int, float]] = {}
         for _ in range(rounds):
             for name, (server, _) in CONTENDERS.items():
-                seconds, rss, faults = _run_contender(name, ports[server], path, env)
+                seconds, rss, faults, cpu = _run_contender(name, ports[server], path, env)
                 old = best.get(name)
                 best[name] = (
-                    (min(seconds, old[0]), max(rss, old[1]), max(faults, old[2]))
+                    (min(seconds, old[0]), max(rss, old[1]), max(faults, old[2]), min(cpu, old[3]))
                     if old
-                    else (seconds, rss, faults)
+                    else (seconds, rss, faults, cpu)
                 )
-    floor = best["floor (base64 over a socket)"][0]
+    floor, floor_cpu = (
+        best["floor (base64 over a socket)"][0],
+        best["floor (base64 over a socket)"][3],
+    )
     heavy = best["smtplib + email"][0]
     rows = []
-    for name, (seconds, rss, faults) in best.items():
+    for name, (seconds, rss, faults, cpu) in best.items():
         target, met = "", None
         if name.startswith("sasl-kit"):
             target = (
@@ -430,7 +436,18 @@ def measure_big(size: int, rounds: int, env: dict[str, str]) -> list[BigRow]:
                 and seconds / floor <= FLOOR_TARGET
             )
         rows.append(
-            BigRow(name, seconds, rss, faults, seconds / floor, heavy / seconds, target, met)
+            BigRow(
+                name,
+                seconds,
+                rss,
+                faults,
+                cpu,
+                cpu / floor_cpu,
+                seconds / floor,
+                heavy / seconds,
+                target,
+                met,
+            )
         )
     return rows
 
@@ -483,6 +500,8 @@ def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as
             f"{r.x_floor:.2f}",
             f"{r.smtplib_over_this:.1f}",
             f"{r.page_faults}",
+            f"{r.cpu_seconds:.2f}",
+            f"{r.cpu_x_floor:.2f}",
             r.target,
             _met(r.met),
         ]
@@ -510,6 +529,8 @@ def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as
                     "x floor",
                     "smtplib/this",
                     "page faults",
+                    "CPU s",
+                    "CPU x floor",
                     "target",
                     "met",
                 ],
