@@ -5,8 +5,9 @@ Rules of this module:
   parts, each either bytes already rendered or a ``DataBody``/``FileBody``
   whose base64 is written here.
 - An attachment body is never held in memory whole: it is read into one
-  buffer and encoded in blocks of ``BLOCK`` bytes (whole 57-byte lines), so
-  memory stays near a few hundred KiB whatever the file size.
+  buffer in blocks of ``BLOCK`` bytes and encoded ``STEP`` bytes at a time
+  (whole 57-byte lines), so memory stays near a few hundred KiB whatever the
+  file size.
 - No short-lived object of the data path reaches 128 KiB, glibc's smallest
   threshold for serving ``malloc`` with ``mmap``: how fast a block goes then
   does not depend on the allocator's history or tunables (docs/bench.md).
@@ -31,8 +32,8 @@ from sasl_kit.errors import MessageError, UsageError
 
 LINE = 57  # bytes per base64 line: 57 bytes -> 76 characters (RFC 2045 6.8)
 WIDTH = 76  # characters per base64 line
-STEP = LINE * 512  # bytes per b2a_base64 call, 28.5 KiB: a 38 KiB result
-BLOCK = STEP * 2  # bytes read and made into one piece, 57 KiB: whole lines, a 78 KiB piece
+STEP = LINE * 1024  # bytes per b2a_base64 call and per piece, 57 KiB: 76 KiB, 78 KiB
+BLOCK = STEP * 2  # bytes read at a time, 114 KiB: whole lines
 _CRLF = b"\r\n"
 
 
@@ -42,35 +43,32 @@ def base64_length(size: int) -> int:
 
 
 def base64_lines(blocks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
-    """Base64 of the blocks, one piece per block, as 76-character lines each ending in CRLF.
+    """Base64 of the blocks as 76-character lines each ending in CRLF, in pieces.
 
-    Every block but the last must be ``BLOCK`` bytes long (whole lines). A
-    whole block costs a few C calls and no Python object per line: it is
-    encoded ``STEP`` bytes at a time into a buffer this generator keeps, and
-    joined with CRLF through views of that buffer made once, one per line.
+    Every block but the last must be ``BLOCK`` bytes long (whole lines); a whole
+    block gives one piece per ``STEP`` bytes. A step costs a few C calls and no
+    Python object per line: it is encoded into a buffer this generator keeps,
+    and joined with CRLF through views of that buffer made once, one per line.
 
-    Sizes are measured (docs/bench.md): the joined piece (78 KiB) and each
-    step's result (38 KiB) stay under 128 KiB, the smallest size at which
-    glibc's malloc may use ``mmap`` and hand freed memory back to the kernel.
-    A 114 KiB block made a 156 KiB piece, which was fast only once glibc had
-    raised its threshold on its own: with the threshold fixed
-    (``MALLOC_MMAP_THRESHOLD_=131072``) or trimming eager
-    (``MALLOC_TRIM_THRESHOLD_=0``) every piece faulted its pages in again
-    (150,000 page faults for 200 MiB instead of 4,800, 1.5x the CPU time).
+    Sizes are measured (docs/bench.md): each step's result (76 KiB) and each
+    piece (78 KiB) stay under 128 KiB, the smallest size at which glibc's
+    malloc may use ``mmap`` and hand freed memory back to the kernel. One
+    156 KiB piece per block was fast only once glibc had raised its threshold
+    on its own: with the threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``)
+    or trimming eager (``MALLOC_TRIM_THRESHOLD_=0``) every piece faulted its
+    pages in again (150,000 page faults for 200 MiB instead of 4,900, about
+    1.5x the CPU time).
     """
-    encoded = bytearray(BLOCK // LINE * WIDTH)
+    encoded = bytearray(STEP // LINE * WIDTH)
     view = memoryview(encoded)
     lines: list[bytes | memoryview] = [view[i : i + WIDTH] for i in range(0, len(encoded), WIDTH)]
     lines.append(b"")  # so the joined piece ends with CRLF too
-    steps = [
-        (slice(start, start + STEP), slice(start // LINE * WIDTH, (start + STEP) // LINE * WIDTH))
-        for start in range(0, BLOCK, STEP)
-    ]
+    steps = [slice(start, start + STEP) for start in range(0, BLOCK, STEP)]
     for block in blocks:
         if len(block) == BLOCK:
-            for source, target in steps:  # same length as before: the views stay valid
-                encoded[target] = binascii.b2a_base64(block[source], newline=False)
-            yield _CRLF.join(lines)
+            for step in steps:  # same length every time: the views stay valid
+                encoded[:] = binascii.b2a_base64(block[step], newline=False)
+                yield _CRLF.join(lines)
         elif block:
             tail = binascii.b2a_base64(block, newline=False)
             yield b"".join(tail[i : i + WIDTH] + _CRLF for i in range(0, len(tail), WIDTH))
@@ -174,7 +172,7 @@ class OutgoingMessage:
 
         CRLF line endings only (``crlf_only``), not dot-stuffed; a line may
         span two pieces. Without ``size`` each attachment comes in pieces of
-        78 KiB (``BLOCK`` bytes of the file) and nothing is copied to cut
+        78 KiB (``STEP`` bytes of the file) and nothing is copied to cut
         them; with ``size`` every
         chunk but the last has that length. Raises ``MessageError`` at once if
         an attachment file changed size since compose, and while iterating if
