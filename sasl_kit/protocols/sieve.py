@@ -465,6 +465,10 @@ class SieveProfile(Profile):
             raise UsageError(f"{name[:40]!r} is not a SASL mechanism name")
         return SieveClientAuth(name, mechanism)
 
+    def payload(self, text: str, what: str) -> bytes:
+        """Strict base64 (RFC 5804 2.1): an empty payload is ``""``, ``=`` means nothing."""
+        return b64decode(text, what)
+
     def read_line(self, side: str, text: str) -> Event | None:
         data = text.strip().encode("utf-8", "replace") + b"\r\n"
         found = read_wire_line(data, client=side == CLIENT)

@@ -303,3 +303,10 @@ def test_verify_reads_the_rfc_example_as_a_sieve_exchange() -> None:
     assert (found.protocol, found.mechanism, found.outcome.success) == ("sieve", "DIGEST-MD5", True)
     script = rfc_digest_script()
     assert [m.data() for m in found.messages] == [script[0][0], script[0][1]]
+
+
+def test_payloads_are_strict_base64_without_imaps_equals_sign() -> None:
+    assert PROFILE.payload("", "the response") == b""
+    assert PROFILE.payload(PROFILE.written(b"\0alice"), "the response") == b"\0alice"
+    with pytest.raises(ProtocolViolation, match="the response is not base64"):
+        PROFILE.payload("=", "the response")
