@@ -188,13 +188,15 @@ class Target:
     @property
     def url(self) -> str:
         """The target as a URL: the first scheme of its protocol and TLS mode (without
-        TLS, the first that is not implicit TLS)."""
+        TLS, the first that is not implicit TLS), and what its driver writes after the
+        port (``drivers.url_tail``)."""
         schemes = [s for s, (protocol, _, _) in SCHEMES.items() if protocol == self.protocol]
         exact = [s for s in schemes if SCHEMES[s][1] == self.tls]
         plain = [s for s in schemes if SCHEMES[s][1] != "implicit"]
         scheme = (exact or plain or schemes or [self.protocol])[0]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        tail = drivers.url_tail(self.protocol, self.tls, dict(self.options))
+        return f"{scheme}://{host}:{self.port}{tail}"
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,21 @@ Rules of this package:
   only moves bytes.
 - ``DRIVERS`` is the one table of them; ``open_session`` picks by protocol.
   A driver that reads a URL's path and query (PostgreSQL's database and
-  ``sslmode``) has ``url_options(path, query)``; ``url_options`` asks it.
+  ``sslmode``) has ``url_options(path, query)`` and its inverse
+  ``url_tail(tls, options)``; the functions of the same names here ask it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sasl_kit.drivers.base import Session, SessionSettings
 from sasl_kit.errors import UsageError
 from sasl_kit.protocols import TLSMode
 
 URLOptions = Callable[[str, str], tuple[TLSMode | None, dict[str, str]]]
+URLTail = Callable[[TLSMode, Mapping[str, str]], str]
 
 DRIVERS: dict[str, str] = {
     "smtp": "sasl_kit.drivers.smtp",
@@ -54,3 +56,10 @@ def url_options(protocol: str, path: str, query: str) -> tuple[TLSMode | None, d
             raise UsageError(f"{protocol} URLs have no path or query: SCHEME://HOST[:PORT]")
         return None, {}
     return read(path, query)
+
+
+def url_tail(protocol: str, tls: TLSMode, options: Mapping[str, str]) -> str:
+    """The path and query that ``url_options`` reads back as ``tls`` and ``options``
+    (``""`` where the protocol's driver reads none)."""
+    write: URLTail | None = getattr(importlib.import_module(DRIVERS[protocol]), "url_tail", None)
+    return "" if write is None else write(tls, options)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import getpass
 import socket
 import ssl
-from urllib.parse import parse_qsl, unquote
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, quote, unquote
 
 from sasl_kit import channel_binding
 from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
@@ -133,10 +134,19 @@ def url_options(path: str, query: str) -> tuple[TLSMode | None, dict[str, str]]:
                 f"a postgresql:// URL takes only sslmode={'|'.join(SSLMODES)} in its query"
             )
         tls = SSLMODES[value]
-    database = unquote(path.removeprefix("/"))
-    if "/" in database:
+    written = path.removeprefix("/")
+    if "/" in written:  # a "/" in the name itself is written %2F
         raise UsageError("a postgresql:// URL's path is one database name")
+    database = unquote(written)
     return tls, {"database": database} if database else {}
+
+
+def url_tail(tls: TLSMode, options: Mapping[str, str]) -> str:
+    """``/DATABASE`` and ``?sslmode=require`` as ``url_options`` reads them back."""
+    database = options.get("database", "")
+    return ("/" + quote(database, safe="") if database else "") + (
+        "?sslmode=require" if tls == "starttls" else ""
+    )
 
 
 def open_session(settings: SessionSettings) -> PostgreSQLSession:

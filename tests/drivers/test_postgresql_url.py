@@ -30,6 +30,13 @@ def test_a_url_gives_the_tls_mode_and_the_database(
     target = Target.from_url(url)
     assert (target.protocol, target.tls, target.options) == ("postgresql", tls, options)
     assert target.port == (6543 if ":6543" in url else 5432)
+    assert Target.from_url(target.url) == target  # the URL shown probes the same
+
+
+def test_the_url_shown_names_the_database_and_sslmode() -> None:
+    target = Target.from_url("postgres://db.example.org/sh%2Fop?sslmode=verify-full")
+    assert target.url == "postgresql://db.example.org:5432/sh%2Fop?sslmode=require"
+    assert target.without_tls().url == "postgresql://db.example.org:5432/sh%2Fop"
 
 
 @pytest.mark.parametrize(
