@@ -9,10 +9,11 @@ Rules of this module:
   over a sasl-kit server mechanism, each line it writes sent and the answer
   read with ``SASLSMTP.challenge``; additional data with success is the
   profile's last 334, answered by an empty line.
-- What is offered depends on the connection: a mechanism needs a kind of
-  credential the server holds (``ServerConfig.credential_kinds``); -PLUS and
-  plaintext ones (PLAIN, LOGIN) need TLS, the latter unless
-  ``allow_plaintext_auth``. "TLS" is read from the transport, so implicit TLS
+- What is offered, and how a server mechanism is made, is
+  ``SASLAuthenticator``'s policy (``authenticator.py``, the object any aiosmtpd
+  server can take): a mechanism needs a kind of credential the server holds
+  (``ServerConfig.credential_kinds``); -PLUS and plaintext ones (PLAIN, LOGIN)
+  need TLS, the latter unless ``allow_plaintext_auth``. "TLS" is read from the transport, so implicit TLS
   counts as well as STARTTLS: aiosmtpd's own check looks only at STARTTLS
   (aio-libs/aiosmtpd#281), hence it runs with ``auth_require_tls=False`` and
   this module enforces the policy (538 for a plaintext mechanism in the clear).
@@ -43,10 +44,10 @@ from sasl_kit.errors import (
     SASLError,
     UsageError,
 )
-from sasl_kit.mechanisms.base import ChannelBinding, NonceCounts, ServerMechanism
-from sasl_kit.mechanisms.oauth import TokenTable
+from sasl_kit.mechanisms.base import ChannelBinding, ServerMechanism
 from sasl_kit.protocols import smtp as smtp_profile
 from sasl_kit.protocols.smtp import SMTPServerAuth
+from sasl_kit.smtp_server.authenticator import SASLAuthenticator
 from sasl_kit.smtp_server.config import MAX_AUTH_FAILURES, ServerConfig
 from sasl_kit.smtp_server.session import (
     DATA_LINE_TOO_LONG,
@@ -66,7 +67,6 @@ REFUSALS: dict[type[SASLError], tuple[str, str]] = {
     PolicyRefused: ("535 5.7.8 Authentication refused by policy", "refused by policy"),
     UsageError: ("454 4.7.0 Temporary authentication failure", "server misconfigured"),
 }
-ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 BARE_LINE_ENDING = (
     "554 5.6.0 Message refused: bare CR or LF in the data (RFC 5321 2.3.8); nothing stored"
 )
@@ -104,8 +104,18 @@ class Handler:
         self.config = config
         self.store = store
         self._binding = binding
-        self._nonce_counts = NonceCounts()
-        self._validate_token = TokenTable(dict(config.tokens)) if config.tokens else None
+        # The AUTH policy, the one any aiosmtpd server can take (authenticator.py).
+        self.authenticator = SASLAuthenticator(
+            config.users,
+            hostname=config.server_name,
+            channel_binding=binding,
+            tokens=config.tokens,
+            allow_anonymous=config.allow_anonymous,
+            allow_plaintext=config.allow_plaintext_auth,
+            allow_ntlmv1=config.allow_ntlmv1,
+            failure_delay=config.failure_delay,
+            registry=config.registry,
+        )
         for info in config.registry:
             if info.server is not None:
                 hook = functools.partial(self._auth, info.name)
@@ -113,15 +123,7 @@ class Handler:
 
     def offered(self, encrypted: bool) -> list[str]:
         """The mechanisms offered on a connection, strongest first."""
-        c = self.config
-        return [
-            info.name
-            for info in c.registry
-            if info.server is not None
-            and info.credential in c.credential_kinds()
-            and (encrypted or not info.channel_binding)
-            and (encrypted or not info.plaintext or c.allow_plaintext_auth)
-        ]
+        return self.authenticator.offered(encrypted)
 
     # --- aiosmtpd hooks -----------------------------------------------------------
 
@@ -197,14 +199,10 @@ class Handler:
     async def _auth(self, name: str, server: SASLSMTP, args: list[str]) -> AuthResult:
         info = self.config.registry.get(name)
         encrypted = server.encrypted
-        if name not in self.offered(encrypted):
-            refusal = (
-                ENCRYPTION_REQUIRED
-                if info.plaintext and not encrypted
-                else f"504 5.5.4 {name} is not available on this connection"
-            )
+        refusal = self.authenticator.refusal(name, encrypted)
+        if refusal is not None:
             return await self._fail(server, name, "refused by policy", refusal[4:], refusal)
-        mechanism = self.config.registry.server(name, self.config.users, **self._options(encrypted))
+        mechanism = self.authenticator.mechanism(name, encrypted)
         auth = smtp_profile.PROFILE.server(name, mechanism)
         # The command as the client sent it (aiosmtpd split it): the profile reads it first.
         out = auth.receive(" ".join(("AUTH", *args)).encode("utf-8", "surrogateescape") + b"\r\n")
@@ -240,18 +238,6 @@ class Handler:
             reply = f"421 4.7.0 {server.hostname} Error: too many failed authentications"
         await server.push(reply)
         return AuthResult(success=False, handled=True)
-
-    def _options(self, encrypted: bool) -> dict[str, object]:
-        name = self.config.server_name
-        return {
-            "service": "smtp",
-            "host": name,
-            "realms": (name,),
-            "nonce_counts": self._nonce_counts,
-            "channel_binding": self._binding if encrypted else None,
-            "validate_token": self._validate_token,
-            "allow_ntlmv1": self.config.allow_ntlmv1,
-        }
 
 
 def _success(server: SASLSMTP, mechanism: ServerMechanism) -> AuthResult:
