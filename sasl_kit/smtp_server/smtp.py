@@ -13,8 +13,8 @@ Rules of this module:
   ``SASLAuthenticator``'s policy (``authenticator.py``, the object any aiosmtpd
   server can take): a mechanism needs a kind of credential the server holds
   (``ServerConfig.credential_kinds``); -PLUS and plaintext ones (PLAIN, LOGIN)
-  need TLS, the latter unless ``allow_plaintext_auth``. "TLS" is read from the transport, so implicit TLS
-  counts as well as STARTTLS: aiosmtpd's own check looks only at STARTTLS
+  need TLS, the latter unless ``allow_plaintext_auth``. "TLS" is read from the
+  transport, so implicit TLS counts as well as STARTTLS: aiosmtpd's own check looks only at STARTTLS
   (aio-libs/aiosmtpd#281), hence it runs with ``auth_require_tls=False`` and
   this module enforces the policy (538 for a plaintext mechanism in the clear).
 - Every AUTH that does not succeed is a failure: logged (logger
