@@ -10,6 +10,9 @@ Rules of this package:
   A driver that reads a URL's path and query (PostgreSQL's database and
   ``sslmode``) has ``url_options(path, query)`` and its inverse
   ``url_tail(tls, options)``; the functions of the same names here ask it.
+- ``aio`` is the asyncio twin of the IMAP and POP3 drivers: it performs the
+  same sans-I/O ``LineDialogue`` steps and profile exchanges on asyncio
+  streams. It is not in ``DRIVERS`` (its sessions are awaited).
 """
 
 from __future__ import annotations

@@ -1,19 +1,28 @@
 """What every socket driver shares: its settings, its session shape, the exchange loop.
 
-Rules of this module: see the package. ``run`` is the only exchange loop: it
-writes what the profile gives, reads what the server sends, and stops when
-the profile has a result. Bytes read after the outcome stay in
-``auth.leftover`` for the session. ``LineConnection`` is the socket of the
-line protocols' drivers (IMAP, POP3): connect, TLS, bounded lines for their
-session commands (CAPABILITY, STLS), each recorded as ``C:``/``S:``.
+Rules of this module: see the package. ``run`` is the only socket exchange
+loop (``aio.run`` is its asyncio twin): it writes what the profile gives,
+reads what the server sends, and stops when the profile has a result.
+Bytes read after the outcome stay in ``auth.leftover`` for the session.
+``LineConnection`` is the socket of the line protocols' drivers (IMAP,
+POP3): connect, TLS, bounded lines for their session commands (CAPABILITY,
+STLS), each recorded as ``C:``/``S:``.
+
+What a line session says around AUTH (greeting, capabilities, STARTTLS, the
+IMAP tag) is a ``LineDialogue``: sans-I/O, it yields ``Send``, ``ReadLine``
+and ``StartTLS`` steps and is told each line read. ``LineConnection.follow``
+performs those steps on a socket, ``sasl_kit.drivers.aio`` on asyncio
+streams: both drivers run the one dialogue and only move bytes.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+from abc import ABC, abstractmethod
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias, TypeVar
 
 from sasl_kit import channel_binding
 from sasl_kit.errors import SASLError
@@ -23,6 +32,7 @@ from sasl_kit.protocols.base import ClientAuth, LineBuffer, Profile, Result
 from sasl_kit.protocols.errors import ProtocolViolation
 
 RECV_SIZE = 65536
+T = TypeVar("T")
 
 
 class ConnectionClosed(ProtocolViolation):
@@ -86,6 +96,61 @@ def run(sock: socket.socket, auth: ClientAuth, pending: bytes = b"") -> Result:
     return auth.result
 
 
+@dataclass(frozen=True)
+class Send:
+    """Write ``line`` to the server (the driver adds CRLF)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class ReadLine:
+    """Read the server's next line; the dialogue is sent it without its ending."""
+
+
+@dataclass(frozen=True)
+class StartTLS:
+    """Do the TLS handshake now, certificates verified by the settings' context."""
+
+
+Step: TypeAlias = Send | ReadLine | StartTLS
+Steps: TypeAlias = Generator[Step, str, T]
+"""A dialogue's steps: each is sent back the line read (``""`` after ``Send``/``StartTLS``)."""
+
+
+def advance(steps: Steps[None], answer: str | None) -> Step | None:
+    """The next step after ``answer`` (``None`` to begin); ``None`` when the dialogue is done."""
+    try:
+        return next(steps) if answer is None else steps.send(answer)
+    except StopIteration:
+        return None
+
+
+class LineDialogue(ABC):
+    """What a line session says before and around its exchanges, sans-I/O.
+
+    ``opening`` is the greeting, the capability list and STARTTLS as ``Steps``;
+    when it is done, ``mechanisms`` (and ``mechanisms_before_tls`` after
+    STARTTLS) are what the server listed. ``prepare`` gives an exchange what the
+    session knows before it starts. Errors: ``SessionFailed`` and its kinds.
+    """
+
+    profile: Profile
+
+    def __init__(self, host: str, tls: TLSMode) -> None:
+        self.host = host
+        self.tls = tls
+        self.mechanisms: tuple[str, ...] = ()
+        self.mechanisms_before_tls: tuple[str, ...] | None = None
+
+    @abstractmethod
+    def opening(self) -> Steps[None]: ...
+
+    def prepare(self, auth: ClientAuth) -> None:
+        """Nothing by default; IMAP numbers the command and says whether SASL-IR is on."""
+        return None
+
+
 class LineConnection:
     """One TCP connection of a CRLF line protocol, TLS as ``settings.tls`` asks.
 
@@ -140,6 +205,19 @@ class LineConnection:
         self.transcript.append(f"S: {text}")
         return text
 
+    def follow(self, steps: Steps[None]) -> None:
+        """Perform a dialogue's steps on this connection until it is done."""
+        step = advance(steps, None)
+        while step is not None:
+            answer = ""
+            if isinstance(step, Send):
+                self.send(step.line)
+            elif isinstance(step, ReadLine):
+                answer = self.read()
+            else:
+                self.start_tls()
+            step = advance(steps, answer)
+
     def authenticate(self, auth: ClientAuth) -> Result:
         """``run`` on this connection, the exchange's lines added to ``transcript``."""
         try:
@@ -171,24 +249,23 @@ class LineConnection:
 
 
 class LineSession:
-    """What the line protocols' sessions share (IMAP, POP3): one ``LineConnection``,
-    opened by the subclass's ``_open`` (greeting, capabilities, TLS), and the
+    """What the line protocols' sessions share (IMAP, POP3): one ``LineConnection``
+    that follows the subclass's ``dialogue`` (greeting, capabilities, TLS), and the
     ``Session`` verbs over it. ``transcript`` holds secrets: it is for ``verify``."""
 
     profile: Profile
-    mechanisms: tuple[str, ...]
+    dialogue: type[LineDialogue]
 
     def __init__(self, settings: SessionSettings) -> None:
         self._connection = LineConnection(settings)
-        self.mechanisms_before_tls: tuple[str, ...] | None = None
+        self._dialogue = self.dialogue(settings.host, settings.tls)
         try:
-            self._open(settings)
+            self._connection.follow(self._dialogue.opening())
         except BaseException:
             self.close()
             raise
-
-    def _open(self, settings: SessionSettings) -> None:
-        raise NotImplementedError
+        self.mechanisms = self._dialogue.mechanisms
+        self.mechanisms_before_tls = self._dialogue.mechanisms_before_tls
 
     @property
     def encrypted(self) -> bool:
@@ -202,6 +279,7 @@ class LineSession:
         return self._connection.channel_binding(type)
 
     def authenticate(self, auth: ClientAuth) -> Result:
+        self._dialogue.prepare(auth)
         return self._connection.authenticate(auth)
 
     def close(self) -> None:

@@ -262,6 +262,7 @@ class Dovecot(Server):
         super().__init__(site)
         self.stored = STORED_SCHEMES[scheme]
         self.imap_port, self.pop3_port, self.auth_port = free_ports(3)
+        self.imaps_port, self.pop3s_port = free_ports(2)  # implicit TLS (RFC 8314)
         self.config = self.directory / "dovecot.conf"
 
     mechanisms = MECHANISMS
@@ -328,7 +329,7 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {self.imaps_port}
   }}
 }}
 service pop3-login {{
@@ -336,7 +337,7 @@ service pop3-login {{
     port = {self.pop3_port}
   }}
   inet_listener pop3s {{
-    port = 0
+    port = {self.pop3s_port}
   }}
 }}
 service auth {{
