@@ -4,7 +4,10 @@ Rules of this file:
 - It accepts any number of connections (each in its own thread) on 127.0.0.1,
   port 0, and never asserts: it records every line each connection sent, as
   bytes, for the tests to compare (``take``).
-- ``script`` says what it offers and how the exchange ends. Its challenges
+- ``script`` says what it offers and how the exchange ends. With a TLS
+  context it does TLS for real: ``tls="starttls"`` lists STARTTLS/STLS and
+  starts TLS when asked, ``tls="implicit"`` starts every connection with the
+  handshake; lines are recorded as sent inside TLS. Its challenges
   are fixed, so that deterministic mechanisms give the same bytes every time:
   PLAIN one empty challenge (RFC 4616 3), LOGIN ``Username:`` and
   ``Password:`` (draft-murchison-sasl-login 2), CRAM-MD5 the nonce of RFC 2195
@@ -17,9 +20,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import socketserver
+import ssl
 import threading
 from dataclasses import dataclass
 from types import TracebackType
+
+from sasl_kit.protocols import TLSMode
 
 CHALLENGES: dict[str, tuple[bytes, ...]] = {
     "PLAIN": (b"",),
@@ -32,7 +38,7 @@ CHALLENGES: dict[str, tuple[bytes, ...]] = {
 class Script:
     protocol: str = "imap"  # or "pop3"
     sasl_ir: bool = True
-    starttls: bool = False  # whether it lists STARTTLS / STLS (it never does TLS)
+    tls: TLSMode = "none"
     accept: bool = True
 
 
@@ -49,10 +55,23 @@ class _Handler(socketserver.StreamRequestHandler):
         with self.server.lock:
             self.server.received.append(self.sent)
         with contextlib.suppress(_Hangup, OSError):
+            if self.server.script.tls == "implicit":
+                self._start_tls()
             if self.server.script.protocol == "imap":
                 self._imap()
             else:
                 self._pop3()
+
+    def _start_tls(self) -> None:
+        if self.server.tls is None:
+            raise _Hangup  # a TLS script needs FakeLineServer(tls=...)
+        self.request = self.server.tls.wrap_socket(self.request, server_side=True)
+        self.rfile = self.request.makefile("rb")
+        self.wfile = self.request.makefile("wb")
+
+    @property
+    def _encrypted(self) -> bool:
+        return isinstance(self.request, ssl.SSLSocket)
 
     def _send(self, line: str) -> None:
         self.wfile.write(line.encode() + b"\r\n")
@@ -72,7 +91,8 @@ class _Handler(socketserver.StreamRequestHandler):
             tag, _, command = self._line().partition(" ")
             verb, *words = command.split()
             if verb.upper() == "CAPABILITY":
-                extra = " SASL-IR" * script.sasl_ir + " STARTTLS" * script.starttls
+                starttls = script.tls == "starttls" and not self._encrypted
+                extra = " SASL-IR" * script.sasl_ir + " STARTTLS" * starttls
                 names = " ".join(f"AUTH={name}" for name in CHALLENGES)
                 self._send(f"* CAPABILITY IMAP4rev1{extra} {names}")
                 self._send(f"{tag} OK Capability completed")
@@ -84,6 +104,9 @@ class _Handler(socketserver.StreamRequestHandler):
                         if ok
                         else f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed"
                     )
+            elif verb.upper() == "STARTTLS" and script.tls == "starttls":
+                self._send(f"{tag} OK Begin TLS negotiation now")
+                self._start_tls()
             else:
                 self._send(f"{tag} BAD Unknown command")
 
@@ -96,7 +119,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 for line in (
                     "+OK",
                     "USER",
-                    *["STLS"] * script.starttls,
+                    *["STLS"] * (script.tls == "starttls" and not self._encrypted),
                     "SASL " + " ".join(CHALLENGES),
                     ".",
                 ):
@@ -105,6 +128,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 ok = self._exchange(words, "-ERR Authentication cancelled")
                 if ok is not None:
                     self._send("+OK Logged in" if ok else "-ERR [AUTH] Authentication failed")
+            elif verb.upper() == "STLS" and script.tls == "starttls":
+                self._send("+OK Begin TLS negotiation")
+                self._start_tls()
             else:
                 self._send("-ERR Unknown command")
 
@@ -123,18 +149,20 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.tls = tls
         self.script = Script()
         self.lock = threading.Lock()
         self.received: list[list[bytes]] = []
 
 
 class FakeLineServer:
-    """``with FakeLineServer() as fake``: ``fake.port``, ``fake.script``, ``fake.take()``."""
+    """``with FakeLineServer(tls) as fake``: ``fake.port``, ``fake.script``, ``fake.take()``;
+    ``tls`` is the server context a TLS script uses."""
 
-    def __init__(self) -> None:
-        self._server = _Server()
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._server = _Server(tls)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

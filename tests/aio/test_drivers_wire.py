@@ -4,37 +4,49 @@ Both run the same ``LineDialogue`` and the same profile exchange; these tests
 hold them to it against a scripted IMAP/POP3 server on loopback
 (``tests.aio.fakes``): for the same exchange (deterministic mechanisms, the
 server's fixed challenges), each connection's lines are compared byte for byte,
-and so are the sessions' findings and the exchange's result.
+and so are the sessions' findings (with STARTTLS, implicit TLS or none; the
+``tls-server-end-point`` binding of RFC 5929 4.1) and the exchange's result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sasl_kit import PolicyRefused, UsageError, default_registry, drivers
+from sasl_kit.certificates import self_signed
 from sasl_kit.drivers import aio
 from sasl_kit.drivers.base import Session, SessionSettings, StartTLSUnavailable
+from sasl_kit.mechanisms.base import ChannelBinding
+from sasl_kit.protocols import TLSMode
 from sasl_kit.protocols.base import ClientAuth, Result
 from sasl_kit.protocols.errors import CredentialsRejected
 from tests.aio.fakes import CHALLENGES, FakeLineServer, Script
 
 HOST = "127.0.0.1"
-Seen = tuple[tuple[str, ...], tuple[str, ...] | None, bool, tuple[str, str, str] | str]
+CERTIFICATE = self_signed([HOST])
+CLIENT_TLS = ssl.create_default_context(cadata=CERTIFICATE.cert_pem.decode("ascii"))
+Seen = tuple[
+    tuple[str, ...], tuple[str, ...] | None, bool, ChannelBinding | None, tuple[str, str, str]
+]
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLineServer]:
-    with FakeLineServer() as server:
+def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLineServer]:
+    directory: Path = tmp_path_factory.mktemp("fake-tls")
+    with FakeLineServer(CERTIFICATE.server_context(directory)) as server:
         yield server
 
 
 def _settings(fake: FakeLineServer) -> SessionSettings:
-    return SessionSettings(HOST, fake.port, "none", timeout=5)
+    tls: TLSMode = fake.script.tls
+    return SessionSettings(HOST, fake.port, tls, CLIENT_TLS, timeout=5)
 
 
 def _auth(session: Session | aio.AsyncSession, name: str, user: str, password: str) -> ClientAuth:
@@ -49,6 +61,7 @@ def _seen(session: Session | aio.AsyncSession, result: Result) -> Seen:
         session.mechanisms,
         session.mechanisms_before_tls,
         session.encrypted,
+        session.channel_binding("tls-server-end-point"),
         (result.outcome.value, result.code, result.text),
     )
 
@@ -78,6 +91,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_siz
     password=TEXT,
     sasl_ir=st.booleans(),
     accept=st.booleans(),
+    tls=st.sampled_from(["none", "starttls", "implicit"]),
 )
 @settings(max_examples=60, deadline=None)
 def test_async_and_sync_drivers_send_the_same_bytes(
@@ -88,8 +102,9 @@ def test_async_and_sync_drivers_send_the_same_bytes(
     password: str,
     sasl_ir: bool,
     accept: bool,
+    tls: TLSMode,
 ) -> None:
-    fake.script = Script(protocol, sasl_ir=sasl_ir, accept=accept)
+    fake.script = Script(protocol, sasl_ir=sasl_ir, tls=tls, accept=accept)
     fake.take()
     seen_sync = sync_exchange(fake, protocol, name, user, password)
     (sent_sync,) = fake.take()
@@ -97,6 +112,7 @@ def test_async_and_sync_drivers_send_the_same_bytes(
     (sent_async,) = fake.take()
     assert sent_async == sent_sync
     assert seen_async == seen_sync
+    assert seen_sync[2] == (seen_sync[3] is not None) == (tls != "none")
     started = any(f" {name}".encode() in line for line in sent_sync)
     assert started or seen_sync[3][0] == "cancelled"  # SASLprep may refuse the drawn text
 
@@ -105,7 +121,7 @@ def test_async_and_sync_drivers_send_the_same_bytes(
 def test_both_drivers_refuse_starttls_that_is_not_offered(
     fake: FakeLineServer, protocol: str
 ) -> None:
-    fake.script = Script(protocol, starttls=False)
+    fake.script = Script(protocol, tls="none")
     fake.take()
     settings = SessionSettings(HOST, fake.port, "starttls", timeout=5)
     with pytest.raises(StartTLSUnavailable) as sync_error:
