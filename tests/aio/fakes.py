@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import socket
 import socketserver
 import ssl
 import threading
@@ -39,6 +40,9 @@ class Script:
     protocol: str = "imap"  # or "pop3"
     sasl_ir: bool = True
     tls: TLSMode = "none"
+    raw: bytes | None = None
+    """Sent instead of the whole session, then end of stream (bad input); what the
+    client sends is read until it closes, so that no reset races the end of stream."""
     accept: bool = True
 
 
@@ -55,6 +59,12 @@ class _Handler(socketserver.StreamRequestHandler):
         with self.server.lock:
             self.server.received.append(self.sent)
         with contextlib.suppress(_Hangup, OSError):
+            if self.server.script.raw is not None:
+                self.wfile.write(self.server.script.raw)
+                self.request.shutdown(socket.SHUT_WR)
+                while self.rfile.read(4096):
+                    pass
+                return
             if self.server.script.tls == "implicit":
                 self._start_tls()
             if self.server.script.protocol == "imap":

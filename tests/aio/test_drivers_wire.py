@@ -6,6 +6,8 @@ hold them to it against a scripted IMAP/POP3 server on loopback
 server's fixed challenges), each connection's lines are compared byte for byte,
 and so are the sessions' findings (with STARTTLS, implicit TLS or none; the
 ``tls-server-end-point`` binding of RFC 5929 4.1) and the exchange's result.
+A server that sends garbage, a line over the limit or closes early gets the
+same project error from both, never another exception.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sasl_kit import PolicyRefused, UsageError, default_registry, drivers
+from sasl_kit import PolicyRefused, SASLError, UsageError, default_registry, drivers
 from sasl_kit.certificates import self_signed
 from sasl_kit.drivers import aio
 from sasl_kit.drivers.base import Session, SessionSettings, StartTLSUnavailable
@@ -167,3 +169,39 @@ def test_login_keeps_plaintext_mechanisms_off_a_connection_in_the_clear(
 def test_open_session_names_the_protocols_it_drives(fake: FakeLineServer) -> None:
     with pytest.raises(UsageError, match="imap, pop3"):
         asyncio.run(aio.open_session("smtp", _settings(fake)))
+
+
+@given(
+    protocol=st.sampled_from(["imap", "pop3"]),
+    raw=st.one_of(
+        st.binary(max_size=300),
+        st.lists(
+            st.sampled_from([b"* OK hi", b"+OK hi", b"* CAPABILITY AUTH=PLAIN", b"+ ", b"."])
+            | st.binary(max_size=40),
+            max_size=8,
+        ).map(b"\r\n".join),
+        st.just(b"* OK " + b"x" * 70000 + b"\r\n"),
+    ),
+)
+@settings(max_examples=60, deadline=None)
+def test_both_drivers_take_a_broken_server_the_same_way(
+    fake: FakeLineServer, protocol: str, raw: bytes
+) -> None:
+    fake.script = Script(protocol, raw=raw)
+
+    def sync_open() -> object:
+        try:
+            session = drivers.open_session(protocol, _settings(fake))
+        except SASLError as exc:
+            return type(exc), str(exc)
+        session.close()
+        return session.mechanisms
+
+    async def async_open() -> object:
+        try:
+            async with await aio.open_session(protocol, _settings(fake)) as session:
+                return session.mechanisms
+        except SASLError as exc:
+            return type(exc), str(exc)
+
+    assert asyncio.run(async_open()) == sync_open()
