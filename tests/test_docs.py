@@ -25,3 +25,26 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize("code", EXAMPLES)
 def test_example_runs(code: str) -> None:
     exec(compile(code, "<doc>", "exec"), {"__name__": "__doc_example__"})  # noqa: S102
+
+
+USER_PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if p.parent.name != "examples")
+
+
+@pytest.mark.parametrize("page", USER_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_readme_links_every_user_facing_page(page: Path) -> None:
+    assert f"({page.relative_to(ROOT)})" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_cli_page_has_a_section_for_every_command() -> None:
+    from sasl_kit.cli import COMMANDS
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert [c for c in COMMANDS if f"\n## `sasl-kit {c}`\n" not in text] == []
+
+
+def test_cli_page_probe_section_names_every_scheme_probe_takes() -> None:
+    from sasl_kit.probe import SCHEMES
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("\n## `sasl-kit probe`\n", 1)[1].split("\n## ", 1)[0]
+    assert [s for s in SCHEMES if f"`{s}://`" not in section] == []

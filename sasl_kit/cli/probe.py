@@ -61,9 +61,9 @@ def register(commands: Any) -> None:
         help="list and try the mechanisms a live server advertises",
         description="List the SASL mechanisms URL advertises before and after TLS; with "
         "--username, try each in a fresh connection and say why each failure failed. "
-        f"URL: {', '.join(f'{s}://' for s in SCHEMES)} HOST[:PORT]; the plain schemes use "
-        "STARTTLS (default ports 587, 143, 110), the s schemes implicit TLS (465, 993, 995). "
-        "With --no-tls the plain schemes go without STARTTLS: the mechanisms that do not "
+        f"URL: SCHEME://HOST[:PORT], the scheme one of {_schemes()} (TLS and default port; "
+        "postgresql:// also takes /DATABASE and ?sslmode=require). "
+        "With --no-tls a STARTTLS scheme goes without STARTTLS: the mechanisms that do not "
         "put the password on the wire are tried, PLAIN and LOGIN only with --allow-plaintext. "
         f"The password comes from --password, else --password-file, else ${PASSWORD_ENV}. "
         "Exit status: 0 every mechanism tried worked, 1 some did not, 2 bad input, "
@@ -76,9 +76,7 @@ def register(commands: Any) -> None:
     add_password_options(p)
     p.add_argument("--cafile", metavar="FILE", help="also trust the certificates in FILE")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the certificate")
-    p.add_argument(
-        "--no-tls", action="store_true", help="smtp://, imap://, pop3:// without STARTTLS"
-    )
+    p.add_argument("--no-tls", action="store_true", help="a STARTTLS scheme without STARTTLS")
     p.add_argument(
         "--allow-plaintext",
         action="store_true",
@@ -88,6 +86,13 @@ def register(commands: Any) -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60")
     p.add_argument("-v", "--verbose", action="store_true", help="print each try's transcript")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _schemes() -> str:
+    """Every scheme of ``SCHEMES`` with its TLS and default port, for the help."""
+    return ", ".join(
+        f"{scheme}:// ({TLS_NAMES[tls]}, {port})" for scheme, (_, tls, port) in SCHEMES.items()
+    )
 
 
 ACCOUNT_KEYS = {"server": "url", "username": "username", "cafile": "cafile",
@@ -141,7 +146,8 @@ def _target(args: argparse.Namespace) -> Target:
     if not args.no_tls:
         return target
     if target.tls == "implicit":
-        raise CommandFailed("--no-tls goes with smtp://, imap:// or pop3://, not an s scheme")
+        implicit = ", ".join(f"{s}://" for s, row in SCHEMES.items() if row[1] == "implicit")
+        raise CommandFailed(f"--no-tls cannot go with an implicit-TLS scheme ({implicit})")
     if args.channel_binding is not None:
         raise CommandFailed("--channel-binding binds to TLS: it cannot go with --no-tls")
     return target.without_tls()
@@ -156,8 +162,10 @@ def text(report: Report, args: argparse.Namespace) -> str:
     if target.tls == "none":
         lines.append(f"advertised without TLS: {_names(report.offered)}")
     else:
-        before = _names(report.before_tls) if report.before_tls is not None else (
-            "(implicit TLS)" if target.tls == "implicit" else "(no list before TLS)"
+        before = (
+            _names(report.before_tls)
+            if report.before_tls is not None
+            else ("(implicit TLS)" if target.tls == "implicit" else "(no list before TLS)")
         )
         lines += [
             f"advertised before TLS: {before}",

@@ -16,7 +16,16 @@ import pytest
 
 from sasl_kit import UsageError
 from sasl_kit.cli import main
-from sasl_kit.probe import NextStep, NotTried, Outcome, Report, Target, TLSUnavailable, probe
+from sasl_kit.probe import (
+    SCHEMES,
+    NextStep,
+    NotTried,
+    Outcome,
+    Report,
+    Target,
+    TLSUnavailable,
+    probe,
+)
 from sasl_kit.pytest_plugin import SMTP_PASSWORD, SMTP_USER
 from sasl_kit.smtp_server import MailServer
 from tests.probe.fakes import PASSWORD, USER, Seed, SeedServer, closed_port
@@ -185,11 +194,29 @@ def test_option_combinations_that_cannot_work_exit_2_before_connecting(
     assert status == 2 and message in err and not PYTHON_FORMS.search(err)
 
 
-def test_no_tls_on_an_implicit_tls_url_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("scheme", [s for s, row in SCHEMES.items() if row[1] == "implicit"])
+def test_no_tls_on_an_implicit_tls_url_is_bad_input(
+    capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
     with pytest.raises(UsageError):
-        Target.from_url("smtps://mail.example.org").without_tls()
-    status, _, err = _cli(capsys, "smtps://127.0.0.1:1", "--no-tls")
-    assert status == 2 and "--no-tls goes with smtp://" in err
+        Target.from_url(f"{scheme}://mail.example.org").without_tls()
+    status, _, err = _cli(capsys, f"{scheme}://127.0.0.1:1", "--no-tls")
+    assert status == 2 and "--no-tls cannot go with an implicit-TLS scheme" in err
+    assert f"{scheme}://" in err
+
+
+@pytest.mark.parametrize("scheme", [s for s, row in SCHEMES.items() if row[1] != "implicit"])
+def test_no_tls_goes_with_every_scheme_that_is_not_implicit_tls(scheme: str) -> None:
+    target = Target.from_url(f"{scheme}://mail.example.org").without_tls()
+    assert (target.protocol, target.tls) == (SCHEMES[scheme][0], "none")
+
+
+def test_probe_help_names_every_scheme_with_its_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for scheme, (_, _, port) in SCHEMES.items():
+        assert re.search(rf"{scheme}:// \([^)]*, {port}\)", shown), scheme
 
 
 def test_a_server_that_advertises_a_mechanism_and_answers_504_is_a_row_that_says_so() -> None:
