@@ -460,3 +460,26 @@ cafile = "{smtp_server.cafile}"
     outcomes = {a["mechanism"]: a["outcome"] for a in json.loads(out)["attempts"]}
     assert outcomes["SCRAM-SHA-256"] == outcomes["PLAIN"] == "ok"
     assert SMTP_PASSWORD not in out + err
+
+
+def test_sendmail_messages_name_the_account_keys_not_send_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sendmail takes no --server or --no-tls: its server and TLS are the account's."""
+    with FakeSMTPServer(Behaviour()) as server:  # offers no STARTTLS
+        path = config(
+            tmp_path, f'default = "t"\n[accounts.t]\nserver = "smtp://127.0.0.1:{server.port}"\n'
+        )
+        stdin(monkeypatch, b"From: a@example.org\n\nbody\n")
+        assert main(["sendmail", "-C", str(path), "root@example.org"]) == 69
+    err = capsys.readouterr().err
+    assert "does not offer STARTTLS" in err and "tls = \"none\" in account 't'" in err
+    for body, said in [
+        ('server = "imap://127.0.0.1:9"\n', "account 't': server: expected smtp://"),
+        ('server = "smtps://127.0.0.1:9"\ntls = "none"\n', "account 't': tls = 'none' does not"),
+    ]:
+        path = config(tmp_path, f'default = "t"\n[accounts.t]\n{body}')
+        stdin(monkeypatch, b"From: a@example.org\n\nbody\n")
+        assert main(["sendmail", "-C", str(path), "root@example.org"]) == 64
+        err = capsys.readouterr().err
+        assert said in err and "--server" not in err and "--no-tls" not in err

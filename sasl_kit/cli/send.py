@@ -225,6 +225,8 @@ class Plan:
     quit_after: str | None = None
     timeout: float = 60.0
     verbose: bool = False
+    no_starttls: str = NO_STARTTLS
+    """What to say when the server offers no STARTTLS (``{host}``), in the caller's terms."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ def deliver(plan: Plan) -> Delivered:
     except TLSRequired as exc:
         if exc.code is not None:  # the server's 538
             raise Failure(str(exc), EXIT_SESSION_FAILED, "noperm") from None
-        message = NO_STARTTLS.format(host=server.host)
+        message = plan.no_starttls.format(host=server.host)
         raise Failure(message, EXIT_SESSION_FAILED, "unavailable") from None
     except (TemporaryFailure, ConnectionFailed) as exc:
         raise Failure(str(exc), EXIT_SESSION_FAILED, "tempfail") from None
@@ -381,17 +383,20 @@ def deliver(plan: Plan) -> Delivered:
     return Delivered(mechanism, result=result)
 
 
-def _server(args: argparse.Namespace, account: accounts.Account | None = None) -> Server:
-    """smtp://host[:port] is STARTTLS on 587 (plain with --no-tls), smtps:// TLS on 465."""
+def _server(
+    args: argparse.Namespace, account: accounts.Account | None = None, source: str = "--server"
+) -> Server:
+    """smtp://host[:port] is STARTTLS on 587 (plain with --no-tls), smtps:// TLS on 465.
+    ``source`` names where the URL came from in messages (``sendmail``: the account)."""
     try:
         target = Target.from_url(args.server)  # the URL rules ``probe`` uses too
     except UsageError as exc:
-        raise CommandFailed(f"--server: {exc}") from None
+        raise CommandFailed(f"{source}: {exc}") from None
     if target.protocol != "smtp":
-        raise CommandFailed("--server: expected smtp:// or smtps://")
+        raise CommandFailed(f"{source}: expected smtp:// or smtps://")
     tls: TLSMode = target.tls
     wanted = account.get("tls") if account is not None else None
-    if wanted in ("starttls", "implicit") and wanted != tls:
+    if wanted is not None and wanted != tls and (wanted != "none" or tls == "implicit"):
         raise CommandFailed(
             f"account {account.name!r}: tls = {wanted!r} does not fit {args.server}"  # type: ignore[union-attr]
             " (smtps:// is implicit TLS, smtp:// STARTTLS)"

@@ -139,7 +139,7 @@ def _sendmail(arguments: list[str]) -> int:
     values.no_tls = account.get("tls") == "none"
     if values.server is None:
         raise CommandFailed(f"account {account.name!r} names no server")
-    server = _server(values, account)
+    server = _server(values, account, f"account {account.name!r}: server")
     if values.username is not None and server.tls == "none" and not values.allow_plaintext:
         raise CommandFailed(
             f"account {account.name!r}: tls = 'none' with a username needs allow_plaintext = true"
@@ -170,6 +170,9 @@ def _sendmail(arguments: list[str]) -> int:
         ehlo=values.ehlo,
         dsn=_dsn(options),
         verbose=options.verbose,
+        no_starttls=f"{{host}} does not offer STARTTLS: set tls = \"none\" in account "
+        f"{account.name!r} to send without TLS (with a username, also allow_plaintext = true: "
+        "the credentials then cross in the clear)",
     )
     result = deliver(plan).result
     assert result is not None
