@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
-from sasl_kit.cli.common import EXIT_OK, CommandFailed
+from sasl_kit.cli.common import EXIT_OK, CommandFailed, wait_for_signal
 
 
 def register(commands: Any) -> None:
@@ -55,14 +53,9 @@ def run(args: argparse.Namespace) -> int:
         service = AuthService(config).start()
     except (UsageError, OSError) as exc:
         raise CommandFailed(str(exc)) from None
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     offered = " ".join(info.name for info in config.offered())
-    print(f"listening on {service.address}; offering {offered}", flush=True)
     try:
-        while not stop.wait(0.5):  # a timed wait lets the signal handlers run
-            pass
+        wait_for_signal(f"listening on {service.address}; offering {offered}")
     finally:
         service.stop()
     return EXIT_OK

@@ -127,6 +127,25 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+def wait_for_signal(*ready: str) -> None:
+    """Print the ``ready`` lines (flushed), then block until SIGINT or SIGTERM.
+
+    For the commands that run until interrupted (``serve``, ``auth-server``): the
+    handlers are in place before the first line, so a caller that signals as soon
+    as it reads one is heard, and the command goes on to stop what it started.
+    """
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    for line in ready:
+        print(line, flush=True)
+    while not stop.wait(0.5):  # a timed wait lets the signal handlers run
+        pass
+
+
 def fail(message: str, status: int) -> int:
     sys.stdout.flush()  # what was printed before the error stays before it
     print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -11,6 +11,24 @@ from pathlib import Path
 import pytest
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_it_stops_cleanly_on_a_signal_sent_as_soon_as_it_says_it_listens(
+    tmp_path: Path, signum: int
+) -> None:
+    users = tmp_path / "users"
+    users.write_text("alice:wonderland\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sasl_kit", "auth-server", "--listen", "127.0.0.1:0",
+         "--users", str(users)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("listening on 127.0.0.1:")
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+
+
 def test_it_listens_answers_and_stops_cleanly(tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text("alice:wonderland\n")
