@@ -159,7 +159,12 @@ class Target:
     @classmethod
     def from_url(cls, url: str) -> Target:
         """``scheme://host[:port]`` with a scheme of ``SCHEMES``."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # an unclosed [ of an IPv6 address
+            raise UsageError(
+                "the URL's host is not a name, an IPv4 address or an IPv6 address in [...]"
+            ) from None
         scheme = parts.scheme.lower()
         # Parts are named, the URL is not echoed: scheme://user:password@host shows a secret.
         if scheme not in SCHEMES:
@@ -174,6 +179,12 @@ class Target:
             raise UsageError("the URL's port is not a number from 0 to 65535") from None
         if not parts.hostname or parts.fragment:
             raise UsageError(f"expected {scheme}://HOST[:PORT] and nothing more")
+        try:
+            parts.hostname.encode("idna")  # what the resolver is given (RFC 5890 labels)
+        except UnicodeError:
+            raise UsageError(
+                "the URL's host is not a usable name: each of its labels has 1 to 63 characters"
+            ) from None
         protocol, tls, default = SCHEMES[scheme]
         asked, options = drivers.url_options(protocol, parts.path, parts.query)
         port = default if port is None else port

@@ -214,7 +214,7 @@ class SMTPClient:
             raise UsageError("already connected")
         try:
             self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         # Writes are already whole command groups; Nagle would hold a short last
         # write (the end of the data, a BDAT header) until the peer's delayed ACK.

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sasl_kit import UsageError
 from sasl_kit.cli import main
 from sasl_kit.probe import Attempt, NotTried, Outcome, Target, diagnose, summarize
+from sasl_kit.smtp import SMTPClient
+from sasl_kit.smtp.errors import ConnectionFailed
 
 
 @pytest.mark.parametrize(
@@ -28,11 +32,36 @@ def test_url_gives_protocol_tls_mode_and_default_port(url: str, expected: Target
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://host", "imap://", "imap://user:pw@host", "smtp://host:99999", "imap://host/INBOX"],
+    [
+        "ftp://host",
+        "imap://",
+        "imap://user:pw@host",
+        "smtp://host:99999",
+        "imap://host/INBOX",
+        "smtp://[::1",  # urlsplit's ValueError
+        "smtp://]host",
+        "smtp://mail..example.org",  # an empty label: IDNA's UnicodeError when connecting
+        "smtp://" + "a" * 64 + ".example.org",  # a label over 63 (RFC 1035 2.3.4)
+    ],
 )
 def test_bad_url_is_a_usage_error(url: str) -> None:
     with pytest.raises(UsageError):
         Target.from_url(url)
+
+
+@given(st.text(max_size=80).map(lambda rest: f"smtp://{rest}"))
+def test_any_url_is_a_target_or_a_usage_error(url: str) -> None:
+    try:
+        target = Target.from_url(url)
+    except UsageError:
+        return
+    assert target.host and 0 <= target.port <= 65535 and target.url.startswith("smtp://")
+
+
+def test_a_host_name_idna_refuses_is_a_connection_failure_of_the_smtp_client() -> None:
+    client = SMTPClient("a" * 64 + ".example.org", 25, tls="none", timeout=1)
+    with pytest.raises(ConnectionFailed, match="cannot connect"):
+        client.connect()
 
 
 def _attempt(name: str, outcome: Outcome, *, plaintext: bool = False) -> Attempt:
