@@ -151,6 +151,7 @@ def test_respond_digest_md5_refuses_a_tampered_rspauth(
         (["respond", "CRAM-MD5", "PDE+", "Zm9v"], "challenge 2: the CRAM-MD5 exchange is already"),
         (["respond", "CRAM-MD5", ""], "challenge 1: CRAM-MD5"),
         (["respond", "X-NONE"], "'X-NONE'"),
+        (["respond", "scram-sha-256-plus"], "respond has none: use SCRAM-SHA-256"),
         (["respond", "PLAIN", "--password-file", "/nonexistent/pw"], "/nonexistent/pw"),
         (["mechanisms", "--verbose"], "--verbose"),
         (["nothing"], "invalid choice"),
@@ -163,6 +164,7 @@ def test_bad_input_exits_2_with_one_line_naming_it(
     status, _, err = _run(capsys, *argv)
     assert status == 2
     assert err.count("\n") == 1 and named in err and "Traceback" not in err
+    assert "Options." not in err  # a CLI message names options, not ClientOptions' fields
 
 
 def _failing_commands(tmp_path: Path) -> list[list[str]]:

@@ -96,6 +96,12 @@ def respond(args: argparse.Namespace) -> int:
     if args.qop is not None:
         options["qops"] = args.qop
     username = args.username if args.username is not None else os.environ.get(USERNAME_ENV, "")
+    if default_registry.get(args.mechanism).channel_binding:
+        plain = args.mechanism.upper().removesuffix("-PLUS")
+        raise CommandFailed(
+            f"{args.mechanism.upper()} binds to a TLS connection and respond has none: "
+            f"use {plain} (send and probe take --channel-binding)"
+        )
     mech = default_registry.client(
         args.mechanism,
         username=username,
