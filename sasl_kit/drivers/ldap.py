@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 
 from sasl_kit import channel_binding as binding
 from sasl_kit.drivers.base import (
@@ -30,6 +31,12 @@ from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result, TranscriptLine
 from sasl_kit.protocols.errors import ProtocolViolation, ServerRefused
 from sasl_kit.protocols.ldap import PROFILE, LDAPClientAuth, RootDSE, StartTLS, unbind
+
+STARTTLS_RETRIES = 5
+OPERATIONS_ERROR = "operationsError (1)"
+"""slapd refuses StartTLS with this while it still counts the root DSE search as
+outstanding, its searchResDone already sent (a race its load decides: "cannot start
+TLS when operations are outstanding"); StartTLS is then asked again, a little later."""
 
 
 class LDAPSession:
@@ -70,10 +77,14 @@ class LDAPSession:
         return search.mechanisms
 
     def start_tls(self, context: ssl.SSLContext) -> None:
-        try:
-            self._operation(StartTLS(self._next_id))
-        except ServerRefused as exc:  # slapd without a certificate: protocolError (2)
-            raise StartTLSUnavailable(f"{self._settings.host}: {exc}") from None
+        for retry in range(STARTTLS_RETRIES + 1):
+            try:
+                self._operation(StartTLS(self._next_id))
+                break
+            except ServerRefused as exc:  # slapd without a certificate: protocolError (2)
+                if exc.code != OPERATIONS_ERROR or retry == STARTTLS_RETRIES:
+                    raise StartTLSUnavailable(f"{self._settings.host}: {exc}") from None
+                time.sleep(0.02 * (retry + 1))
         self._sock = context.wrap_socket(self._sock, server_hostname=self._settings.host)
         self.encrypted = True
 
