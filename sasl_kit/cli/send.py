@@ -225,7 +225,7 @@ class Plan:
     quit_after: str | None = None
     timeout: float = 60.0
     verbose: bool = False
-    no_starttls: str = NO_STARTTLS
+    no_starttls: str = field(default=NO_STARTTLS, repr=False)
     """What to say when the server offers no STARTTLS (``{host}``), in the caller's terms."""
 
 
