@@ -48,3 +48,22 @@ def test_cli_page_probe_section_names_every_scheme_probe_takes() -> None:
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     section = text.split("\n## `sasl-kit probe`\n", 1)[1].split("\n## ", 1)[0]
     assert [s for s in SCHEMES if f"`{s}://`" not in section] == []
+
+
+def test_accounts_page_example_loads_and_its_table_names_every_key(tmp_path: Path) -> None:
+    """docs/accounts.md's TOML example is a file ``accounts.load`` takes, every account of
+    it; its key table lists exactly the keys the loader knows."""
+    import argparse
+
+    from sasl_kit.cli import accounts
+
+    text = (ROOT / "docs" / "accounts.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    path = tmp_path / "config.toml"
+    path.write_text(example, encoding="utf-8")
+    path.chmod(0o600)
+    for name in ("work", "relay", None):  # None: the file's default
+        account = accounts.load(argparse.Namespace(config=str(path), account=name))
+        assert account is not None and account.name == (name or "work")
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
+    assert rows == accounts._KEYS
