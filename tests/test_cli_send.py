@@ -96,6 +96,38 @@ def test_mechanism_option_limits_the_choice(
 
 
 @pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (["--mechanism", "CRAM-MD5"], "it does not offer CRAM-MD5 (--mechanism); it offers "
+         "SCRAM-SHA-256-PLUS SCRAM-SHA-256"),
+        (["--mechanism", "SCRAM-SHA-256-PLUS"],
+         "(SCRAM-SHA-256-PLUS: needs --channel-binding TYPE)"),
+    ],
+)  # fmt: skip
+def test_no_usable_mechanism_is_said_in_the_command_s_options(
+    certificate: Certificate,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: list[str],
+    said: str,
+) -> None:
+    monkeypatch.setenv("SASL_KIT_PASSWORD", PASSWORD)
+    behaviour = _tls(certificate, mechanisms=("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"), users=USERS)
+    argv = ["--username", "tim", "--cafile", certificate.cafile, *option]
+    with FakeSMTPServer(behaviour) as server:
+        status, _, err = _run(capsys, server, *argv, *ENVELOPE)
+    assert status == 3 and said in err, err
+    assert "allow list" not in err and "there is none" not in err
+
+
+def test_channel_binding_with_no_tls_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["send", "--server", "smtp://127.0.0.1:9", "--no-tls", "--channel-binding",
+            "tls-unique", "--username", "tim", "--allow-plaintext", *ENVELOPE]  # fmt: skip
+    assert main(argv) == 2
+    assert "--channel-binding binds to TLS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("option", "chosen"),
     [([], "SCRAM-SHA-256"), (["--channel-binding", "tls-server-end-point"], "SCRAM-SHA-256-PLUS")],
 )

@@ -65,6 +65,7 @@ from sasl_kit.smtp.errors import (
     CommandRejected,
     ConnectionFailed,
     CredentialsRejected,
+    NoUsableMechanism,
     OutcomeUnknown,
     TemporaryFailure,
     TLSRequired,
@@ -277,6 +278,8 @@ def plan_of(args: argparse.Namespace, account: accounts.Account | None) -> Plan:
             "--no-tls with --username sends credentials in the clear: "
             "add --allow-plaintext to do so"
         )
+    if args.channel_binding is not None and server.tls == "none":
+        raise CommandFailed("--channel-binding binds to TLS: it cannot go with --no-tls")
     if not args.timeout > 0:
         raise CommandFailed("--timeout must be a positive number of seconds")
     for name in args.mechanism or ():
@@ -360,6 +363,8 @@ def deliver(plan: Plan) -> Delivered:
     except CredentialsRejected as exc:
         hint = _probe_hint(plan, server, watch.mechanism, client.extensions.auth)
         raise Failure(str(exc) + hint, EXIT_SESSION_FAILED, "noperm") from None
+    except NoUsableMechanism as exc:
+        raise Failure(_no_usable(plan, exc), EXIT_SESSION_FAILED, "unavailable") from None
     except TLSRequired as exc:
         if exc.code is not None:  # the server's 538
             raise Failure(str(exc), EXIT_SESSION_FAILED, "noperm") from None
@@ -381,6 +386,38 @@ def deliver(plan: Plan) -> Delivered:
             "refused",
         )
     return Delivered(mechanism, result=result)
+
+
+CLI_REASONS: dict[str, str | None] = {
+    "not in the allow list": None,  # said once, as --mechanism
+    "needs TLS channel-binding data, and there is none": "needs --channel-binding TYPE",
+    "needs a password, and the caller has none": "needs a password (--password, "
+    "--password-file)",
+    "needs an OAuth bearer token, and the caller has none": "needs --token or --token-file",
+    "sends its secret in the clear on an unencrypted connection": "sends the password in "
+    "the clear: needs TLS, or --allow-plaintext",
+}
+"""The registry's reasons for passing a mechanism over, in ``send``'s options (``None``:
+left out of the list)."""
+
+
+def _no_usable(plan: Plan, exc: NoUsableMechanism) -> str:
+    """Why no offered mechanism was usable, in the command's options."""
+    text = f"no usable AUTH mechanism at {plan.server.host}"
+    if plan.mechanisms:
+        offered = set(exc.offered)
+        missing = [name.upper() for name in plan.mechanisms if name.upper() not in offered]
+        if missing:
+            text += (
+                f": it does not offer {', '.join(missing)} (--mechanism); "
+                f"it offers {' '.join(exc.offered) or 'none'}"
+            )
+    rows = [
+        f"{name}: {said}"
+        for name, why in exc.passed_over.items()
+        if (said := CLI_REASONS.get(why, why)) is not None
+    ]
+    return text + (f" ({'; '.join(rows)})" if rows else "")
 
 
 def _server(

@@ -53,6 +53,7 @@ from sasl_kit.smtp.errors import (
     CommandRejected,
     ConnectionFailed,
     CredentialsRejected,
+    NoUsableMechanism,
     OutcomeUnknown,
     SMTPError,
     SMTPProtocolError,
@@ -358,7 +359,7 @@ class SMTPClient:
         )
         reasons = dict(choice.passed_over)
         if not choice.usable:
-            raise PolicyRefused(f"no usable AUTH mechanism at {self.host}{_reasons(reasons)}")
+            raise self._no_usable(reasons)
         settings = {
             "host": self.host,
             **options,
@@ -381,11 +382,18 @@ class SMTPClient:
             self.authenticated_as = username
             return info.name
         if refused is None:
-            raise PolicyRefused(f"no usable AUTH mechanism at {self.host}{_reasons(reasons)}")
+            raise self._no_usable(reasons)
         raise CommandRejected(
             f"{self.host} refused every usable AUTH mechanism{_reasons(reasons)}",
             code=refused.code,
             text=refused.text,
+        )
+
+    def _no_usable(self, reasons: dict[str, str]) -> NoUsableMechanism:
+        return NoUsableMechanism(
+            f"no usable AUTH mechanism at {self.host}{_reasons(reasons)}",
+            offered=tuple(self._extensions.auth),
+            passed_over=reasons,
         )
 
     def _authenticate(self, name: str, mechanism: ClientMechanism) -> Reply | str | None:

@@ -57,6 +57,18 @@ class TLSRequired(SMTPError, PolicyRefused):
     """TLS is required (by our policy, or by the server's 538) and the connection has none."""
 
 
+class NoUsableMechanism(SMTPError, PolicyRefused):
+    """No AUTH mechanism the server offers could be used. ``offered`` is its AUTH list,
+    ``passed_over`` each mechanism's reason (the registry's text, or the exchange's)."""
+
+    def __init__(
+        self, message: str, *, offered: tuple[str, ...], passed_over: dict[str, str]
+    ) -> None:
+        super().__init__(message)
+        self.offered = offered
+        self.passed_over = passed_over
+
+
 class CredentialsRejected(SMTPError, AuthenticationFailed):
     """The server refused the credentials (535); no other mechanism is tried."""
 

@@ -11,7 +11,13 @@ import pytest
 from sasl_kit import MalformedMessage, MutualAuthenticationFailed, PolicyRefused, channel_binding
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.smtp import SMTPClient
-from sasl_kit.smtp.errors import CommandRejected, CredentialsRejected, TemporaryFailure, TLSRequired
+from sasl_kit.smtp.errors import (
+    CommandRejected,
+    CredentialsRejected,
+    NoUsableMechanism,
+    TemporaryFailure,
+    TLSRequired,
+)
 from tests.smtp.conftest import Certificate
 from tests.smtp.fakes import Behaviour, FakeSMTPServer
 
@@ -173,8 +179,11 @@ def test_plaintext_mechanisms_need_tls_by_the_registry_policy() -> None:
         FakeSMTPServer(behaviour) as server,
         SMTPClient("127.0.0.1", server.port, tls="none", timeout=5) as smtp,
     ):
-        with pytest.raises(PolicyRefused, match="in the clear"):
+        with pytest.raises(NoUsableMechanism, match="in the clear") as refused:
             smtp.login("tim", USERS["tim"], require_tls=False)
+        assert isinstance(refused.value, PolicyRefused)
+        assert refused.value.offered == ("PLAIN", "LOGIN")
+        assert set(refused.value.passed_over) == {"PLAIN", "LOGIN"}
         assert smtp.login("tim", USERS["tim"], require_tls=False, allow_plaintext=True)
 
 
