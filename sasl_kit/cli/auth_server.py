@@ -1,4 +1,14 @@
-"""``sasl-kit auth-server``: Dovecot's auth protocol for Postfix (docs/auth-server.md)."""
+"""``sasl-kit auth-server``: Dovecot's auth protocol for Postfix (docs/auth-server.md).
+
+Rules of this module:
+- Everything is checked before the service listens: a bad option, users file or
+  address is one line on stderr and exit 2, with nothing started.
+- Once listening, stdout carries one line, ``listening on ADDRESS; offering
+  MECHANISMS``, the line a supervisor or a test waits for; the log (failed
+  logins, never a secret) goes to stderr.
+- It runs until SIGINT or SIGTERM (``common.wait_for_signal``), then stops the
+  service and exits 0.
+"""
 
 from __future__ import annotations
 
