@@ -483,3 +483,15 @@ def test_sendmail_messages_name_the_account_keys_not_send_options(
         assert main(["sendmail", "-C", str(path), "root@example.org"]) == 64
         err = capsys.readouterr().err
         assert said in err and "--server" not in err and "--no-tls" not in err
+
+
+@pytest.mark.parametrize(
+    ("server", "tls"), [("smtp://127.0.0.1:9", "implicit"), ("smtps://127.0.0.1:9", "starttls")]
+)
+def test_probe_refuses_an_account_whose_tls_does_not_fit_its_url_as_send_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: str, tls: str
+) -> None:
+    path = config(tmp_path, f'[accounts.t]\nserver = "{server}"\ntls = "{tls}"\n')
+    for command in (["probe"], ["send", "--to", "b@example.org", "--subject", "s"]):
+        assert main([*command, "--config", str(path), "--account", "t"]) == 2
+        assert f"account 't': tls = '{tls}' does not fit {server}" in capsys.readouterr().err

@@ -109,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
     if args.url is None:
         raise CommandFailed("give the URL (or an --account that names a server)")
     target = _target(args)
+    wanted = account.get("tls") if account is not None else None
+    if wanted in ("starttls", "implicit") and wanted != target.tls:
+        raise CommandFailed(
+            f"account {account.name!r}: tls = {wanted!r} does not fit {args.url}"  # type: ignore[union-attr]
+            " (an implicit-TLS scheme such as smtps:// is implicit, a plain one STARTTLS)"
+        )
     if args.username is None and (args.password is not None or args.password_file is not None):
         raise CommandFailed("a password needs --username")
     if not args.timeout > 0:
