@@ -477,6 +477,10 @@ def test_sendmail_messages_name_the_account_keys_not_send_options(
     for body, said in [
         ('server = "imap://127.0.0.1:9"\n', "account 't': server: expected smtp://"),
         ('server = "smtps://127.0.0.1:9"\ntls = "none"\n', "account 't': tls = 'none' does not"),
+        (
+            'server = "smtp://127.0.0.1:9"\ntls = "none"\nchannel_binding = "tls-unique"\n',
+            "account 't': channel_binding binds to TLS",
+        ),
     ]:
         path = config(tmp_path, f'default = "t"\n[accounts.t]\n{body}')
         stdin(monkeypatch, b"From: a@example.org\n\nbody\n")

@@ -144,6 +144,10 @@ def _sendmail(arguments: list[str]) -> int:
         raise CommandFailed(
             f"account {account.name!r}: tls = 'none' with a username needs allow_plaintext = true"
         )
+    if values.channel_binding is not None and server.tls == "none":
+        raise CommandFailed(
+            f"account {account.name!r}: channel_binding binds to TLS, and tls = 'none' has none"
+        )
     data = read_bytes("standard input", "-")
     headers = []
     if values.sender is not None and not _has_from(data):
