@@ -40,6 +40,7 @@ def test_cli_page_has_a_section_for_every_command() -> None:
 
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     assert [c for c in COMMANDS if f"\n## `sasl-kit {c}`\n" not in text] == []
+    assert [c for c in COMMANDS if f"[`{c}`](#sasl-kit-{c})" not in text] == []  # the list on top
 
 
 def test_cli_page_probe_section_names_every_scheme_probe_takes() -> None:
