@@ -16,7 +16,8 @@ Rules of this module:
   ``C:``/``S:`` notation of the RFCs with the base64 payloads, which is what a
   diagnosis reads. The record holds secrets (PLAIN's is the password), so it
   never shows in a ``repr``; ``Attempt.shown_transcript`` blanks the client's
-  payloads of plaintext mechanisms for printing.
+  payloads of plaintext mechanisms for printing, as the protocol's profile
+  redacts them (the framing is the profile's, not known here).
 - Our client's responses are known to be correct (vectors prove them), so a
   rejection is the password's fault or the server's: when a plaintext
   mechanism works with the same password and a shared-secret one is rejected,
@@ -47,7 +48,7 @@ from sasl_kit.errors import MalformedMessage, SASLError, UsageError
 from sasl_kit.mechanisms.digest_md5 import parse_challenge
 from sasl_kit.protocols import SCHEMES as PROTOCOL_SCHEMES
 from sasl_kit.protocols import TLSMode, profile
-from sasl_kit.protocols.base import ClientAuth
+from sasl_kit.protocols.base import ClientAuth, TranscriptLine
 from sasl_kit.protocols.base import Outcome as Outcome_
 from sasl_kit.registry import MechanismInfo, Registry, default_registry
 from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
@@ -236,12 +237,17 @@ class Attempt:
     other_hosts: tuple[tuple[str, Outcome], ...] = ()
     """Other host names tried after a rejection (the realms the server offered), and how."""
     transcript: tuple[str, ...] = field(default=(), repr=False)
+    shown: tuple[str, ...] = field(default=(), repr=False)
+    """The transcript for printing, made by ``shown_lines`` from the profile's lines."""
 
     def shown_transcript(self) -> tuple[str, ...]:
-        """The transcript for printing: a plaintext mechanism's client payloads blanked."""
+        """The transcript for printing: a plaintext mechanism's client payloads blanked
+        (as its profile blanks them; without ``shown``, every client line)."""
         if not self.plaintext:
             return self.transcript
-        return tuple(_blank(line) for line in self.transcript)
+        if self.shown:
+            return self.shown
+        return tuple(f"C: {REDACTED}" if s.startswith("C:") else s for s in self.transcript)
 
 
 @dataclass(frozen=True)
@@ -361,16 +367,12 @@ def _authenticate(session: Session, auth: ClientAuth, host: str) -> tuple[Outcom
     return Outcome.ERROR, reply
 
 
-def _blank(line: str) -> str:
-    """A client line without its payload: ``C: AUTH PLAIN <redacted>``, ``C: <redacted>``."""
-    if not line.startswith("C: ") or line == "C: *":
-        return line
-    words = line[3:].split(" ")
-    # SMTP and POP3: AUTH NAME [payload]; IMAP: TAG AUTHENTICATE NAME [payload].
-    keep = 3 if len(words) > 1 and words[1].upper() == "AUTHENTICATE" else 2
-    if words[0].upper() == "AUTH" or keep == 3:
-        return "C: " + " ".join(words[:keep] + ([REDACTED] if len(words) > keep else []))
-    return f"C: {REDACTED}"
+def shown_lines(transcript: Iterable[TranscriptLine], plaintext: bool) -> tuple[str, ...]:
+    """A try's transcript for printing: a plaintext mechanism's client lines as the
+    profile redacts them (``TranscriptLine.redacted``), every other line as it went."""
+    return tuple(
+        line.redacted if plaintext and line.side == "C" else str(line) for line in transcript
+    )
 
 
 # --- probing ------------------------------------------------------------------------------
@@ -487,6 +489,7 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
         outcome, detail = _authenticate(session, auth, settings.target.host)
         seconds = time.monotonic() - started
         lines = tuple(str(line) for line in auth.transcript)
+        shown = shown_lines(auth.transcript, plaintext)
     except SASLError as exc:
         return Attempt(name, Outcome.ERROR, plaintext, detail=str(exc))
     finally:
@@ -503,7 +506,15 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
             host=target.host,
         )
     return Attempt(
-        name, outcome, plaintext, trips, seconds, detail, verified=verified, transcript=lines
+        name,
+        outcome,
+        plaintext,
+        trips,
+        seconds,
+        detail,
+        verified=verified,
+        transcript=lines,
+        shown=shown,
     )
 
 

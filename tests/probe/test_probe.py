@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sasl_kit
 from sasl_kit import UsageError
 from sasl_kit.cli import main
-from sasl_kit.probe import Attempt, NotTried, Outcome, Target, diagnose, summarize
+from sasl_kit.probe import Attempt, NotTried, Outcome, Target, diagnose, shown_lines, summarize
+from sasl_kit.protocols import profile
 from sasl_kit.smtp import SMTPClient
 from sasl_kit.smtp.errors import ConnectionFailed
 
@@ -118,25 +120,41 @@ def test_everything_rejected_is_the_password() -> None:
     assert "saslauthd not running" in cram.diagnosis
 
 
-def test_shown_transcript_hides_plaintext_payloads_only() -> None:
-    secret = base64.b64encode(b"\0tim\0tanstaaftanstaaf").decode()
-    plain = Attempt(
-        "PLAIN",
-        Outcome.OK,
-        True,
-        transcript=(f"C: P004 AUTHENTICATE PLAIN {secret}", "S: P004 OK Logged in"),
+def _tried(protocol: str, name: str, replies: list[bytes]) -> Attempt:
+    """An Attempt as ``probe`` records it, from ``protocol``'s profile run on ``replies``."""
+    mechanism = sasl_kit.client(name, username="tim", password="tanstaaftanstaaf")
+    auth = profile(protocol).client(name, mechanism)
+    auth.start()
+    for reply in replies:
+        auth.receive(reply)
+    plaintext = name in ("PLAIN", "LOGIN")
+    lines = tuple(str(line) for line in auth.transcript)
+    return Attempt(
+        name, Outcome.OK, plaintext, transcript=lines, shown=shown_lines(auth.transcript, plaintext)
     )
-    login = Attempt(
-        "LOGIN", Outcome.OK, True, transcript=("C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", "C: dGlt")
+
+
+def test_shown_transcript_hides_plaintext_payloads_only_as_the_profile_redacts_them() -> None:
+    secret = base64.b64encode(b"\0tim\0tanstaaftanstaaf").decode()
+    pop3 = _tried("pop3", "PLAIN", [b"+OK Logged in\r\n"])
+    assert pop3.shown_transcript() == ("C: AUTH PLAIN <redacted>", "S: +OK Logged in")
+    smtp = _tried(
+        "smtp", "LOGIN", [b"334 VXNlcm5hbWU6\r\n", b"334 UGFzc3dvcmQ6\r\n", b"235 ok\r\n"]
+    )
+    assert smtp.shown_transcript() == (
+        "C: AUTH LOGIN",
+        "S: 334 VXNlcm5hbWU6",
+        "C: <redacted>",
+        "S: 334 UGFzc3dvcmQ6",
+        "C: <redacted>",
+        "S: 235 ok",
     )
     cram = Attempt("CRAM-MD5", Outcome.OK, transcript=("C: AUTH CRAM-MD5", "C: abc"))
-    assert plain.shown_transcript() == (
-        "C: P004 AUTHENTICATE PLAIN <redacted>",
-        "S: P004 OK Logged in",
-    )
-    assert login.shown_transcript() == ("C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", "C: <redacted>")
     assert cram.shown_transcript() == cram.transcript
-    assert secret not in repr(plain)
+    bare = Attempt("PLAIN", Outcome.OK, True, transcript=(f"C: AUTH PLAIN {secret}", "S: 235"))
+    assert bare.shown_transcript() == ("C: <redacted>", "S: 235")  # no profile lines: all blanked
+    assert all(secret not in repr(a) for a in (pop3, smtp, bare))
+    assert secret in pop3.transcript[0]
 
 
 def test_cli_bad_url_exits_2_and_unreachable_server_exits_3(
