@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
-from sasl_kit.cli.common import EXIT_OK, CommandFailed
+from sasl_kit.cli.common import EXIT_OK, CommandFailed, wait_for_signal
 from sasl_kit.errors import UsageError
 from sasl_kit.smtp_server import Faults, MailServer, ServerConfig, Users
 
@@ -111,16 +109,13 @@ def run(args: argparse.Namespace) -> int:
             server = MailServer(config(args, maildir)).start()
         except UsageError as exc:
             raise CommandFailed(str(exc)) from None
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
         tls = "implicit TLS" if args.implicit_tls else "STARTTLS"
-        print(f"listening on {server.host}:{server.port} ({tls})", flush=True)
-        print(f"certificate: {server.cafile}", flush=True)
-        print(f"maildir: {maildir}", flush=True)
         try:
-            while not stop.wait(0.5):  # a timed wait lets the signal handlers run
-                pass
+            wait_for_signal(
+                f"listening on {server.host}:{server.port} ({tls})",
+                f"certificate: {server.cafile}",
+                f"maildir: {maildir}",
+            )
         finally:
             server.stop()
     return EXIT_OK

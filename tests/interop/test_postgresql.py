@@ -15,7 +15,6 @@ What PostgreSQL 15.18 of Debian 12 does here (see also ../shared/PEERS.md):
 from __future__ import annotations
 
 import base64
-import os
 import re
 import ssl
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from sasl_kit.probe import Outcome as ProbeOutcome
 from sasl_kit.probe import probe
 from sasl_kit.protocols.base import Outcome, Result, lines_of
 from sasl_kit.protocols.errors import CredentialsRejected, MechanismRefused, ServerRefused
-from tests.interop.conftest import in_ci, require_programs
+from tests.interop.conftest import require_programs, require_root
 from tests.interop.mta import HOST
 from tests.interop.postgresql import (
     DATABASE,
@@ -54,11 +53,7 @@ TLS_MODES = [pytest.param("none", id="plain"), pytest.param("starttls", id="tls"
 def postgresql() -> Iterator[PostgreSQL]:
     """A private PostgreSQL 15 cluster with ALICE, once per session."""
     require_programs(INITDB, POSTGRES, RUNUSER)
-    if os.geteuid() != 0:
-        reason = "the private PostgreSQL needs root (it runs as the postgres user)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI is set, so this is a failure", pytrace=False)
-        pytest.skip(reason)
+    require_root("the private PostgreSQL needs root (it runs as the postgres user)")
     with postgresql_site() as site, PostgreSQL(site) as server:
         server.start()
         yield server
