@@ -26,7 +26,7 @@ import aiosmtplib
 from sasl_kit import channel_binding as bindings
 from sasl_kit.protocols import profile
 from sasl_kit.protocols.base import Outcome, Result
-from sasl_kit.registry import Registry, default_registry
+from sasl_kit.registry import Registry, credential_kinds, default_registry
 
 
 async def aiosmtplib_authenticate(
@@ -59,7 +59,7 @@ async def aiosmtplib_authenticate(
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
         channel_binding=binding is not None,
-        credentials=[kind for kind, have in (("password", password), ("token", token)) if have],
+        credentials=credential_kinds(password, token),
     )
     if not choice.usable:
         reasons = "; ".join(f"{name}: {why}" for name, why in choice.passed_over.items())

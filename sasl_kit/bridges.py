@@ -43,7 +43,7 @@ from sasl_kit.mechanisms.base import ClientMechanism
 from sasl_kit.protocols import pop3 as pop3_profile
 from sasl_kit.protocols.base import Outcome
 from sasl_kit.protocols.errors import ProtocolViolation
-from sasl_kit.registry import Registry, default_registry
+from sasl_kit.registry import Registry, credential_kinds, default_registry
 
 SMTPLIB_MAX_ROUNDS = 5  # smtplib._MAXCHALLENGE: responses per AUTH, the initial one included
 POP3_MAX_LINE = 2048  # poplib._MAXLINE: a longer reply line is an error
@@ -133,10 +133,7 @@ def choose_mechanism(
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
         channel_binding=binding is not None,
-        # A token (the ``token`` option) makes the OAuth mechanisms usable, a password the rest.
-        credentials=[
-            kind for kind, have in (("password", password), ("token", options.get("token"))) if have
-        ],
+        credentials=credential_kinds(password, options.get("token")),
     )
     name = choice.best.name
     settings = {**defaults, **options, "server_offers_plus": choice.offers_channel_binding}

@@ -31,6 +31,20 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
 CREDENTIALS = ("password", "token", "external", "none")
 """What a mechanism needs from its caller (``MechanismInfo.credential``, ``choose``)."""
+
+
+def credential_kinds(
+    password: str = "", token: object = None, anonymous: bool = False
+) -> list[str]:
+    """The ``credentials`` for ``Registry.choose`` of a caller holding these: a password
+    makes the password mechanisms usable, a token OAUTHBEARER/XOAUTH2, ``anonymous``
+    ANONYMOUS."""
+    return [
+        kind for kind, have in (("password", password), ("token", token), ("none", anonymous))
+        if have
+    ]
+
+
 _NEEDS = {
     "password": "needs a password, and the caller has none",
     "token": "needs an OAuth bearer token, and the caller has none",

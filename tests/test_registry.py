@@ -139,3 +139,12 @@ def test_unknown_credential_kinds_are_usage_errors() -> None:
         sasl_kit.default_registry.choose(["PLAIN"], encrypted=True, credentials=["kerberos"])
     with pytest.raises(UsageError, match="unknown credential"):
         MechanismInfo("X-BAD", _Echo, None, strength=1, credential="kerberos")
+
+
+def test_credential_kinds_name_what_the_caller_holds() -> None:
+    from sasl_kit.registry import credential_kinds
+
+    assert credential_kinds() == []
+    assert credential_kinds("pw") == ["password"]
+    assert credential_kinds("", "tok") == ["token"]
+    assert credential_kinds("pw", "tok", anonymous=True) == ["password", "token", "none"]

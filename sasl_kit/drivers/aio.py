@@ -44,7 +44,7 @@ from sasl_kit.drivers.pop3 import POP3Dialogue
 from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, LineBuffer, Outcome, Profile, Result
-from sasl_kit.registry import Registry, default_registry
+from sasl_kit.registry import Registry, credential_kinds, default_registry
 
 T = TypeVar("T")
 
@@ -292,7 +292,7 @@ async def login(
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
         channel_binding=binding is not None,
-        credentials=[kind for kind, have in (("password", password), ("token", token)) if have],
+        credentials=credential_kinds(password, token),
     )
     # ``best`` is PolicyRefused, with every reason, when nothing is usable.
     for info in (choice.best, *choice.usable[1:]):

@@ -48,7 +48,7 @@ from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
 from sasl_kit.protocols import smtp as smtp_profile
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result
 from sasl_kit.protocols.errors import ProtocolViolation
-from sasl_kit.registry import Registry, default_registry
+from sasl_kit.registry import Registry, credential_kinds, default_registry
 from sasl_kit.smtp.errors import (
     CommandRejected,
     ConnectionFailed,
@@ -351,11 +351,7 @@ class SMTPClient:
             allow_plaintext=allow_plaintext,
             allow=mechanisms,
             channel_binding=binding is not None,
-            credentials=[
-                kind
-                for kind, have in (("password", password), ("token", token), ("none", anonymous))
-                if have
-            ],
+            credentials=credential_kinds(password, token, anonymous),
         )
         reasons = dict(choice.passed_over)
         if not choice.usable:
