@@ -1,9 +1,9 @@
 """sasl-kit: SASL mechanisms as sans-I/O objects, a registry, vectors and verification.
 
-    >>> import sasl_kit
-    >>> mech = sasl_kit.client("PLAIN", username="tim", password="tanstaaftanstaaf")
-    >>> mech.step(b"")
-    b'\\x00tim\\x00tanstaaftanstaaf'
+>>> import sasl_kit
+>>> mech = sasl_kit.client("PLAIN", username="tim", password="tanstaaftanstaaf")
+>>> mech.step(b"")
+b'\\x00tim\\x00tanstaaftanstaaf'
 """
 
 from __future__ import annotations

@@ -236,7 +236,13 @@ def h_a2(alg: Algorithm, method: str, uri: str, qop: str | None, body: bytes = b
 
 
 def response_value(
-    alg: Algorithm, ha1: str, ha2: str, *, nonce: str, nc: int | None, cnonce: str | None,
+    alg: Algorithm,
+    ha1: str,
+    ha2: str,
+    *,
+    nonce: str,
+    nc: int | None,
+    cnonce: str | None,
     qop: str | None,
 ) -> str:
     """The request-digest, RFC 7616 3.4.1 (RFC 2617 3.2.2.1).
@@ -337,7 +343,7 @@ class _Reader:
         start = self.pos
         while self.peek() and self.peek() in _TCHAR:
             self.pos += 1
-        return self.text[start:self.pos]
+        return self.text[start : self.pos]
 
     def quoted(self) -> str:
         """RFC 7230 3.2.6: quoted-string, opening at ``pos``; its value without escapes."""
@@ -681,12 +687,22 @@ def respond(
     else:
         cnonce, count = cnonce or secrets.token_urlsafe(NONCE_BYTES), nc
     ha1 = h_a1(
-        alg, username, challenge.realm, password,
-        nonce=challenge.nonce, cnonce=cnonce, utf8=challenge.utf8,
+        alg,
+        username,
+        challenge.realm,
+        password,
+        nonce=challenge.nonce,
+        cnonce=cnonce,
+        utf8=challenge.utf8,
     )
     value = response_value(
-        alg, ha1, h_a2(alg, method, uri, chosen, body),
-        nonce=challenge.nonce, nc=count, cnonce=cnonce, qop=chosen,
+        alg,
+        ha1,
+        h_a2(alg, method, uri, chosen, body),
+        nonce=challenge.nonce,
+        nc=count,
+        cnonce=cnonce,
+        qop=chosen,
     )
     return Authorization(
         username=(
@@ -768,8 +784,12 @@ def verify(
     else:
         username = a.username
     password = None if username is None else password_lookup(username, a.realm)
-    if username is None or password is None or not secrets_equal(
-        a.response, expected_response(a, username, password, method, body, utf8=utf8)
+    if (
+        username is None
+        or password is None
+        or not secrets_equal(
+            a.response, expected_response(a, username, password, method, body, utf8=utf8)
+        )
     ):
         shown = a.username if username is None else username
         raise AuthenticationFailed(f"HTTP Digest: authentication failed for {shown!r}")
@@ -790,8 +810,13 @@ def expected_response(
     alg = algorithm(a.algorithm)
     ha1 = h_a1(alg, username, a.realm, password, nonce=a.nonce, cnonce=a.cnonce, utf8=utf8)
     return response_value(
-        alg, ha1, h_a2(alg, method, a.uri, a.qop, body),
-        nonce=a.nonce, nc=a.nc, cnonce=a.cnonce, qop=a.qop,
+        alg,
+        ha1,
+        h_a2(alg, method, a.uri, a.qop, body),
+        nonce=a.nonce,
+        nc=a.nc,
+        cnonce=a.cnonce,
+        qop=a.qop,
     )
 
 
@@ -864,8 +889,13 @@ class Server:
         a = parse_authorization(authorization) if isinstance(authorization, str) else authorization
         self._check_offer(a)
         username = verify(
-            a, method, body, password_lookup,
-            uri=uri, userhash_lookup=self._userhash_lookup, utf8=self.utf8,
+            a,
+            method,
+            body,
+            password_lookup,
+            uri=uri,
+            userhash_lookup=self._userhash_lookup,
+            utf8=self.utf8,
         )
         assert a.nc is not None  # _check_offer: every qop comes with nc
         if not self._counts.known(a.nonce):

@@ -40,7 +40,8 @@ def credential_kinds(
     makes the password mechanisms usable, a token OAUTHBEARER/XOAUTH2, ``anonymous``
     ANONYMOUS."""
     return [
-        kind for kind, have in (("password", password), ("token", token), ("none", anonymous))
+        kind
+        for kind, have in (("password", password), ("token", token), ("none", anonymous))
         if have
     ]
 

@@ -62,8 +62,11 @@ def vectors_dir() -> Traversable:
 
 
 def load_all() -> list[VectorFile]:
-    return [load(entry) for entry in sorted(vectors_dir().iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".json")]
+    return [
+        load(entry)
+        for entry in sorted(vectors_dir().iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    ]
 
 
 def load(entry: Traversable) -> VectorFile:
@@ -195,7 +198,12 @@ def _digest_md5_wrap(response: str, password: str, sender: str, messages: list[s
 
 
 def _http_digest_respond(
-    www_authenticate: str, username: str, password: str, method: str, uri: str, cnonce: str,
+    www_authenticate: str,
+    username: str,
+    password: str,
+    method: str,
+    uri: str,
+    cnonce: str,
     algorithm: str | None = None,
 ) -> dict[str, str]:
     """The user name and response a client sends for the first (or ``algorithm``'s) challenge."""
@@ -211,7 +219,10 @@ def _http_digest_verify(
     a hashed user name (userhash)."""
     realm = http_digest.parse_authorization(authorization).realm
     return http_digest.verify(
-        authorization, method, b"", lambda _user, _realm: password,
+        authorization,
+        method,
+        b"",
+        lambda _user, _realm: password,
         userhash_lookup=http_digest.UserhashTable([username] if username else [], realm),
     )
 

@@ -28,18 +28,42 @@ def register(commands: Any) -> None:
         "Postfix (smtpd_sasl_type = dovecot) authenticates SMTP clients with sasl-kit's "
         "server mechanisms. Runs until interrupted. See docs/auth-server.md.",
     )
-    p.add_argument("--listen", required=True, metavar="unix:PATH|HOST:PORT",
-                   help="where Postfix's smtpd_sasl_path points")
-    p.add_argument("--users", required=True, metavar="FILE",
-                   help="users file: user:password or user:SCRAM-... lines (as for serve)")
-    p.add_argument("--hostname", default="localhost",
-                   help="server name for DIGEST-MD5's digest-uri and realm (default localhost)")
-    p.add_argument("--mechanism", action="append", metavar="NAME", dest="mechanisms",
-                   help="offer only this mechanism (repeatable; default: every one that fits)")
-    p.add_argument("--auth-failure-delay", type=float, default=2.0, metavar="SECONDS",
-                   help="wait before answering a failed login (default 2, as Dovecot)")
-    p.add_argument("--allow-plaintext", action="store_true",
-                   help="accept PLAIN and LOGIN on connections the MTA does not mark secured")
+    p.add_argument(
+        "--listen",
+        required=True,
+        metavar="unix:PATH|HOST:PORT",
+        help="where Postfix's smtpd_sasl_path points",
+    )
+    p.add_argument(
+        "--users",
+        required=True,
+        metavar="FILE",
+        help="users file: user:password or user:SCRAM-... lines (as for serve)",
+    )
+    p.add_argument(
+        "--hostname",
+        default="localhost",
+        help="server name for DIGEST-MD5's digest-uri and realm (default localhost)",
+    )
+    p.add_argument(
+        "--mechanism",
+        action="append",
+        metavar="NAME",
+        dest="mechanisms",
+        help="offer only this mechanism (repeatable; default: every one that fits)",
+    )
+    p.add_argument(
+        "--auth-failure-delay",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="wait before answering a failed login (default 2, as Dovecot)",
+    )
+    p.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="accept PLAIN and LOGIN on connections the MTA does not mark secured",
+    )
     p.set_defaults(command=run)
 
 

@@ -35,7 +35,9 @@ def register(commands: Any) -> None:
     )
     p.set_defaults(command=http_digest_command)
     p.add_argument(
-        "www_authenticate", metavar="WWW-AUTHENTICATE", nargs="?",
+        "www_authenticate",
+        metavar="WWW-AUTHENTICATE",
+        nargs="?",
         help="the server's WWW-Authenticate value (one or more challenges)",
     )
     p.add_argument("--check", metavar="AUTHORIZATION", help="check this Authorization value")
@@ -91,7 +93,12 @@ def _check(args: argparse.Namespace, body: bytes) -> int:
 
     try:
         user = http_digest.verify(
-            authorization, args.method, body, lookup, uri=args.uri, utf8=utf8,
+            authorization,
+            args.method,
+            body,
+            lookup,
+            uri=args.uri,
+            utf8=utf8,
             userhash_lookup=http_digest.UserhashTable(
                 [username or ""], authorization.realm, utf8=utf8
             ),

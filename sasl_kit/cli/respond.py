@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from typing import Any
 
 CLIENT_OPTIONS = (
-    "authzid", "realm", "service", "host", "serv_name", "cnonce", "timestamp", "ciphers", "port",
+    "authzid",
+    "realm",
+    "service",
+    "host",
+    "serv_name",
+    "cnonce",
+    "timestamp",
+    "ciphers",
+    "port",
     "trace",
 )
 

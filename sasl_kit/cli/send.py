@@ -60,7 +60,8 @@ from sasl_kit.mail.ready import ready
 from sasl_kit.probe import Target
 from sasl_kit.registry import default_registry
 from sasl_kit.smtp import DSN, EnvelopeResult, SendResult, SMTPClient, Status, TLSMode
-from sasl_kit.smtp.client import ConnectStage, OutgoingMessage
+from sasl_kit.smtp.client import ConnectStage
+from sasl_kit.smtp.data import OutgoingMessage
 from sasl_kit.smtp.errors import (
     CommandRejected,
     ConnectionFailed,
@@ -391,8 +392,7 @@ def deliver(plan: Plan) -> Delivered:
 CLI_REASONS: dict[str, str | None] = {
     "not in the allow list": None,  # said once, as --mechanism
     "needs TLS channel-binding data, and there is none": "needs --channel-binding TYPE",
-    "needs a password, and the caller has none": "needs a password (--password, "
-    "--password-file)",
+    "needs a password, and the caller has none": "needs a password (--password, --password-file)",
     "needs an OAuth bearer token, and the caller has none": "needs --token or --token-file",
     "sends its secret in the clear on an unencrypted connection": "sends the password in "
     "the clear: needs TLS, or --allow-plaintext",

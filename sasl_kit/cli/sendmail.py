@@ -174,7 +174,7 @@ def _sendmail(arguments: list[str]) -> int:
         ehlo=values.ehlo,
         dsn=_dsn(options),
         verbose=options.verbose,
-        no_starttls=f"{{host}} does not offer STARTTLS: set tls = \"none\" in account "
+        no_starttls=f'{{host}} does not offer STARTTLS: set tls = "none" in account '
         f"{account.name!r} to send without TLS (with a username, also allow_plaintext = true: "
         "the credentials then cross in the clear)",
     )

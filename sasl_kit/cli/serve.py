@@ -21,43 +21,98 @@ def register(commands: Any) -> None:
         "mechanism of the registry; received mail goes to a maildir. Runs until "
         "interrupted. See docs/serve.md.",
     )
-    p.add_argument("--listen", default="127.0.0.1:2525", metavar="HOST:PORT",
-                   help="address to listen on (default 127.0.0.1:2525; port 0: any free one)")
-    p.add_argument("--users", required=True, metavar="FILE",
-                   help="users file: user:password or user:SCRAM-... lines")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:2525",
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1:2525; port 0: any free one)",
+    )
+    p.add_argument(
+        "--users",
+        required=True,
+        metavar="FILE",
+        help="users file: user:password or user:SCRAM-... lines",
+    )
     p.add_argument("--maildir", metavar="DIR", help="where mail goes (default: a temporary one)")
     p.add_argument("--hostname", help="server name for DIGEST-MD5 and others (default: HOST)")
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (default: self-signed)")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
-    p.add_argument("--implicit-tls", action="store_true",
-                   help="TLS from the first byte (as on port 465) instead of STARTTLS")
-    p.add_argument("--allow-plaintext-auth", action="store_true",
-                   help="offer PLAIN and LOGIN before TLS too")
-    p.add_argument("--no-strict", dest="strict", action="store_false",
-                   help="accept bare CR or LF in message data")
-    p.add_argument("--tokens", metavar="FILE",
-                   help="user:token lines: enables OAUTHBEARER and XOAUTH2")
+    p.add_argument(
+        "--implicit-tls",
+        action="store_true",
+        help="TLS from the first byte (as on port 465) instead of STARTTLS",
+    )
+    p.add_argument(
+        "--allow-plaintext-auth", action="store_true", help="offer PLAIN and LOGIN before TLS too"
+    )
+    p.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="accept bare CR or LF in message data",
+    )
+    p.add_argument(
+        "--tokens", metavar="FILE", help="user:token lines: enables OAUTHBEARER and XOAUTH2"
+    )
     p.add_argument("--allow-anonymous", action="store_true", help="enable ANONYMOUS")
-    p.add_argument("--allow-ntlmv1", action="store_true",
-                   help="accept NTLMv1 answers (weak; swaks and GNU SASL send them)")
+    p.add_argument(
+        "--allow-ntlmv1",
+        action="store_true",
+        help="accept NTLMv1 answers (weak; swaks and GNU SASL send them)",
+    )
     limits = p.add_argument_group("limits (as Postfix and Dovecot have them)")
-    limits.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="421 and close after SECONDS without a line (default 300)")
-    limits.add_argument("--max-connections", type=int, default=300, metavar="N",
-                        help="more open connections get 421 at once (default 300)")
-    limits.add_argument("--auth-failure-delay", type=float, metavar="SECONDS",
-                        help="answer each failed AUTH after SECONDS (default 2, 0 on loopback)")
+    limits.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="421 and close after SECONDS without a line (default 300)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=300,
+        metavar="N",
+        help="more open connections get 421 at once (default 300)",
+    )
+    limits.add_argument(
+        "--auth-failure-delay",
+        type=float,
+        metavar="SECONDS",
+        help="answer each failed AUTH after SECONDS (default 2, 0 on loopback)",
+    )
     faults = p.add_argument_group("fault injection")
-    faults.add_argument("--fault-rate", type=float, default=0.0, metavar="SHARE",
-                        help="share (0-1) of --fault-commands answered with a --fault-codes code")
-    faults.add_argument("--fault-codes", default="421,451,452,554", metavar="CODES",
-                        help="comma-separated, among 421,451,452,554 (default: all)")
-    faults.add_argument("--fault-commands", default="MAIL,RCPT,DATA", metavar="STEPS",
-                        help="comma-separated steps open to faults (default MAIL,RCPT,DATA)")
-    faults.add_argument("--drop-at", metavar="STEP",
-                        help="hang up at STEP: greeting, a verb (EHLO, AUTH ...) or end-of-data")
-    faults.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
-                        help="wait before each reply (at --delay-at only, if given)")
+    faults.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0-1) of --fault-commands answered with a --fault-codes code",
+    )
+    faults.add_argument(
+        "--fault-codes",
+        default="421,451,452,554",
+        metavar="CODES",
+        help="comma-separated, among 421,451,452,554 (default: all)",
+    )
+    faults.add_argument(
+        "--fault-commands",
+        default="MAIL,RCPT,DATA",
+        metavar="STEPS",
+        help="comma-separated steps open to faults (default MAIL,RCPT,DATA)",
+    )
+    faults.add_argument(
+        "--drop-at",
+        metavar="STEP",
+        help="hang up at STEP: greeting, a verb (EHLO, AUTH ...) or end-of-data",
+    )
+    faults.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait before each reply (at --delay-at only, if given)",
+    )
     faults.add_argument("--delay-at", metavar="STEP", help="the step whose replies are delayed")
     faults.add_argument("--seed", type=int, help="seed for the fault choices (repeatable runs)")
     p.set_defaults(command=run)

@@ -42,10 +42,16 @@ def verify_command(args: argparse.Namespace) -> int:
         raise CommandFailed(f"no AUTH exchange found in {args.transcript!r}")
     password = secret(None, args.password_file, PASSWORD_ENV, "password") or None
     results = [
-        (exchange, verify.diagnose(
-            exchange, username=args.username, password=password,
-            service=args.service, host=args.host,
-        ))
+        (
+            exchange,
+            verify.diagnose(
+                exchange,
+                username=args.username,
+                password=password,
+                service=args.service,
+                host=args.host,
+            ),
+        )
         for exchange in exchanges
     ]
     if args.json:

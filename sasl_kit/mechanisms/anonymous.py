@@ -35,9 +35,7 @@ _PROHIBITED = tuple(
 # RFC 5322 3.2.3 / 3.4.1 addr-spec, without comments or folding; RFC 6532 UTF-8 in atext.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff]"
 _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
-_EMAIL = re.compile(
-    rf'(?:{_DOT_ATOM}|"(?:[^"\\]|\\.)*")@(?:{_DOT_ATOM}|\[[^\[\]\\]*\])', re.DOTALL
-)
+_EMAIL = re.compile(rf'(?:{_DOT_ATOM}|"(?:[^"\\]|\\.)*")@(?:{_DOT_ATOM}|\[[^\[\]\\]*\])', re.DOTALL)
 
 
 def check_trace(trace: str) -> str:

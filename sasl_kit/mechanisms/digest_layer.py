@@ -267,4 +267,3 @@ class DigestLayer:
         if not hmac.compare_digest(expected, body[body_size - MAC_OCTETS :]):
             raise MalformedMessage(f"{where} has a bad MAC: altered, or not from this session")
         return bytes(message)
-

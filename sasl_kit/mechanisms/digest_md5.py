@@ -106,8 +106,20 @@ _LHEX32 = re.compile(r"[0-9a-f]{32}")
 # realm in a challenge and unknown auth-params, may repeat.
 _CHALLENGE_ONCE = frozenset({"nonce", "qop", "stale", "maxbuf", "charset", "algorithm", "cipher"})
 _RESPONSE_ONCE = frozenset(
-    {"username", "realm", "nonce", "cnonce", "nc", "qop", "digest-uri", "response",
-     "maxbuf", "charset", "cipher", "authzid"}
+    {
+        "username",
+        "realm",
+        "nonce",
+        "cnonce",
+        "nc",
+        "qop",
+        "digest-uri",
+        "response",
+        "maxbuf",
+        "charset",
+        "cipher",
+        "authzid",
+    }
 )
 # Directives written as quoted strings even when their value is a token, as RFC 2831 4 shows.
 _CHALLENGE_QUOTED = frozenset({"realm", "nonce", "qop", "cipher"})

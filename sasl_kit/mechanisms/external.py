@@ -39,4 +39,3 @@ class ExternalServer(ServerMechanism):
             raise self._reject("no identity was established outside SASL (e.g. TLS client auth)")
         self._accept(identity, authzid)
         return None
-

@@ -299,9 +299,7 @@ class OAuthBearerServer(_OAuthServer):
 
     def _error_challenge(self, status: str) -> bytes:
         o = self.options
-        return error_json(
-            status, scope=o.oauth_scope, openid_configuration=o.openid_configuration
-        )
+        return error_json(status, scope=o.oauth_scope, openid_configuration=o.openid_configuration)
 
 
 class XOAuth2Server(_OAuthServer):

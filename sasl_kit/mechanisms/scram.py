@@ -213,7 +213,7 @@ def _prepare(text: str, what: str, mechanism: str, how: str = "saslprep") -> str
 
 
 def _variant(name: str) -> tuple[str, bool]:
-    """"SCRAM-SHA-256-PLUS" -> ("sha256", True)."""
+    """ "SCRAM-SHA-256-PLUS" -> ("sha256", True)."""
     base = name.removesuffix("-PLUS")
     return HASHES[base.removeprefix("SCRAM-")], base != name
 
@@ -306,16 +306,20 @@ class ScramKeyTable:
         iterations: int = 4096,
     ) -> ScramKeyTable:
         """Derive every user's keys with a fresh salt each; the passwords are not kept."""
-        return cls({
-            user: {
-                name: scram_keys(
-                    name, _prepare(password, "password", "SCRAM"), secrets.token_bytes(16),
-                    iterations,
-                )
-                for name in hash_names
+        return cls(
+            {
+                user: {
+                    name: scram_keys(
+                        name,
+                        _prepare(password, "password", "SCRAM"),
+                        secrets.token_bytes(16),
+                        iterations,
+                    )
+                    for name in hash_names
+                }
+                for user, password in passwords.items()
             }
-            for user, password in passwords.items()
-        })
+        )
 
     def scram_keys(self, authcid: str, hash_name: str) -> ScramKeys | None:
         return self.keys.get(authcid, {}).get(hash_name)

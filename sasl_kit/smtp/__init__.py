@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from sasl_kit.smtp.client import DSN, OutgoingMessage, SMTPClient, TLSMode
+from sasl_kit.smtp.client import DSN, SMTPClient, TLSMode
+from sasl_kit.smtp.data import OutgoingMessage
 from sasl_kit.smtp.protocol import DataEncoder, Extensions, Reply, ReplyParser
 from sasl_kit.smtp.results import EnvelopeResult, RecipientResult, SendResult, Status
 

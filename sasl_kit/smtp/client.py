@@ -38,10 +38,10 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Literal
 
 from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
@@ -49,6 +49,8 @@ from sasl_kit.protocols import smtp as smtp_profile
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result
 from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.registry import Registry, credential_kinds, default_registry
+from sasl_kit.smtp import data
+from sasl_kit.smtp.data import OutgoingMessage, Progress, Report
 from sasl_kit.smtp.errors import (
     CommandRejected,
     ConnectionFailed,
@@ -75,31 +77,7 @@ logger = logging.getLogger("sasl_kit.smtp")
 
 TLSMode = Literal["starttls", "implicit", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
-BDAT_CHUNK = 1 << 20
-"""Bytes per BDAT command (RFC 3030); the last one carries LAST."""
 READ_SIZE = 1 << 16
-COALESCE = 1 << 14  # message data pieces shorter than this are joined into one write
-
-
-class OutgoingMessage(Protocol):
-    """What ``send`` needs of a message (``sasl_kit.mail`` builds one).
-
-    ``chunks`` yields the RFC 5322 message, not dot-stuffed, in chunks of any
-    size; ``size`` is its length in bytes. Line endings are made CRLF on the
-    way out, unless the message has a true ``crlf_only`` attribute (as
-    ``sasl_kit.mail`` messages do): its word that they are CRLF already.
-    """
-
-    @property
-    def sender(self) -> str: ...
-    @property
-    def recipients(self) -> tuple[str, ...]: ...
-    @property
-    def smtputf8(self) -> bool: ...
-    @property
-    def eight_bit(self) -> bool: ...
-    def chunks(self) -> Iterator[bytes]: ...
-    def size(self) -> int: ...
 
 
 NOTIFY = ("SUCCESS", "FAILURE", "DELAY")
@@ -125,7 +103,6 @@ class DSN:
 
 ConnectStage = Literal["greeting", "ehlo"]
 Transcript = Callable[[str], None]
-Progress = Callable[[int, int], None]
 BindingHook = Callable[[ssl.SSLSocket], ChannelBinding]
 
 
@@ -508,7 +485,7 @@ class SMTPClient:
             return SendResult(
                 Status.of(rcpt_replies), recipients, None, "no recipient was accepted"
             )
-        report = _Report(progress, message.size() if progress is not None else 0)
+        report = Report(progress, message.size() if progress is not None else 0)
         try:
             if bdat:
                 return self._send_bdat(message, chunks, recipients, report)
@@ -584,7 +561,7 @@ class SMTPClient:
         chunks: Iterator[bytes],
         recipients: tuple[RecipientResult, ...],
         data_reply: Reply | None,
-        report: _Report,
+        report: Report,
     ) -> SendResult:
         """DATA (unless it went with the group), 354, the dot-stuffed message, the final reply."""
         if data_reply is None:
@@ -592,8 +569,8 @@ class SMTPClient:
             data_reply = self._read("DATA")
         if data_reply.code != 354:
             return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
-        encoder = DataEncoder(dot_stuff=True, crlf_only=_crlf_only(message))
-        wire = _coalesced(_wire(chunks, encoder, report))
+        encoder = DataEncoder(dot_stuff=True, crlf_only=data.crlf_only(message))
+        wire = data.coalesced(data.wire(chunks, encoder, report))
         sent = sum(self._write(piece, "the message data") for piece in wire)
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
         return self._final(recipients, "the end of the data")
@@ -603,7 +580,7 @@ class SMTPClient:
         message: OutgoingMessage,
         chunks: Iterator[bytes],
         recipients: tuple[RecipientResult, ...],
-        report: _Report,
+        report: Report,
     ) -> SendResult:
         """RFC 3030: BDAT chunks of ``BDAT_CHUNK`` bytes, each answered; the last has LAST.
 
@@ -618,15 +595,15 @@ class SMTPClient:
         before LAST is sent, so a link lost there is never mistaken for a lost
         final reply.
         """
-        crlf_only = _crlf_only(message)
-        encoder = DataEncoder(dot_stuff=False, crlf_only=crlf_only)
-        wire = _wire(chunks, encoder, report)
-        if crlf_only:
-            pieces = _declared_chunks(wire, message.size())
+        vouched = data.crlf_only(message)
+        encoder = DataEncoder(dot_stuff=False, crlf_only=vouched)
+        wire = data.wire(chunks, encoder, report)
+        if vouched:
+            pieces = data.declared_chunks(wire, message.size())
         else:
             if self._bdat_buffer is None:
-                self._bdat_buffer = memoryview(bytearray(BDAT_CHUNK))
-            pieces = _gathered_chunks(wire, self._bdat_buffer)
+                self._bdat_buffer = memoryview(bytearray(data.BDAT_CHUNK))
+            pieces = data.gathered_chunks(wire, self._bdat_buffer)
         pipelined = "PIPELINING" in self._extensions
         unanswered = False  # a chunk went out whose reply is unread (PIPELINING only)
         for size, last, parts in pieces:
@@ -797,113 +774,6 @@ class SMTPClient:
             logger.debug("%s", line)
         if self._transcript is not None:
             self._transcript(line if self._redact or unredacted is None else unredacted)
-
-
-def _wire(chunks: Iterator[bytes], encoder: DataEncoder, report: _Report) -> Iterator[bytes]:
-    """The message as it goes on the wire, through ``encoder``, its end included."""
-    for chunk in chunks:
-        yield encoder.feed(chunk)
-        report(len(chunk))
-    yield encoder.end()
-
-
-def _coalesced(wire: Iterator[bytes], small: int = COALESCE) -> Iterator[bytes]:
-    """``wire`` with runs of pieces under ``small`` bytes joined into one write.
-
-    A short message and its ending ``.`` line then take one ``sendall``, not two
-    (each costs a system call and, on loopback, the peer's wake-up: a third of
-    sending a 2 KiB message, docs/bench.md); a large piece goes out uncopied.
-    """
-    held: list[bytes] = []
-    size = 0
-    for piece in wire:
-        if len(piece) >= small:
-            if held:
-                yield b"".join(held)
-                held, size = [], 0
-            yield piece
-            continue
-        held.append(piece)
-        size += len(piece)
-        if size >= small:
-            yield b"".join(held)
-            held, size = [], 0
-    if held:
-        yield b"".join(held)
-
-
-Chunk = tuple[int, bool, Iterable[memoryview]]
-"""A BDAT chunk: its size, whether it is the last, and its data in parts."""
-
-
-def _gathered_chunks(wire: Iterator[bytes], buffer: memoryview) -> Iterator[Chunk]:
-    """Chunks as long as ``buffer``, filled from ``wire``; the last holds the rest.
-
-    Each chunk is ``buffer`` itself: write it before asking for the next.
-    """
-    size = 0
-    for data in wire:
-        piece = memoryview(data)
-        while size + len(piece) >= len(buffer):
-            cut = len(buffer) - size
-            buffer[size:] = piece[:cut]
-            yield len(buffer), False, (buffer,)
-            size, piece = 0, piece[cut:]
-        buffer[size : size + len(piece)] = piece
-        size += len(piece)
-    yield size, True, (buffer[:size],)
-
-
-def _declared_chunks(wire: Iterator[bytes], total: int) -> Iterator[Chunk]:
-    """Chunks of a stream ``total`` bytes long, sized before its data is read.
-
-    The parts of a chunk are views of the pieces, taken as they are written.
-    A stream that proves shorter or longer than ``total`` raises
-    ``UsageError`` before the last part of LAST is handed over, so a message
-    that misstated its size is never accepted cut short or run on.
-    """
-    rest = memoryview(b"")
-    remaining = total
-
-    def take(size: int, *, last: bool) -> Iterator[memoryview]:
-        nonlocal rest
-        while size:
-            while not rest:
-                data = next(wire, None)
-                if data is None:
-                    raise UsageError(f"the message ended before the {total} bytes size() promised")
-                rest = memoryview(data)
-            part, rest = rest[:size], rest[size:]
-            size -= len(part)
-            if last and not size and (rest or any(wire)):
-                raise UsageError(f"the message runs on past the {total} bytes size() promised")
-            yield part
-
-    while True:
-        size = min(BDAT_CHUNK, remaining)
-        remaining -= size
-        if not remaining and not size and any(wire):
-            raise UsageError("the message has bytes where size() promised none")
-        yield size, not remaining, take(size, last=not remaining)
-        if not remaining:
-            return
-
-
-def _crlf_only(message: OutgoingMessage) -> bool:
-    """The message's word that its chunks hold CRLF line endings only (see ``OutgoingMessage``)."""
-    return getattr(message, "crlf_only", False) is True
-
-
-class _Report:
-    """Adds up the message bytes handed to the socket for a ``progress`` hook."""
-
-    def __init__(self, progress: Progress | None, total: int) -> None:
-        self._progress, self._total, self._done = progress, total, 0
-
-    def __call__(self, n: int) -> None:
-        if self._progress is not None:
-            self._done += n
-            self._progress(self._done, self._total)
 
 
 def _rcpt_params(address: str, dsn: DSN | None) -> list[str]:

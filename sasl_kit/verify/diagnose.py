@@ -140,9 +140,7 @@ def diagnose(
         try:
             finding = checker(ctx)
         except _Malformed as exc:
-            return _conclude(
-                _Finding(MALFORMED, str(exc), exc.mistake, side=exc.side), exchange
-            )
+            return _conclude(_Finding(MALFORMED, str(exc), exc.mistake, side=exc.side), exchange)
     return _conclude(finding, exchange)
 
 
@@ -340,8 +338,11 @@ def _cram_md5(ctx: _Context) -> _Finding:
     data = _data(message)
     user_bytes, space, digest_bytes = data.rpartition(b" ")
     digest = digest_bytes.decode("ascii", "replace")
-    if not space or not user_bytes or len(digest) != 32 or any(
-        c not in "0123456789abcdefABCDEF" for c in digest
+    if (
+        not space
+        or not user_bytes
+        or len(digest) != 32
+        or any(c not in "0123456789abcdefABCDEF" for c in digest)
     ):
         raise _Malformed(
             SIDE_CLIENT,
@@ -363,8 +364,9 @@ def _cram_md5(ctx: _Context) -> _Finding:
         return _user_mismatch(user, ctx.username) or _Finding(
             CORRECT, f"CRAM-MD5: the digest proves the password of user {user!r}"
         )
-    for mistake, explanation, value in _cram_variants(user, password, challenge_message.text,
-                                                      challenge):
+    for mistake, explanation, value in _cram_variants(
+        user, password, challenge_message.text, challenge
+    ):
         if secrets_equal(lowered, value):
             return _Finding(WRONG, f"CRAM-MD5: {explanation}", mistake)
     return _Finding(WRONG, f"CRAM-MD5: the password does not match for user {user!r}")
@@ -376,28 +378,40 @@ def _cram_variants(
     """(mistake, explanation, digest) for each known wrong CRAM-MD5 key or message."""
     md5 = hashlib.md5(password.encode("utf-8"))  # noqa: S324 -- a client's mistake, recomputed
     variants = [
-        ("cram-keyed-with-username",
-         "the HMAC is keyed with the user name instead of the password",
-         cram_md5_digest(user, challenge)),
-        ("cram-base64-challenge",
-         "the HMAC is computed over the base64 text of the challenge, not the decoded challenge",
-         cram_md5_digest(password, challenge_text.encode("ascii", "replace"))),
-        ("cram-hashed-password",
-         "the HMAC is keyed with the MD5 of the password (hex) instead of the password",
-         cram_md5_digest(md5.hexdigest(), challenge)),
-        ("cram-hashed-password",
-         "the HMAC is keyed with the MD5 of the password (binary) instead of the password",
-         hmac.new(md5.digest(), challenge, hashlib.md5).hexdigest()),
-        ("cram-key-and-message-swapped",
-         "key and message are swapped: the HMAC is keyed with the challenge over the password",
-         hmac.new(challenge, password.encode("utf-8"), hashlib.md5).hexdigest()),
+        (
+            "cram-keyed-with-username",
+            "the HMAC is keyed with the user name instead of the password",
+            cram_md5_digest(user, challenge),
+        ),
+        (
+            "cram-base64-challenge",
+            "the HMAC is computed over the base64 text of the challenge, not the decoded challenge",
+            cram_md5_digest(password, challenge_text.encode("ascii", "replace")),
+        ),
+        (
+            "cram-hashed-password",
+            "the HMAC is keyed with the MD5 of the password (hex) instead of the password",
+            cram_md5_digest(md5.hexdigest(), challenge),
+        ),
+        (
+            "cram-hashed-password",
+            "the HMAC is keyed with the MD5 of the password (binary) instead of the password",
+            hmac.new(md5.digest(), challenge, hashlib.md5).hexdigest(),
+        ),
+        (
+            "cram-key-and-message-swapped",
+            "key and message are swapped: the HMAC is keyed with the challenge over the password",
+            hmac.new(challenge, password.encode("utf-8"), hashlib.md5).hexdigest(),
+        ),
     ]
     if digest_md5.fits_latin1(password) and not password.isascii():
-        variants.append((
-            "cram-latin1-password",
-            "the password is keyed as ISO 8859-1; it is UTF-8 here",
-            hmac.new(password.encode("iso-8859-1"), challenge, hashlib.md5).hexdigest(),
-        ))
+        variants.append(
+            (
+                "cram-latin1-password",
+                "the password is keyed as ISO 8859-1; it is UTF-8 here",
+                hmac.new(password.encode("iso-8859-1"), challenge, hashlib.md5).hexdigest(),
+            )
+        )
     return variants
 
 
@@ -452,20 +466,37 @@ def _digest_rules(
 ) -> _Finding | None:
     """What a server checks besides the password: nonce, nc, qop, realm."""
     if response.nonce != challenge.nonce:
-        return _Finding(WRONG, "DIGEST-MD5: the response carries another nonce than the "
-                        "challenge's", "wrong-nonce")
+        return _Finding(
+            WRONG,
+            "DIGEST-MD5: the response carries another nonce than the challenge's",
+            "wrong-nonce",
+        )
     if response.nc != digest_md5.FIRST_NC:
-        return _Finding(WRONG, f"DIGEST-MD5: nc is {response.nc}; the first response must send "
-                        f"{digest_md5.FIRST_NC}", "wrong-nc")
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: nc is {response.nc}; the first response must send {digest_md5.FIRST_NC}",
+            "wrong-nc",
+        )
     if response.qop.lower() not in challenge.qops:
-        return _Finding(WRONG, f"DIGEST-MD5: qop {response.qop!r} was not offered "
-                        f"({','.join(challenge.qops)})", "qop-not-offered")
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: qop {response.qop!r} was not offered ({','.join(challenge.qops)})",
+            "qop-not-offered",
+        )
     if challenge.realms and response.realm is None:
-        return _Finding(WRONG, f"DIGEST-MD5: the response has no realm; the server offered "
-                        f"{', '.join(map(repr, challenge.realms))}", "missing-realm")
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: the response has no realm; the server offered "
+            f"{', '.join(map(repr, challenge.realms))}",
+            "missing-realm",
+        )
     if challenge.realms and response.realm not in challenge.realms:
-        return _Finding(WRONG, f"DIGEST-MD5: realm {response.realm!r} was not offered; the server "
-                        f"offered {', '.join(map(repr, challenge.realms))}", "wrong-realm")
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: realm {response.realm!r} was not offered; the server "
+            f"offered {', '.join(map(repr, challenge.realms))}",
+            "wrong-realm",
+        )
     return None
 
 
@@ -476,15 +507,25 @@ def _digest_uri_rules(
     uri = response.digest_uri
     if ctx.service is not None and service != ctx.service:
         case = " (they differ in case only)" if service.lower() == ctx.service.lower() else ""
-        return _Finding(WRONG, f"DIGEST-MD5: digest-uri {uri!r} names service {service!r}, "
-                        f"not {ctx.service!r}{case}", "wrong-service")
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: digest-uri {uri!r} names service {service!r}, not {ctx.service!r}{case}",
+            "wrong-service",
+        )
     if ctx.host is not None and host.lower() != ctx.host.lower():
         realms = {r.lower() for r in (*challenge.realms, response.realm or "") if r}
         if host.lower() in realms:
-            return _Finding(WRONG, f"DIGEST-MD5: digest-uri {uri!r} is built from the realm; it "
-                            f"must name the server's host {ctx.host!r}", "digest-uri-from-realm")
-        return _Finding(WRONG, f"DIGEST-MD5: digest-uri {uri!r} names host {host!r}, "
-                        f"not {ctx.host!r}", "wrong-host")
+            return _Finding(
+                WRONG,
+                f"DIGEST-MD5: digest-uri {uri!r} is built from the realm; it "
+                f"must name the server's host {ctx.host!r}",
+                "digest-uri-from-realm",
+            )
+        return _Finding(
+            WRONG,
+            f"DIGEST-MD5: digest-uri {uri!r} names host {host!r}, not {ctx.host!r}",
+            "wrong-host",
+        )
     return None
 
 
@@ -512,16 +553,32 @@ def _a1_variants(
 
     own = digest_md5.session_key(r, password)
     out = [_A1(None, "", own)]
-    out.append(_A1("hex-h-a1", "H(A1) is built on the hex of H(user:realm:password), as "
-                   "RFC 2617's MD5-sess does; RFC 2831 2.1.2.1 takes its 16 binary octets",
-                   sess(secret(r.username, realm).hex().encode("ascii"))))
-    http_md5 = http_digest.h_a1(_MD5, r.username, realm, password, nonce=r.nonce, cnonce=r.cnonce,
-                                utf8=False)
-    out.append(_A1("hex-h-a1", "A1 is RFC 2617's MD5 A1 (user:realm:password) without the "
-                   "md5-sess nonce and cnonce", bytes.fromhex(http_md5)))
+    out.append(
+        _A1(
+            "hex-h-a1",
+            "H(A1) is built on the hex of H(user:realm:password), as "
+            "RFC 2617's MD5-sess does; RFC 2831 2.1.2.1 takes its 16 binary octets",
+            sess(secret(r.username, realm).hex().encode("ascii")),
+        )
+    )
+    http_md5 = http_digest.h_a1(
+        _MD5, r.username, realm, password, nonce=r.nonce, cnonce=r.cnonce, utf8=False
+    )
+    out.append(
+        _A1(
+            "hex-h-a1",
+            "A1 is RFC 2617's MD5 A1 (user:realm:password) without the md5-sess nonce and cnonce",
+            bytes.fromhex(http_md5),
+        )
+    )
     if r.authzid:
-        out.append(_A1("authzid-not-in-a1", "the authzid is sent but left out of A1 "
-                       "(RFC 2831 2.1.2.1 appends it)", sess(secret(r.username, realm), b"")))
+        out.append(
+            _A1(
+                "authzid-not-in-a1",
+                "the authzid is sent but left out of A1 (RFC 2831 2.1.2.1 appends it)",
+                sess(secret(r.username, realm), b""),
+            )
+        )
     names = ("user name", "realm", "password")
     values = (r.username, realm, password)
     convertible = [i for i, v in enumerate(values) if not v.isascii() and digest_md5.fits_latin1(v)]
@@ -531,19 +588,35 @@ def _a1_variants(
         octets = (v.encode("utf-8" if i in chosen else "iso-8859-1") for i, v in enumerate(values))
         utf8 = hashlib.md5(b":".join(octets)).digest()  # noqa: S324 -- the client's mistake
         which = " and ".join(names[i] for i in chosen)
-        out.append(_A1("missing-latin1-conversion", f"the {which} is hashed as UTF-8; RFC 2831 "
-                       "2.1.2.1 converts it to ISO 8859-1 when it fits", sess(utf8)))
+        out.append(
+            _A1(
+                "missing-latin1-conversion",
+                f"the {which} is hashed as UTF-8; RFC 2831 "
+                "2.1.2.1 converts it to ISO 8859-1 when it fits",
+                sess(utf8),
+            )
+        )
     realms = [x for x in (*challenge.realms, "", ctx.host or "") if x != realm]
     for other in dict.fromkeys(realms):
         mistake = "missing-realm" if r.realm is None else "wrong-realm"
-        out.append(_A1(mistake, f"the hash uses realm {other!r} but the response sends "
-                       f"{r.realm!r}", sess(secret(r.username, other))))
+        out.append(
+            _A1(
+                mistake,
+                f"the hash uses realm {other!r} but the response sends {r.realm!r}",
+                sess(secret(r.username, other)),
+            )
+        )
     users = {r.username.lower(), r.username.upper(), r.username.capitalize()}
     if ctx.username is not None and ctx.username.lower() == r.username.lower():
         users.add(ctx.username)
     for user in sorted(users - {r.username}):
-        out.append(_A1("username-case", f"the hash uses user name {user!r} but the response "
-                       f"sends {r.username!r}", sess(secret(user, realm))))
+        out.append(
+            _A1(
+                "username-case",
+                f"the hash uses user name {user!r} but the response sends {r.username!r}",
+                sess(secret(user, realm)),
+            )
+        )
     return out
 
 
@@ -555,15 +628,28 @@ def _digest_variant(
     nonce, cnonce = r.nonce.encode("iso-8859-1"), r.cnonce.encode("iso-8859-1")
     uri = r.digest_uri.encode("utf-8")
     for a1 in _a1_variants(ctx, challenge, r, ctx.password):
-        if a1.mistake is not None and secrets_equal(r.response, digest_md5.response_value(
-            a1.h_a1, nonce=nonce, nc=r.nc.encode("ascii"), cnonce=cnonce, qop=r.qop,
-            digest_uri=uri, rspauth=False,
-        )):
+        if a1.mistake is not None and secrets_equal(
+            r.response,
+            digest_md5.response_value(
+                a1.h_a1,
+                nonce=nonce,
+                nc=r.nc.encode("ascii"),
+                cnonce=cnonce,
+                qop=r.qop,
+                digest_uri=uri,
+                rspauth=False,
+            ),
+        ):
             return _Finding(WRONG, f"DIGEST-MD5: {a1.explanation}", a1.mistake)
         for method in ("", *_HTTP_METHODS):
             h_a2 = http_digest.h_a2(_MD5, method, r.digest_uri, r.qop.lower())
             value = http_digest.response_value(
-                _MD5, a1.h_a1.hex(), h_a2, nonce=r.nonce, nc=int(r.nc, 16), cnonce=r.cnonce,
+                _MD5,
+                a1.h_a1.hex(),
+                h_a2,
+                nonce=r.nonce,
+                nc=int(r.nc, 16),
+                cnonce=r.cnonce,
                 qop=r.qop,
             )
             if secrets_equal(r.response, value):
@@ -581,11 +667,15 @@ def _a2_mistake(method: str) -> str:
 
 def _a2_explanation(method: str, a1: _A1) -> str:
     if not method:
-        text = ("DIGEST-MD5: A2 is ':' digest-uri, the formula of the server's rspauth; "
-                "the client's response uses 'AUTHENTICATE:' digest-uri (RFC 2831 2.1.2.1)")
+        text = (
+            "DIGEST-MD5: A2 is ':' digest-uri, the formula of the server's rspauth; "
+            "the client's response uses 'AUTHENTICATE:' digest-uri (RFC 2831 2.1.2.1)"
+        )
     else:
-        text = (f"DIGEST-MD5: A2 is RFC 2617's HTTP Method:uri ('{method}:' digest-uri); "
-                "RFC 2831 2.1.2.1 has 'AUTHENTICATE:' digest-uri")
+        text = (
+            f"DIGEST-MD5: A2 is RFC 2617's HTTP Method:uri ('{method}:' digest-uri); "
+            "RFC 2831 2.1.2.1 has 'AUTHENTICATE:' digest-uri"
+        )
     return text + (f"; also, {a1.explanation}" if a1.mistake else "")
 
 
@@ -621,44 +711,61 @@ def _scram(ctx: _Context) -> _Finding:
     first = _text(first_message, _data(first_message), "SCRAM client-first message")
     parts = first.split(",", 2)
     if len(parts) != 3 or parts[0][:2] not in ("n", "y", "p="):
-        raise _Malformed(SIDE_CLIENT, f"SCRAM: the client-first message does not start with a "
-                         f"GS2 header (n,, y,, p=...){_at(first_message)}")
+        raise _Malformed(
+            SIDE_CLIENT,
+            f"SCRAM: the client-first message does not start with a "
+            f"GS2 header (n,, y,, p=...){_at(first_message)}",
+        )
     gs2_header, bare = f"{parts[0]},{parts[1]},", parts[2]
     client_attrs = _attributes(first_message, bare, "client-first message")
     user = client_attrs.get("n", "")
     received = [m for m in received if m.text]  # the empty challenge that asks for the first
     server_first_message = _nth(received, 0, "SCRAM server-first message", SIDE_SERVER)
-    server_first = _text(server_first_message, _data(server_first_message),
-                         "SCRAM server-first message")
+    server_first = _text(
+        server_first_message, _data(server_first_message), "SCRAM server-first message"
+    )
     server_attrs = _attributes(server_first_message, server_first, "server-first message")
     nonce = server_attrs.get("r", "")
     if not nonce.startswith(client_attrs.get("r", "\0")):
-        raise _Malformed(SIDE_SERVER, f"SCRAM: the server's nonce does not extend the client's"
-                         f"{_at(server_first_message)}")
+        raise _Malformed(
+            SIDE_SERVER,
+            f"SCRAM: the server's nonce does not extend the client's{_at(server_first_message)}",
+        )
     final_message = _nth(sent, 1, "SCRAM client-final message", SIDE_CLIENT)
     final = _text(final_message, _data(final_message), "SCRAM client-final message")
     without_proof, _, proof_text = final.rpartition(",p=")
     final_attrs = _attributes(final_message, without_proof, "client-final message")
     if not without_proof:
-        raise _Malformed(SIDE_CLIENT, f"SCRAM: the client-final message has no proof (p=)"
-                         f"{_at(final_message)}")
+        raise _Malformed(
+            SIDE_CLIENT, f"SCRAM: the client-final message has no proof (p=){_at(final_message)}"
+        )
     if final_attrs.get("r") != nonce:
-        return _Finding(WRONG, "SCRAM: the client-final message repeats another nonce than the "
-                        "server's combined nonce (RFC 5802 5.1)", "scram-wrong-nonce")
+        return _Finding(
+            WRONG,
+            "SCRAM: the client-final message repeats another nonce than the "
+            "server's combined nonce (RFC 5802 5.1)",
+            "scram-wrong-nonce",
+        )
     binding = _b64(final_message, final_attrs.get("c", ""), "channel binding (c=)")
     if not binding.startswith(gs2_header.encode("utf-8")) or (
         not gs2_header.startswith("p=") and binding != gs2_header.encode("utf-8")
     ):
-        return _Finding(WRONG, "SCRAM: c= is not the base64 of the GS2 header (plus the "
-                        "channel binding data with -PLUS)", "scram-wrong-channel-binding")
+        return _Finding(
+            WRONG,
+            "SCRAM: c= is not the base64 of the GS2 header (plus the "
+            "channel binding data with -PLUS)",
+            "scram-wrong-channel-binding",
+        )
     if ctx.password is None:
         return _no_password(f"{name} messages well-formed for user {user!r}")
     proof = _b64(final_message, proof_text, "proof (p=)")
     salt = _b64(server_first_message, server_attrs.get("s", ""), "salt (s=)")
     iterations_text = server_attrs.get("i", "")
     if not iterations_text.isdigit() or not 0 < int(iterations_text) <= 10_000_000:
-        raise _Malformed(SIDE_SERVER, f"SCRAM: the iteration count is not a usable number"
-                         f"{_at(server_first_message)}")
+        raise _Malformed(
+            SIDE_SERVER,
+            f"SCRAM: the iteration count is not a usable number{_at(server_first_message)}",
+        )
     iterations = int(iterations_text)
 
     def proof_for(password: str, salt: bytes, auth_message: str) -> bytes:
@@ -672,22 +779,41 @@ def _scram(ctx: _Context) -> _Finding:
         prepared = ctx.password
     auth_message = f"{bare},{server_first},{without_proof}"
     if hmac.compare_digest(proof, proof_for(prepared, salt, auth_message)):
-        found = _user_mismatch(scram.unescape_saslname(user, "user name") if user else user,
-                               ctx.username)
+        found = _user_mismatch(
+            scram.unescape_saslname(user, "user name") if user else user, ctx.username
+        )
         if found is not None:
             return found
-        return _scram_server_proof(ctx, hash_name, prepared, salt, iterations, auth_message,
-                                   received, user)
+        return _scram_server_proof(
+            ctx, hash_name, prepared, salt, iterations, auth_message, received, user
+        )
     variants = [
-        ("scram-auth-message-with-gs2-header", "AuthMessage starts with the whole "
-         "client-first message, GS2 header included; RFC 5802 3 takes client-first-message-bare",
-         prepared, salt, f"{gs2_header}{auth_message}"),
-        ("scram-salt-not-decoded", "the salt is used as its base64 text, not decoded",
-         prepared, server_attrs.get("s", "").encode("ascii", "replace"), auth_message),
+        (
+            "scram-auth-message-with-gs2-header",
+            "AuthMessage starts with the whole "
+            "client-first message, GS2 header included; RFC 5802 3 takes client-first-message-bare",
+            prepared,
+            salt,
+            f"{gs2_header}{auth_message}",
+        ),
+        (
+            "scram-salt-not-decoded",
+            "the salt is used as its base64 text, not decoded",
+            prepared,
+            server_attrs.get("s", "").encode("ascii", "replace"),
+            auth_message,
+        ),
     ]
     if prepared != ctx.password:
-        variants.append(("missing-saslprep", "the password is not prepared with SASLprep "
-                         "(RFC 5802 2.2)", ctx.password, salt, auth_message))
+        variants.append(
+            (
+                "missing-saslprep",
+                "the password is not prepared with SASLprep (RFC 5802 2.2)",
+                ctx.password,
+                salt,
+                auth_message,
+            )
+        )
     for mistake, explanation, password, salt_used, message in variants:
         if hmac.compare_digest(proof, proof_for(password, salt_used, message)):
             return _Finding(WRONG, f"{name}: {explanation}", mistake)
@@ -695,8 +821,14 @@ def _scram(ctx: _Context) -> _Finding:
 
 
 def _scram_server_proof(
-    ctx: _Context, hash_name: str, password: str, salt: bytes, iterations: int,
-    auth_message: str, received: list[Message], user: str,
+    ctx: _Context,
+    hash_name: str,
+    password: str,
+    salt: bytes,
+    iterations: int,
+    auth_message: str,
+    received: list[Message],
+    user: str,
 ) -> _Finding:
     name = ctx.exchange.mechanism.upper()
     text = f"{name}: the proof is right for user {user!r}"
@@ -711,9 +843,13 @@ def _scram_server_proof(
         hash_name, scram.server_key(hash_name, salted), auth_message.encode("utf-8")
     )
     if not hmac.compare_digest(_b64(received[1], attrs.get("v", ""), "signature (v=)"), expected):
-        return _Finding(CORRECT, f"{text}; but the server's signature (v=){_at(received[1])} "
-                        "does not verify: it does not know this password", "bad-server-signature",
-                        side=SIDE_SERVER)
+        return _Finding(
+            CORRECT,
+            f"{text}; but the server's signature (v=){_at(received[1])} "
+            "does not verify: it does not know this password",
+            "bad-server-signature",
+            side=SIDE_SERVER,
+        )
     return _Finding(CORRECT, text)
 
 

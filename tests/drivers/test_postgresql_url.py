@@ -19,8 +19,11 @@ from sasl_kit.probe import Target
         ("postgresql://db.example.org", "none", ()),
         ("postgres://db.example.org:6543/", "none", ()),
         ("postgresql://db.example.org/shop?sslmode=require", "starttls", (("database", "shop"),)),
-        ("postgresql://db.example.org/sh%20op?sslmode=verify-full", "starttls",
-         (("database", "sh op"),)),
+        (
+            "postgresql://db.example.org/sh%20op?sslmode=verify-full",
+            "starttls",
+            (("database", "sh op"),),
+        ),
         ("postgresql://db.example.org/shop?sslmode=disable", "none", (("database", "shop"),)),
     ],
 )

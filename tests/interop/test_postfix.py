@@ -24,7 +24,7 @@ import pytest
 from sasl_kit import UsageError, bridges
 from sasl_kit.mail import Attachment, compose
 from sasl_kit.smtp import SMTPClient, Status
-from sasl_kit.smtp.client import BDAT_CHUNK
+from sasl_kit.smtp.data import BDAT_CHUNK
 from sasl_kit.smtp.errors import CredentialsRejected
 from tests.interop.mta import DOMAIN, HOST, MECHANISMS, MailSite, Postfix
 from tests.interop.peers import ALICE, ANNA

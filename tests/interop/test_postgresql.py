@@ -242,8 +242,11 @@ def test_probe_lists_what_the_server_offers_without_and_with_tls(postgresql: Pos
 @pytest.mark.parametrize("query", ["", "?sslmode=require"], ids=["plain", "tls"])
 def test_probe_logs_in_with_every_offered_mechanism(postgresql: PostgreSQL, query: str) -> None:
     report = probe(
-        postgresql.url + query, cafile=postgresql.cafile, username=postgresql.user,
-        password=postgresql.password, channel_binding=BINDING,
+        postgresql.url + query,
+        cafile=postgresql.cafile,
+        username=postgresql.user,
+        password=postgresql.password,
+        channel_binding=BINDING,
     )
     assert [(a.mechanism, a.outcome) for a in report.attempts] == [
         (name, ProbeOutcome.OK) for name in report.offered
@@ -255,8 +258,11 @@ def test_probe_with_a_wrong_password_is_rejected_and_our_responses_verify(
     postgresql: PostgreSQL,
 ) -> None:
     report = probe(
-        postgresql.url + "?sslmode=require", cafile=postgresql.cafile, username=postgresql.user,
-        password="not-her-password", channel_binding=BINDING,
+        postgresql.url + "?sslmode=require",
+        cafile=postgresql.cafile,
+        username=postgresql.user,
+        password="not-her-password",
+        channel_binding=BINDING,
     )
     for attempt in report.attempts:
         assert attempt.outcome is ProbeOutcome.REJECTED, attempt
@@ -269,9 +275,16 @@ def test_the_probe_command_prints_the_table(
 ) -> None:
     (tmp_path / "password").write_text(postgresql.password + "\n", encoding="utf-8")
     argv = [
-        "probe", postgresql.url + "?sslmode=require", "--username", postgresql.user,
-        "--password-file", str(tmp_path / "password"), "--cafile", postgresql.cafile,
-        "--channel-binding", BINDING,
+        "probe",
+        postgresql.url + "?sslmode=require",
+        "--username",
+        postgresql.user,
+        "--password-file",
+        str(tmp_path / "password"),
+        "--cafile",
+        postgresql.cafile,
+        "--channel-binding",
+        BINDING,
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sasl_kit.smtp import SMTPClient, Status
-from sasl_kit.smtp import client as client_module
+from sasl_kit.smtp import data as data_module
 from sasl_kit.smtp.protocol import DataEncoder
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message, unstuffed
 
@@ -107,7 +107,7 @@ def test_bdat_chunks_for_arbitrary_bodies_and_cuts(monkeypatch: pytest.MonkeyPat
     # Small chunks, so that a few bytes cross several: declared from size() when
     # the message vouches for CRLF only, gathered otherwise; both must deliver
     # the normalised body in chunks of exactly BDAT_CHUNK, the last one shorter.
-    monkeypatch.setattr(client_module, "BDAT_CHUNK", 7)
+    monkeypatch.setattr(data_module, "BDAT_CHUNK", 7)
     sent: list[tuple[bytes, int]] = []
     with (
         FakeSMTPServer(Behaviour(extensions=("CHUNKING", "PIPELINING"))) as server,

@@ -11,7 +11,7 @@ import pytest
 from sasl_kit import UsageError
 from sasl_kit.errors import MessageError
 from sasl_kit.smtp import DSN, SMTPClient, Status
-from sasl_kit.smtp.client import BDAT_CHUNK
+from sasl_kit.smtp.data import BDAT_CHUNK
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
 
 TWO = ("b@example.org", "c@example.org")
