@@ -16,6 +16,8 @@ Rules of this module:
   ``MAX_LINE``, too many requests at once) raises ``ProtocolViolation``: the
   connection must be closed, as Dovecot closes it. A bad SASL message inside
   a request is that request's FAIL, never the connection's end.
+- Lines are split by the profiles' ``LineBuffer``, which counts a line with
+  its ending here, as Dovecot's reader does.
 - What the client may learn of a failure is a fixed reason, never exception
   text; details go to ``log`` for the service's own log.
 - Which mechanisms exist, and their flags, come from the registry; the
@@ -45,12 +47,15 @@ from dataclasses import dataclass, field
 
 from sasl_kit.errors import AuthenticationFailed, MalformedMessage, SASLError
 from sasl_kit.mechanisms.base import ServerMechanism
+from sasl_kit.protocols.base import LineBuffer
 from sasl_kit.protocols.errors import ProtocolViolation
 from sasl_kit.registry import MechanismInfo
 
 MAJOR_VERSION, MINOR_VERSION = 1, 2
 MAX_LINE = 16384
-"""Dovecot's documented line size; a longer line closes the connection."""
+"""Bytes a line may take with its ending (LF, or CR LF): Dovecot's auth protocol document
+says a line is expected to fit into 16384 bytes, and Dovecot 2.3 closes the connection on
+the 16385th (``tests/interop/test_auth_service.py`` compares both services at the limit)."""
 MAX_REQUESTS = 64
 """Requests in progress on one connection; one smtpd has one at a time."""
 MAX_ID = 2**32 - 1
@@ -150,7 +155,7 @@ class Connection:
         self._handshake = (spid, cuid, cookie)
         self._allow_plaintext = allow_plaintext
         self._log = log
-        self._buffer = b""
+        self._lines = LineBuffer(MAX_LINE, "the client", ending_counted=True)
         self._version_seen = False
         self._cpid_seen = False
         self._pending: dict[int, _Pending] = {}
@@ -165,18 +170,11 @@ class Connection:
 
     def receive(self, data: bytes) -> list[Output]:
         """The lines to write for ``data``; ``ProtocolViolation``: close the connection."""
-        self._buffer += data
+        self._lines.add(data)
         out: list[Output] = []
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                if len(self._buffer) > MAX_LINE:
-                    raise ProtocolViolation(f"a line longer than {MAX_LINE} bytes")
-                return out
-            if end > MAX_LINE:
-                raise ProtocolViolation(f"a line longer than {MAX_LINE} bytes")
-            line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+        while (line := self._lines.line()) is not None:
             out.extend(self._line(line))
+        return out
 
     # --- commands ----------------------------------------------------------------------
 
@@ -185,7 +183,7 @@ class Connection:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolViolation("a line that is not UTF-8") from None
-        command, *args = text.removesuffix("\r").split("\t")
+        command, *args = text.split("\t")
         if not self._version_seen:
             if command != "VERSION":
                 raise ProtocolViolation(f"expected VERSION first, got {_shown(command)}")

@@ -373,11 +373,20 @@ def b64decode(text: str | bytes, what: str) -> bytes:
 
 class LineBuffer:
     """Lines ending in LF (CRLF or bare LF) from bytes in any split, each at most
-    ``limit`` bytes without its ending; a longer one is ``ProtocolViolation``."""
+    ``limit`` bytes without its ending; a longer one is ``ProtocolViolation``.
 
-    def __init__(self, limit: int, who: str = "the server") -> None:
+    ``ending_counted``: ``limit`` counts the line with its ending (CR included),
+    for protocols whose limit is a buffer size (Dovecot's auth protocol)."""
+
+    def __init__(
+        self, limit: int, who: str = "the server", *, ending_counted: bool = False
+    ) -> None:
         self.limit = limit
-        self._who = who
+        self._room = limit if ending_counted else limit + 2
+        """Bytes a line may take on the wire, its LF included."""
+        self._too_long = f"{who} sent a line longer than {limit} bytes" + (
+            " with its line ending" if ending_counted else ""
+        )
         self._buffer = b""
 
     def add(self, data: bytes) -> None:
@@ -385,15 +394,15 @@ class LineBuffer:
 
     def line(self) -> bytes | None:
         """The next complete line without its ending, ``None`` until there is one."""
-        end = self._buffer.find(b"\n", 0, self.limit + 2)
+        end = self._buffer.find(b"\n", 0, self._room)
         if end < 0:
-            if len(self._buffer) > self.limit + 1:
-                raise ProtocolViolation(f"{self._who} sent a line longer than {self.limit} bytes")
+            if len(self._buffer) >= self._room:
+                raise ProtocolViolation(self._too_long)
             return None
         line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
         line = line.removesuffix(b"\r")
         if len(line) > self.limit:
-            raise ProtocolViolation(f"{self._who} sent a line longer than {self.limit} bytes")
+            raise ProtocolViolation(self._too_long)
         return line
 
     def rest(self) -> bytes:

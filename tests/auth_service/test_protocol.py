@@ -205,12 +205,36 @@ def test_an_id_in_use_and_too_many_requests_close_the_connection() -> None:
         conn.receive(b"AUTH\t999\tCRAM-MD5\tservice=smtp\n")
 
 
+def padded(total: int, ending: bytes = b"\n") -> bytes:
+    """A PLAIN AUTH line of ``total`` bytes with its ``ending``: an unknown parameter
+    (ignored, as the protocol says) pads it, ``resp`` stays last as Dovecot wants."""
+    head = b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tpad="
+    response = b64(b"\0tim\0" + USERS["tim"].encode())
+    tail = f"\tresp={response}".encode() + ending
+    return head + b"x" * (total - len(head) - len(tail)) + tail
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("chunk", [MAX_LINE + 1, 1000])
+def test_a_line_of_max_line_bytes_with_its_ending_is_answered(ending: bytes, chunk: int) -> None:
+    data, conn = padded(MAX_LINE, ending), connection()
+    assert len(data) == MAX_LINE
+    out = [o for i in range(0, len(data), chunk) for o in conn.receive(data[i : i + chunk])]
+    assert lines(out) == ["OK\t1\tuser=tim\n"]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_one_byte_more_closes_the_connection(ending: bytes) -> None:
+    data = padded(MAX_LINE + 1, ending)
+    with pytest.raises(ProtocolViolation, match=f"longer than {MAX_LINE} bytes with its line"):
+        connection().receive(data)
+
+
 def test_an_over_long_line_closes_before_it_is_buffered() -> None:
     conn = connection()
+    assert conn.receive(b"A" * (MAX_LINE - 1)) == []  # its LF may still come
     with pytest.raises(ProtocolViolation, match="longer than"):
-        conn.receive(b"A" * (MAX_LINE + 1))
-    with pytest.raises(ProtocolViolation, match="longer than"):
-        connection().receive(b"CONT\t1\t" + b"A" * MAX_LINE + b"\n")
+        conn.receive(b"A")  # MAX_LINE bytes and no LF: no line can fit any more
 
 
 def test_lines_split_anywhere_give_the_same_answers() -> None:

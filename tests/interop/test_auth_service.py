@@ -5,12 +5,14 @@ at sasl-kit's auth service instead of Dovecot's. Independent clients log in over
 STARTTLS: swaks (and the message is delivered), GNU SASL's ``gsasl --smtp`` (it only
 authenticates) and ``sasl-kit send``. A wrong password gets Postfix's 535; an auth
 service that is gone gets Postfix's temporary failure (454), never an acceptance.
-The handshake Postfix receives is compared with the one Dovecot 2.3 sends.
+The handshake Postfix receives is compared with the one Dovecot 2.3 sends, and so is
+what each service does with a line of exactly its 16384 bytes and one byte more.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import smtplib
 import socket
 import ssl
@@ -24,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from sasl_kit.auth_service import AuthService, Listen, ServiceConfig
+from sasl_kit.auth_service.protocol import MAX_LINE
 from sasl_kit.smtp_server.users import Users
 from tests.interop.conftest import require_programs
 from tests.interop.mta import DOMAIN, HOST, Dovecot, MailSite, Postfix
@@ -115,6 +118,41 @@ def test_the_handshake_has_the_shape_dovecot_gives_postfix(
         assert ours_mechs[name] == dovecots[name] == ["plaintext"]
     for name in ("CRAM-MD5", "DIGEST-MD5"):
         assert {"dictionary", "active"} <= set(ours_mechs[name]) & set(dovecots[name])
+
+
+def _answer(port: int, line: bytes) -> bytes:
+    """What a service answers ``line`` after the handshake: one line, or b"" if it closed."""
+    with socket.create_connection((HOST, port), timeout=TIMEOUT) as conn:
+        conn.sendall(b"VERSION\t1\t2\nCPID\t1\n")
+        data = b""
+        while not data.endswith(b"DONE\n"):
+            data += conn.recv(65536)
+        answer = b""
+        try:
+            conn.sendall(line)
+            while not answer.endswith(b"\n") and (chunk := conn.recv(65536)):
+                answer += chunk
+        except ConnectionError:  # closed while we still sent or read: no answer
+            return b""
+        return answer
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_a_line_at_the_limit_is_answered_and_one_byte_more_closes_as_dovecot_does(
+    service: Service, dovecot: Dovecot, ending: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    response = _plain(ALICE.user, ALICE.password).encode()
+    head, tail = b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tpad=", b"\tresp=" + response + ending
+    for total, expected in ((MAX_LINE, b"OK\t1\tuser=alice\n"), (MAX_LINE + 1, b"")):
+        line = head + b"x" * (total - len(head) - len(tail)) + tail
+        assert (_answer(service.port, line), _answer(dovecot.auth_port, line)) == (
+            expected,
+            expected,
+        ), total
+    assert "broke the protocol: the client sent a line longer than 16384" in caplog.text
+    assert "internal error" not in caplog.text
+    assert _handshake(service.port)[-1] == "DONE"  # the service itself goes on
 
 
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
