@@ -50,6 +50,7 @@ from sasl_kit.protocols import SCHEMES as PROTOCOL_SCHEMES
 from sasl_kit.protocols import TLSMode, profile
 from sasl_kit.protocols.base import ClientAuth, TranscriptLine
 from sasl_kit.protocols.base import Outcome as Outcome_
+from sasl_kit.protocols.errors import SessionRefused
 from sasl_kit.registry import MechanismInfo, Registry, default_registry
 from sasl_kit.verify import CORRECT, UNVERIFIABLE, Diagnosis, read
 from sasl_kit.verify import diagnose as verify
@@ -236,6 +237,10 @@ class Attempt:
     """The host name the mechanism named, for those in ``HOST_BOUND``."""
     other_hosts: tuple[tuple[str, Outcome], ...] = ()
     """Other host names tried after a rejection (the realms the server offered), and how."""
+    session_refused: str = ""
+    """Why the server refused the session after the exchange succeeded (``SessionRefused``:
+    PostgreSQL's ErrorResponse after AuthenticationOk, such as a database that does not
+    exist); the outcome stays ``ok``, the mechanism worked."""
     transcript: tuple[str, ...] = field(default=(), repr=False)
     shown: tuple[str, ...] = field(default=(), repr=False)
     """The transcript for printing, made by ``shown_lines`` from the profile's lines."""
@@ -347,24 +352,30 @@ class _Settings:
             raise ProbeFailed(str(exc)) from None
 
 
-def _authenticate(session: Session, auth: ClientAuth, host: str) -> tuple[Outcome, str]:
-    """One exchange on ``session``: the probe's outcome and the server's word (or why not)."""
+def _authenticate(session: Session, auth: ClientAuth, host: str) -> tuple[Outcome, str, str]:
+    """One exchange on ``session``: the probe's outcome, the server's word (or why not),
+    and why the server refused the session after the exchange succeeded (or ``""``)."""
+    refused = ""
     try:
         result = session.authenticate(auth)
+    except SessionRefused as exc:  # after the exchange: its success stands, the mechanism works
+        if auth.result is None:
+            raise
+        result, refused = auth.result, str(exc)
     except SASLError as exc:
-        return Outcome.ERROR, str(exc)
+        return Outcome.ERROR, str(exc), ""
     reply = f"{result.code} {result.text}".strip()
     if result.outcome is Outcome_.SUCCESS:
-        return Outcome.OK, reply
+        return Outcome.OK, reply, refused
     if result.outcome is Outcome_.REJECTED:
-        return Outcome.REJECTED, reply
+        return Outcome.REJECTED, reply, ""
     if result.outcome is Outcome_.REFUSED and result.code == str(UNRECOGNIZED):
-        return Outcome.ERROR, ADVERTISED_UNKNOWN.format(name=auth.name, reply=reply)
+        return Outcome.ERROR, ADVERTISED_UNKNOWN.format(name=auth.name, reply=reply), ""
     try:
         result.raise_for_outcome(host)
     except SASLError as exc:
-        return Outcome.ERROR, str(exc)
-    return Outcome.ERROR, reply
+        return Outcome.ERROR, str(exc), ""
+    return Outcome.ERROR, reply, ""
 
 
 def shown_lines(transcript: Iterable[TranscriptLine], plaintext: bool) -> tuple[str, ...]:
@@ -486,7 +497,7 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
     try:
         auth = login.auth(settings.target, session, settings.binding_type)
         started = time.monotonic()
-        outcome, detail = _authenticate(session, auth, settings.target.host)
+        outcome, detail, session_refused = _authenticate(session, auth, settings.target.host)
         seconds = time.monotonic() - started
         lines = tuple(str(line) for line in auth.transcript)
         shown = shown_lines(auth.transcript, plaintext)
@@ -513,6 +524,7 @@ def _try(settings: _Settings, login: _Login) -> Attempt:
         seconds,
         detail,
         verified=verified,
+        session_refused=session_refused,
         transcript=lines,
         shown=shown,
     )

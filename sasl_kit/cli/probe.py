@@ -222,7 +222,7 @@ def _row(attempt: Attempt) -> list[str]:
         attempt.outcome.value,
         str(attempt.round_trips) if tried else "-",
         f"{attempt.seconds * 1000:.0f} ms" if attempt.seconds is not None else "-",
-        attempt.diagnosis if tried else why_not_tried(attempt),
+        (attempt.diagnosis or attempt.session_refused) if tried else why_not_tried(attempt),
     ]
 
 
@@ -246,6 +246,7 @@ def as_json(report: Report, args: argparse.Namespace) -> dict[str, object]:
                 "seconds": a.seconds,
                 "detail": a.detail,
                 "diagnosis": a.diagnosis or why_not_tried(a),
+                "session_refused": a.session_refused or None,
                 "other_hosts": [{"host": h, "outcome": o.value} for h, o in a.other_hosts],
                 "transcript": list(a.shown_transcript()),
             }

@@ -21,6 +21,13 @@ Rules of this module (and those of the package):
   known only once the session is open, after TLS when TLS was asked for:
   ``mechanisms_before_tls`` is always ``None``. A session carries one
   exchange (the server closes the connection after a failed one).
+- After a successful exchange ``authenticate`` reads on to ReadyForQuery
+  (``SessionStart``), so that a login is reported only once the session
+  exists: an ErrorResponse there (``3D000`` a database that does not exist,
+  ``53300`` too many connections) is raised as ``SessionRefused`` with the
+  server's SQLSTATE and message, while ``auth.result`` keeps the exchange's
+  success (SASL did succeed). ``parameters`` are then the server's
+  ParameterStatus values.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols import TLSMode
 from sasl_kit.protocols.base import ClientAuth, Result
 from sasl_kit.protocols.errors import MechanismRefused, ServerRefused
-from sasl_kit.protocols.postgresql import PROFILE, Startup, terminate
+from sasl_kit.protocols.postgresql import PROFILE, SessionStart, Startup, terminate
 
 SSLMODES: dict[str, TLSMode] = {
     "disable": "none",
@@ -61,6 +68,8 @@ class PostgreSQLSession:
         self.startup = Startup(user, settings.options.get("database", ""))
         self._host = settings.host
         self._logged_in = False
+        self.parameters: dict[str, str] = {}
+        """The server's ParameterStatus values, once a login reached ReadyForQuery."""
         self._sock = socket.create_connection((settings.host, settings.port), settings.timeout)
         try:
             self.encrypted = settings.tls == "starttls"
@@ -68,7 +77,7 @@ class PostgreSQLSession:
                 self._start_tls(settings)
             self._sock.sendall(self.startup.start())
             while self.startup.mechanisms is None:
-                self.startup.receive(self._recv())
+                self.startup.receive(self._recv("before authentication"))
         except BaseException:
             self._sock.close()
             raise
@@ -81,10 +90,10 @@ class PostgreSQLSession:
         context = settings.context or ssl.create_default_context()
         self._sock = context.wrap_socket(self._sock, server_hostname=settings.host)
 
-    def _recv(self) -> bytes:
+    def _recv(self, when: str) -> bytes:
         data = self._sock.recv(RECV_SIZE)
         if not data:
-            raise ConnectionClosed(f"{self._host} closed the connection before authentication")
+            raise ConnectionClosed(f"{self._host} closed the connection {when}")
         return data
 
     def channel_binding(self, type: str) -> ChannelBinding | None:
@@ -94,12 +103,22 @@ class PostgreSQLSession:
         return channel_binding.from_connection(self._sock, type)
 
     def authenticate(self, auth: ClientAuth) -> Result:
-        """Run ``auth``'s exchange; only a mechanism the server listed is started."""
+        """Run ``auth``'s exchange; only a mechanism the server listed is started.
+
+        After a success, the session's start-up up to ReadyForQuery; an
+        ErrorResponse there is ``SessionRefused`` (``auth.result`` is the success).
+        """
         if auth.name not in self.mechanisms:
             offered = " ".join(self.mechanisms) or f"none: it asked for {self.startup.request}"
             raise MechanismRefused(f"{self._host} did not offer {auth.name} (offered: {offered})")
         result = run(self._sock, auth)
-        self._logged_in = result.ok
+        if result.ok:
+            start = SessionStart()
+            start.receive(auth.leftover)
+            while not start.ready:
+                start.receive(self._recv("before ReadyForQuery"))
+            self.parameters = start.parameters
+            self._logged_in = True
         return result
 
     def close(self) -> None:

@@ -40,5 +40,10 @@ class TLSRequired(ServerRefused, PolicyRefused):
     """TLS is needed first (SMTP 538, LDAP confidentialityRequired, XMPP encryption-required)."""
 
 
+class SessionRefused(ServerRefused):
+    """The exchange succeeded, then the server refused the session (PostgreSQL's
+    ErrorResponse after AuthenticationOk: a database that does not exist)."""
+
+
 class ProtocolViolation(MalformedMessage):
     """The peer broke the protocol's framing: a line too long, bad base64, a bad frame."""

@@ -35,7 +35,10 @@ Rules of this module (and those of ``base``):
 - ``NoticeResponse`` is recorded and otherwise ignored. What follows
   ``AuthenticationOk`` (``ParameterStatus``, ``BackendKeyData``,
   ``ReadyForQuery``, or an ``ErrorResponse`` such as a missing database) is
-  the session's, not the exchange's: it stays in ``leftover``.
+  the session's, not the exchange's: it stays in ``leftover``, and
+  ``SessionStart`` reads it (55.2.1) up to ``ReadyForQuery``. An
+  ``ErrorResponse`` there does not undo the exchange's success: it is
+  ``SessionRefused`` with its SQLSTATE and message.
 - The server's strings are decoded as UTF-8 with replacement and their control
   characters replaced, so nothing it sends breaks a transcript line.
 
@@ -87,7 +90,12 @@ from sasl_kit.protocols.base import (
     TranscriptLine,
     b64encode,
 )
-from sasl_kit.protocols.errors import ProtocolViolation, ServerRefused, TemporaryFailure
+from sasl_kit.protocols.errors import (
+    ProtocolViolation,
+    ServerRefused,
+    SessionRefused,
+    TemporaryFailure,
+)
 
 PROTOCOL_VERSION = 3 << 16  # 196608: major 3, minor 0 (55.7 StartupMessage)
 SSL_REQUEST_CODE = 80877103  # 1234 << 16 | 5679 (55.7 SSLRequest)
@@ -110,6 +118,10 @@ REQUESTS = {
     SASL_FINAL: "AuthenticationSASLFinal",
 }
 CANCEL_LINE = "(closes the connection)"
+MAX_START_MESSAGES = 64
+"""Messages accepted between AuthenticationOk and ReadyForQuery (PostgreSQL 15 sends 15:
+13 ParameterStatus, BackendKeyData, ReadyForQuery)."""
+TRANSACTION_STATES = (b"I", b"T", b"E")  # 55.7 ReadyForQuery: idle, in a transaction, failed
 
 # 55.8 and Appendix A: SQLSTATE -> who is at fault; by the whole code, else by its class.
 OUTCOMES = {
@@ -343,6 +355,68 @@ class Startup:
         kind = TemporaryFailure if error.outcome is Outcome.TEMPORARY else ServerRefused
         said = " ".join(word for word in (error.code, error.text) if word)
         raise kind(f"the server refused the connection ({said})", code=error.code, text=error.text)
+
+
+class SessionStart:
+    """After AuthenticationOk: the backend's start-up, up to ReadyForQuery (55.2.1).
+
+    ``receive`` takes the server's bytes (the exchange's ``leftover`` first)
+    until ``ready``; ``parameters`` are its ParameterStatus values
+    (``server_version`` ...). An ``ErrorResponse`` raises ``SessionRefused``
+    with its SQLSTATE and message; anything else that is not 55.2.1's, or any
+    byte after ReadyForQuery (the server waits for a query), is
+    ``ProtocolViolation``.
+    """
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.parameters: dict[str, str] = {}
+        self._reader = MessageReader()
+        self._messages = 0
+
+    def receive(self, data: bytes) -> None:
+        if self.ready:
+            raise UsageError("SessionStart.receive after ReadyForQuery")
+        self._reader.feed(data)
+        for kind, body in self._reader.messages():
+            self._messages += 1
+            if self._messages > MAX_START_MESSAGES:
+                raise ProtocolViolation(
+                    f"the server sent more than {MAX_START_MESSAGES} messages before ReadyForQuery"
+                )
+            self._message(kind, body)
+            if self.ready:
+                break
+        if self.ready and self._reader.rest:
+            raise ProtocolViolation("the server sent more after ReadyForQuery")
+
+    def _message(self, kind: bytes, body: bytes) -> None:
+        if kind == b"S":  # ParameterStatus: String name, String value
+            fields = body.split(b"\0")
+            if len(fields) != 3 or fields[2] or not fields[0]:
+                raise ProtocolViolation("a ParameterStatus that is not two strings")
+            self.parameters[text_of(fields[0])] = text_of(fields[1])
+        elif kind == b"K":  # BackendKeyData: Int32 process id, Int32 secret key
+            if len(body) != 8:
+                raise ProtocolViolation("a BackendKeyData that is not two Int32")
+        elif kind == b"Z":
+            if body not in TRANSACTION_STATES:
+                raise ProtocolViolation("a ReadyForQuery without a transaction status")
+            self.ready = True
+        elif kind == b"N":
+            ServerMessage.parse(body)
+        elif kind == b"E":
+            error = ServerMessage.parse(body)
+            said = " ".join(word for word in (error.code, error.text) if word)
+            raise SessionRefused(
+                f"the server refused the session after authentication ({said})",
+                code=error.code,
+                text=error.text,
+            )
+        else:
+            raise ProtocolViolation(
+                f"the server sent message type {kind!r} between AuthenticationOk and ReadyForQuery"
+            )
 
 
 class PostgreSQLAuth(ClientAuth):

@@ -15,6 +15,7 @@ What PostgreSQL 15.18 of Debian 12 does here (see also ../shared/PEERS.md):
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 from collections.abc import Iterator
@@ -30,8 +31,13 @@ from sasl_kit.drivers.postgresql import PostgreSQLSession
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.probe import Outcome as ProbeOutcome
 from sasl_kit.probe import probe
-from sasl_kit.protocols.base import Outcome, Result, lines_of
-from sasl_kit.protocols.errors import CredentialsRejected, MechanismRefused, ServerRefused
+from sasl_kit.protocols.base import ClientAuth, Outcome, Result, lines_of
+from sasl_kit.protocols.errors import (
+    CredentialsRejected,
+    MechanismRefused,
+    ServerRefused,
+    SessionRefused,
+)
 from tests.interop.conftest import require_programs, require_root
 from tests.interop.mta import HOST
 from tests.interop.postgresql import (
@@ -46,6 +52,7 @@ from tests.interop.postgresql import (
 pytestmark = pytest.mark.interop
 
 BINDING = "tls-server-end-point"
+MISSING = "no-such-database"
 TLS_MODES = [pytest.param("none", id="plain"), pytest.param("starttls", id="tls")]
 
 
@@ -71,6 +78,28 @@ def session(server: PostgreSQL, tls: str, *, user: str | None = None, **options:
     return open_session("postgresql", settings)
 
 
+def client_auth(
+    opened: Session,
+    mechanism: str,
+    password: str,
+    user: str,
+    binding: ChannelBinding | None = None,
+    offers_plus: bool | None = None,
+) -> ClientAuth:
+    """The profile's exchange of ``mechanism`` on ``opened``, bound to its TLS if any."""
+    plus = any(name.endswith("-PLUS") for name in opened.mechanisms)
+    client = sasl_kit.client(
+        mechanism,
+        username=user,
+        password=password,
+        service=opened.profile.service,
+        host=HOST,
+        channel_binding=binding or opened.channel_binding(BINDING),
+        server_offers_plus=plus if offers_plus is None else offers_plus,
+    )
+    return opened.profile.client(mechanism, client)
+
+
 def login(
     server: PostgreSQL,
     tls: str,
@@ -84,17 +113,7 @@ def login(
     """One exchange in a new connection: its result and its whole transcript, unredacted."""
     opened = session(server, tls, user=user)
     try:
-        plus = any(name.endswith("-PLUS") for name in opened.mechanisms)
-        client = sasl_kit.client(
-            mechanism,
-            username=user or server.user,
-            password=password,
-            service=opened.profile.service,
-            host=HOST,
-            channel_binding=binding or opened.channel_binding(BINDING),
-            server_offers_plus=plus if offers_plus is None else offers_plus,
-        )
-        auth = opened.profile.client(mechanism, client)
+        auth = client_auth(opened, mechanism, password, user or server.user, binding, offers_plus)
         result = opened.authenticate(auth)
         assert isinstance(opened, PostgreSQLSession)
         return result, [*lines_of(opened.startup.transcript + auth.transcript, redact=False)]
@@ -177,6 +196,44 @@ def test_plus_is_not_started_where_it_was_not_offered(postgresql: PostgreSQL) ->
         )
 
 
+@pytest.mark.parametrize("tls", TLS_MODES)
+def test_a_login_to_a_database_that_exists_reads_on_to_ready_for_query(
+    postgresql: PostgreSQL, tls: str
+) -> None:
+    opened = session(postgresql, tls)
+    try:
+        result = opened.authenticate(
+            client_auth(opened, "SCRAM-SHA-256", postgresql.password, postgresql.user)
+        )
+        assert result.ok
+        assert isinstance(opened, PostgreSQLSession)
+        # ParameterStatus as PostgreSQL 15 sends them (55.2.7), read before ReadyForQuery.
+        assert opened.parameters["server_version"].startswith("15.")
+        assert opened.parameters["session_authorization"] == postgresql.user
+    finally:
+        opened.close()
+
+
+@pytest.mark.parametrize("tls", TLS_MODES)
+def test_the_right_password_to_a_missing_database_is_session_refused_with_3d000(
+    postgresql: PostgreSQL, tls: str
+) -> None:
+    opened = session(postgresql, tls, database=MISSING)
+    try:
+        auth = client_auth(opened, "SCRAM-SHA-256", postgresql.password, postgresql.user)
+        with pytest.raises(SessionRefused) as caught:
+            opened.authenticate(auth)
+    finally:
+        opened.close()
+    assert auth.result is not None and auth.result.ok  # SASL succeeded: AuthenticationOk
+    assert (caught.value.code, caught.value.text) == (
+        "3D000",
+        f'database "{MISSING}" does not exist',
+    )
+    assert f'3D000 database "{MISSING}" does not exist' in str(caught.value)
+    assert postgresql.password not in str(caught.value)
+
+
 def test_the_certificate_is_verified(postgresql: PostgreSQL) -> None:
     settings = SessionSettings(HOST, postgresql.port, "starttls", options={"user": "alice"})
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -248,10 +305,29 @@ def test_probe_logs_in_with_every_offered_mechanism(postgresql: PostgreSQL, quer
         password=postgresql.password,
         channel_binding=BINDING,
     )
-    assert [(a.mechanism, a.outcome) for a in report.attempts] == [
-        (name, ProbeOutcome.OK) for name in report.offered
+    assert [(a.mechanism, a.outcome, a.session_refused) for a in report.attempts] == [
+        (name, ProbeOutcome.OK, "") for name in report.offered
     ]
     assert len(report.attempts) == (2 if query else 1)
+
+
+def test_probe_of_a_missing_database_says_so_in_rows_that_stay_ok(
+    postgresql: PostgreSQL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "password").write_text(postgresql.password + "\n", encoding="utf-8")
+    url = f"postgresql://{HOST}:{postgresql.port}/{MISSING}"
+    argv = ["probe", url, "--username", postgresql.user, "--password-file",
+            str(tmp_path / "password"), "--json"]  # fmt: skip
+    assert main(argv) == 0  # every mechanism tried worked: SASL succeeded
+    (attempt,) = json.loads(capsys.readouterr().out)["attempts"]
+    assert (attempt["mechanism"], attempt["outcome"]) == ("SCRAM-SHA-256", "ok")
+    assert attempt["detail"] == "AuthenticationOk"
+    assert attempt["session_refused"] == (
+        f'the server refused the session after authentication (3D000 database "{MISSING}" '
+        "does not exist)"
+    )
+    assert main(argv[:-1]) == 0
+    assert re.search(r"SCRAM-SHA-256 +yes +ok .*3D000 database", capsys.readouterr().out)
 
 
 def test_probe_with_a_wrong_password_is_rejected_and_our_responses_verify(

@@ -37,13 +37,16 @@ from sasl_kit.protocols.errors import (
     CredentialsRejected,
     ProtocolViolation,
     ServerRefused,
+    SessionRefused,
     TemporaryFailure,
 )
 from sasl_kit.protocols.postgresql import (
     MAX_MESSAGE,
+    MAX_START_MESSAGES,
     PROFILE,
     PostgreSQLAuth,
     ServerMessage,
+    SessionStart,
     Startup,
     outcome_of,
     ssl_request,
@@ -374,6 +377,54 @@ def test_error_fields_are_read_as_documented() -> None:
     assert message.fields["R"] == "InitPostgres"
 
 
+# --- after AuthenticationOk: the session's start-up (55.2.1) -----------------------------
+
+BACKEND_KEY = b"K" + struct.pack("!Iii", 12, 4711, 271828)  # 55.7: Int32 pid, Int32 key
+READY = b"Z\x00\x00\x00\x05I"  # 55.7 ReadyForQuery, idle
+
+
+def test_the_session_is_ready_at_ready_for_query_with_the_parameters() -> None:
+    start = SessionStart()
+    start.receive(PARAMETER_STATUS + BACKEND_KEY)
+    assert not start.ready
+    start.receive(READY)
+    assert start.ready and start.parameters == {"application_name": ""}
+
+
+def test_an_error_after_authentication_ok_is_session_refused_with_its_sqlstate() -> None:
+    start = SessionStart()
+    with pytest.raises(SessionRefused, match='3D000 database "alice" does not exist') as caught:
+        start.receive(PARAMETER_STATUS + NO_DATABASE)  # captured: what PostgreSQL 15 sends
+    assert (caught.value.code, caught.value.text) == ("3D000", 'database "alice" does not exist')
+    assert isinstance(caught.value, ServerRefused) and not start.ready
+
+
+def test_the_exchange_succeeds_and_what_follows_stays_for_the_session() -> None:
+    auth, _, received = _exchange()
+    auth.start()
+    auth.receive(b"".join(received) + NO_DATABASE)
+    assert auth.result is not None and auth.result.ok
+    assert auth.leftover == NO_DATABASE
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"S\x00\x00\x00\x0aa\x00b\x00c\x00", id="parameter-status-3-strings"),
+        pytest.param(b"S\x00\x00\x00\x07ab\x00c", id="parameter-status-unterminated"),
+        pytest.param(b"K\x00\x00\x00\x08" + b"\x00" * 4, id="backend-key-short"),
+        pytest.param(b"Z\x00\x00\x00\x05X", id="ready-bad-status"),
+        pytest.param(b"Z\x00\x00\x00\x04", id="ready-no-status"),
+        pytest.param(AUTHENTICATION_OK, id="a-second-authentication-ok"),
+        pytest.param(READY + PARAMETER_STATUS, id="bytes-after-ready"),
+        pytest.param(PARAMETER_STATUS * (MAX_START_MESSAGES + 1), id="endless-parameters"),
+    ],
+)
+def test_a_broken_session_start_is_a_protocol_violation(data: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        SessionStart().receive(data)
+
+
 def test_the_tables_name_the_profile_the_schemes_and_the_driver() -> None:
     assert PROFILES["postgresql"] == "sasl_kit.protocols.postgresql"
     assert SCHEMES["postgresql"] == SCHEMES["postgres"] == ("postgresql", "none", 5432)
@@ -389,7 +440,7 @@ def _server_messages() -> st.SearchStrategy[bytes]:
     """Well-framed backend messages of any type and body, and raw garbage."""
     framed = st.builds(
         lambda kind, body: kind + struct.pack("!I", 4 + len(body)) + body,
-        st.sampled_from([b"R", b"E", b"N", b"S", b"Z", b"v"]),
+        st.sampled_from([b"R", b"E", b"N", b"S", b"K", b"Z", b"v"]),
         st.one_of(
             st.binary(max_size=80),
             st.builds(
@@ -421,6 +472,18 @@ def test_garbage_into_startup_gives_only_project_errors(chunks: list[bytes]) -> 
     try:
         for chunk in chunks:
             startup.receive(chunk)
+    except SASLError:
+        pass
+
+
+@given(st.lists(_server_messages(), max_size=6))
+@example([PARAMETER_STATUS, NO_DATABASE[:9], NO_DATABASE[9:]])
+@example([b"S\x00\x00\x00\x05\xff", READY])
+def test_garbage_after_authentication_ok_gives_only_project_errors(chunks: list[bytes]) -> None:
+    start = SessionStart()
+    try:
+        for chunk in chunks:
+            start.receive(chunk)
     except SASLError:
         pass
 
