@@ -3,7 +3,8 @@
 Rules of this file:
 - The server plays the replies a test configures and records what it received;
   it never asserts. Tests assert on ``commands`` (every line received, as
-  text) and ``messages`` (each message's data exactly as it came off the wire).
+  text), ``messages`` (each message's data exactly as it came off the wire)
+  and ``received`` (every byte the client sent, decrypted after TLS).
 - ``drop`` names the one point where the server hangs up instead of replying:
   ``greeting``, a verb (``EHLO``, ``STARTTLS``, ``AUTH``, ``MAIL``, ``DATA``),
   ``RCPT#n`` (the n-th RCPT of the session), ``data`` (in the middle of the
@@ -89,6 +90,7 @@ class FakeSMTPServer:
         self.behaviour = behaviour
         self.commands: list[str] = []
         self.messages: list[bytes] = []
+        self.received = bytearray()
         self.failure: BaseException | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -140,6 +142,7 @@ class FakeSMTPServer:
         data = self._conn.recv(1 << 16)
         if not data:
             raise HungUp
+        self.received += data
         self._buffer += data
 
     def _line(self) -> str:
