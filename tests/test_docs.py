@@ -68,3 +68,17 @@ def test_accounts_page_example_loads_and_its_table_names_every_key(tmp_path: Pat
         assert account is not None and account.name == (name or "work")
     rows = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
     assert rows == accounts._KEYS
+
+
+def test_cli_page_probe_section_names_each_schemes_tls_upgrade_as_its_profile() -> None:
+    from sasl_kit.probe import SCHEMES
+    from sasl_kit.protocols import profile
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = " ".join(text.split("\n## `sasl-kit probe`\n", 1)[1].split("\n## ", 1)[0].split())
+    written = [
+        f"`{scheme}://` ({profile(protocol).tls_upgrade}, {port}"
+        for scheme, (protocol, tls, port) in SCHEMES.items()
+        if tls == "starttls"
+    ]
+    assert [w for w in written if w not in section] == []

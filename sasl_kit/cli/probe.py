@@ -40,6 +40,7 @@ from sasl_kit.probe import (
     TLSUnavailable,
     probe,
 )
+from sasl_kit.protocols import TLSMode, profile
 
 EXIT_UNREACHABLE = 3
 NOT_TRIED = {
@@ -63,8 +64,9 @@ def register(commands: Any) -> None:
         "--username, try each in a fresh connection and say why each failure failed. "
         f"URL: SCHEME://HOST[:PORT], the scheme one of {_schemes()} (TLS and default port; "
         "postgresql:// also takes /DATABASE and ?sslmode=require). "
-        "With --no-tls a STARTTLS scheme goes without STARTTLS: the mechanisms that do not "
-        "put the password on the wire are tried, PLAIN and LOGIN only with --allow-plaintext. "
+        "With --no-tls a scheme that upgrades to TLS goes without the upgrade: the "
+        "mechanisms that do not put the password on the wire are tried, PLAIN and LOGIN "
+        "only with --allow-plaintext. "
         f"The password comes from --password, else --password-file, else ${PASSWORD_ENV}. "
         "Exit status: 0 every mechanism tried worked, 1 some did not, 2 bad input, "
         "3 the server could not be probed.",
@@ -76,7 +78,9 @@ def register(commands: Any) -> None:
     add_password_options(p)
     p.add_argument("--cafile", metavar="FILE", help="also trust the certificates in FILE")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the certificate")
-    p.add_argument("--no-tls", action="store_true", help="a STARTTLS scheme without STARTTLS")
+    p.add_argument(
+        "--no-tls", action="store_true", help="a scheme that upgrades to TLS, without the upgrade"
+    )
     p.add_argument(
         "--allow-plaintext",
         action="store_true",
@@ -91,7 +95,8 @@ def register(commands: Any) -> None:
 def _schemes() -> str:
     """Every scheme of ``SCHEMES`` with its TLS and default port, for the help."""
     return ", ".join(
-        f"{scheme}:// ({TLS_NAMES[tls]}, {port})" for scheme, (_, tls, port) in SCHEMES.items()
+        f"{scheme}:// ({tls_name(protocol, tls)}, {port})"
+        for scheme, (protocol, tls, port) in SCHEMES.items()
     )
 
 
@@ -143,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target:
-    """The URL's target; with --no-tls, without STARTTLS. Bad input is exit 2."""
+    """The URL's target; with --no-tls, without its TLS upgrade. Bad input is exit 2."""
     target = Target.from_url(args.url)
     if args.allow_plaintext and not args.no_tls:
         raise CommandFailed(
@@ -159,12 +164,19 @@ def _target(args: argparse.Namespace) -> Target:
     return target.without_tls()
 
 
-TLS_NAMES = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}
+TLS_NAMES = {"implicit": "implicit TLS", "none": "no TLS"}
+"""How a TLS mode is written; ``starttls`` is the protocol's own name for it."""
+
+
+def tls_name(protocol: str, tls: TLSMode) -> str:
+    """``tls`` as ``protocol`` says it: its upgrade's name (the profile's ``tls_upgrade``:
+    STARTTLS, STLS, StartTLS, SSLRequest), implicit TLS or no TLS."""
+    return profile(protocol).tls_upgrade if tls == "starttls" else TLS_NAMES[tls]
 
 
 def text(report: Report, args: argparse.Namespace) -> str:
     target = report.target
-    lines = [f"{target.url} ({TLS_NAMES[target.tls]})"]
+    lines = [f"{target.url} ({tls_name(target.protocol, target.tls)})"]
     if target.tls == "none":
         lines.append(f"advertised without TLS: {_names(report.offered)}")
     else:

@@ -323,11 +323,15 @@ class Profile(ABC):
 
     ``service`` is the GSSAPI service name its mechanisms use in digest-uri and
     the like (RFC 4422 4: ``smtp``, ``imap``, ``pop``, ``ldap``, ``xmpp``,
-    ``sieve``, ``postgres``).
+    ``sieve``, ``postgres``). ``tls_upgrade`` is what the protocol calls its
+    upgrade of a plain connection to TLS, for messages: ``STARTTLS`` (SMTP,
+    IMAP, XMPP, ManageSieve), ``STLS`` (POP3), ``StartTLS`` (LDAP),
+    ``SSLRequest`` (PostgreSQL).
     """
 
     name: str
     service: str
+    tls_upgrade: str = "STARTTLS"
 
     @abstractmethod
     def mechanisms(self, capabilities: bytes) -> tuple[str, ...]:

@@ -348,6 +348,7 @@ def _mechanism_name(value: bytes) -> str:
 
 class LDAPProfile(Profile):
     name = "ldap"
+    tls_upgrade = "StartTLS"  # RFC 4511 4.14
     service = "ldap"  # RFC 4513 5.2.1.2 / the GSSAPI service name, also DIGEST-MD5's digest-uri
 
     def mechanisms(self, capabilities: bytes) -> tuple[str, ...]:

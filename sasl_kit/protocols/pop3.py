@@ -97,6 +97,7 @@ class POP3ServerAuth(LineServer):
 class POP3Profile(Profile):
     name = "pop3"
     service = "pop"
+    tls_upgrade = "STLS"  # RFC 2595 4
 
     def mechanisms(self, capabilities: bytes) -> tuple[str, ...]:
         names: list[str] = []

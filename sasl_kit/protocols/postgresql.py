@@ -500,6 +500,7 @@ _SESSION_LINES = {"NoticeResponse", "SSLResponse", *REQUESTS.values()}
 class PostgreSQLProfile(Profile):
     name = "postgresql"
     service = "postgres"
+    tls_upgrade = "SSLRequest"  # 55.2.10; what sslmode=require asks for
 
     def mechanisms(self, capabilities: bytes) -> tuple[str, ...]:
         """The names in one whole AuthenticationSASL message as received."""

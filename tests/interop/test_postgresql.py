@@ -364,6 +364,8 @@ def test_the_probe_command_prints_the_table(
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{postgresql.url}?sslmode=require (SSLRequest)"
+    assert "STARTTLS" not in out
     assert "advertised before TLS: (no list before TLS)" in out
     assert "advertised after TLS:  SCRAM-SHA-256-PLUS SCRAM-SHA-256" in out
     assert re.search(r"SCRAM-SHA-256-PLUS +yes +ok", out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 
 import pytest
@@ -11,7 +12,18 @@ from hypothesis import strategies as st
 import sasl_kit
 from sasl_kit import UsageError
 from sasl_kit.cli import main
-from sasl_kit.probe import Attempt, NotTried, Outcome, Target, diagnose, shown_lines, summarize
+from sasl_kit.cli import probe as probe_cli
+from sasl_kit.probe import (
+    SCHEMES,
+    Attempt,
+    NotTried,
+    Outcome,
+    Report,
+    Target,
+    diagnose,
+    shown_lines,
+    summarize,
+)
 from sasl_kit.protocols import profile
 from sasl_kit.smtp import SMTPClient
 from sasl_kit.smtp.errors import ConnectionFailed
@@ -198,3 +210,43 @@ def test_nothing_tried_and_all_working_verdicts_name_what_was_not_tried() -> Non
         "the one mechanism tried works (CRAM-MD5); not tried: PLAIN",
         None,
     )
+
+
+# What each protocol calls its upgrade of a plain connection to TLS.
+TLS_UPGRADES = {
+    "smtp": "STARTTLS",  # RFC 3207 4
+    "imap": "STARTTLS",  # RFC 9051 6.2.1
+    "pop3": "STLS",  # RFC 2595 4
+    "ldap": "StartTLS",  # RFC 4511 4.14
+    "xmpp": "STARTTLS",  # RFC 6120 5
+    "sieve": "STARTTLS",  # RFC 5804 2.2
+    "postgresql": "SSLRequest",  # PostgreSQL 15 docs 55.2.10 (what ?sslmode=require sends)
+}
+NO_UPGRADE = {"implicit": "implicit TLS", "none": "no TLS"}
+
+
+def _header(target: Target) -> str:
+    report = Report(target, None, (), ())
+    return probe_cli.text(report, argparse.Namespace(verbose=False)).splitlines()[0]
+
+
+@pytest.mark.parametrize("protocol", sorted({row[0] for row in SCHEMES.values()}))
+def test_the_header_names_the_tls_upgrade_as_the_protocol_does(protocol: str) -> None:
+    target = Target(protocol, "mail.example.org", 1, "starttls")
+    assert _header(target) == f"{target.url} ({TLS_UPGRADES[protocol]})"
+
+
+def test_postgresql_with_sslmode_require_is_sslrequest_not_starttls() -> None:
+    target = Target.from_url("postgresql://db.example.org/app?sslmode=require")
+    assert _header(target) == "postgresql://db.example.org:5432/app?sslmode=require (SSLRequest)"
+
+
+def test_the_help_gives_each_scheme_its_protocols_tls_upgrade(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for scheme, (protocol, tls, port) in SCHEMES.items():
+        name = TLS_UPGRADES[protocol] if tls == "starttls" else NO_UPGRADE[tls]
+        assert f"{scheme}:// ({name}, {port})" in shown

@@ -140,7 +140,7 @@ def test_cli_lists_only_without_credentials_and_exits_0(
     url = f"pop3://{HOST}:{dovecot.pop3_port}"
     assert main(["probe", url, "--cafile", mail_store.cafile, "--timeout", str(TIMEOUT)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{url} (STARTTLS)"
+    assert out[0] == f"{url} (STLS)"  # POP3's STARTTLS is the STLS command (RFC 2595 4)
     assert out[1] == f"advertised before TLS: {' '.join(MECHANISMS)}"
     assert len(out) == 3
 
