@@ -372,3 +372,71 @@ def test_no_failing_oauth_command_shows_the_token(
     for argv in commands:
         status, _, err = _run(capsys, *argv)
         assert status != 0 and err and token not in err and _b64(token.encode()) not in err, argv
+
+
+# --- exit statuses: the top-level help and docs/cli.md against what the commands use ------
+
+_STATUS_NAME = re.compile(r"EX(IT)?_[A-Z_]+")
+
+
+def _constants(module: str) -> set[int]:
+    """The int constants ``EXIT_*``/``EX_*`` a module of ``sasl_kit.cli`` holds: every
+    status a command returns is one of them (none returns a bare number)."""
+    from importlib import import_module
+
+    names = vars(import_module(module))
+    return {v for k, v in names.items() if _STATUS_NAME.fullmatch(k) and isinstance(v, int)}
+
+
+def _own_statuses() -> dict[str, set[int]]:
+    """Each command's statuses beyond the shared ones, as its module uses them; and each
+    module's ``EXIT_STATUSES`` is exactly those."""
+    from importlib import import_module
+
+    from sasl_kit.cli import COMMANDS
+    from sasl_kit.cli.common import EXIT_STATUSES as SHARED
+
+    own = {}
+    for command, name in COMMANDS.items():
+        module = f"sasl_kit.cli.{name}"
+        own[command] = _constants(module) - set(SHARED)
+        assert own[command] == set(getattr(import_module(module), "EXIT_STATUSES", {})), command
+    return own
+
+
+def test_the_top_level_help_lists_every_exit_status_the_commands_use(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sasl_kit.cli.common import EXIT_STATUSES as SHARED
+
+    own = _own_statuses()
+    assert _constants("sasl_kit.cli") <= set(SHARED)  # the dispatcher's: 2, 141
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split()).split("Exit status: ", 1)[1]
+    shared, _, rest = shown.partition("; besides, ")
+    assert {int(n) for n in re.findall(r"(?:^|, )(\d+) ", shared)} == set(SHARED)
+    listed = {
+        command: {int(n) for n in re.findall(r"(?:^|, )(\d+) ", statuses)}
+        for command, statuses in re.findall(r"([a-z-]+): (.*?)(?:;|\(docs)", rest)
+    }
+    assert listed == {command: statuses for command, statuses in own.items() if statuses}
+
+
+def test_the_cli_page_exit_status_table_is_the_statuses_the_commands_use() -> None:
+    from sasl_kit.cli.common import EXIT_STATUSES as SHARED
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = text.split("\n## Exit status\n", 1)[1].split("\n\n")[1].splitlines()[2:]
+    rows = {}
+    for row in table:  # | 64, 65, ... | `sendmail` | meaning |
+        statuses, commands = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        rows[frozenset(int(s) for s in statuses.split(", "))] = commands
+    own = _own_statuses()
+    expected = {frozenset([status]): "shared" for status in SHARED}
+    for status in set().union(*own.values()):
+        users = ", ".join(f"`{c}`" for c, statuses in own.items() if status in statuses)
+        expected[frozenset([status])] = users
+    assert {(status, who) for statuses, who in rows.items() for status in statuses} == {
+        (status, who) for statuses, who in expected.items() for status in statuses
+    }

@@ -13,8 +13,9 @@ Rules of this package:
   traceback and without a secret (see ``common``). A value typed after an
   unknown option is never echoed: it may be a password.
 - Exit status: 0 done, 1 a proof or a check failed, 2 the input was wrong,
-  141 (as a shell reports SIGPIPE) the reader of stdout went away; a command
-  may define more (docs/cli.md).
+  141 (as a shell reports SIGPIPE) the reader of stdout went away
+  (``common.EXIT_STATUSES``); a command module that uses more lists them in
+  its ``EXIT_STATUSES``, which the top-level help shows (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from importlib import import_module
 from sasl_kit.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_CLOSED_PIPE,
+    EXIT_STATUSES,
     PROG,
     CommandFailed,
     Parser,
@@ -87,15 +89,27 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
         allow_abbrev=False,  # an abbreviation error would echo "--pass=SECRET"
-        description="SASL from the command line. Exit status: 0 done, "
-        "1 the server's proof or a self-test check failed, 2 the input was wrong.",
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     word = next((arg for arg in argv if not arg.startswith("-")), None)
     wanted = [COMMANDS[word]] if word in COMMANDS else COMMANDS.values()
     for module in dict.fromkeys(wanted):
         import_module(f"{__name__}.{module}").register(commands)
+    parser.description = "SASL from the command line. " + exit_statuses()
     return parser
+
+
+def exit_statuses() -> str:
+    """The help's exit statuses: those every command shares, then each command's own
+    (the ``EXIT_STATUSES`` of its module, imported for help)."""
+    shared = ", ".join(f"{status} {meaning}" for status, meaning in EXIT_STATUSES.items())
+    own = [
+        f"{command}: " + ", ".join(f"{status} {meaning}" for status, meaning in statuses.items())
+        for command, module in COMMANDS.items()
+        if (statuses := getattr(sys.modules.get(f"{__name__}.{module}"), "EXIT_STATUSES", None))
+    ]
+    more = f"; besides, {'; '.join(own)}" if own else ""
+    return f"Exit status: {shared}{more} (docs/cli.md has each command's list)."
 
 
 def _unexpected(extra: list[str]) -> str:

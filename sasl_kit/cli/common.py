@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
 PROG = "sasl-kit"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CLOSED_PIPE = 0, 1, 2, 141
+EXIT_STATUSES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "what was checked or tried failed (a proof, a self-test, a login, a recipient)",
+    EXIT_BAD_INPUT: "the input was wrong",
+    EXIT_CLOSED_PIPE: "standard output was closed early (as a shell reports SIGPIPE)",
+}
+"""The statuses every command shares (a command may not use them all)."""
 PASSWORD_ENV, USERNAME_ENV, TOKEN_ENV = "SASL_KIT_PASSWORD", "SASL_KIT_USERNAME", "SASL_KIT_TOKEN"
 RAW_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

@@ -43,6 +43,8 @@ from sasl_kit.probe import (
 from sasl_kit.protocols import TLSMode, profile
 
 EXIT_UNREACHABLE = 3
+EXIT_STATUSES = {EXIT_UNREACHABLE: "the server could not be probed"}
+"""This command's statuses beyond ``common``'s, for the top-level help."""
 NOT_TRIED = {
     NotTried.PLAINTEXT: "it sends the password in the clear and there is no TLS "
     "(--allow-plaintext tries it)",

@@ -73,6 +73,11 @@ from sasl_kit.smtp.errors import (
 )
 
 EXIT_SESSION_FAILED, EXIT_OUTCOME_UNKNOWN = 3, 4
+EXIT_STATUSES = {
+    EXIT_SESSION_FAILED: "the session failed (connection, TLS, authentication)",
+    EXIT_OUTCOME_UNKNOWN: "the outcome is unknown",
+}
+"""This command's statuses beyond ``common``'s, for the top-level help."""
 NO_STARTTLS = (
     "{host} does not offer STARTTLS: add --no-tls to send without TLS (with --username, "
     "also --allow-plaintext: the credentials then cross in the clear)"

@@ -34,6 +34,15 @@ from sasl_kit.smtp import Status
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOHOST, EX_UNAVAILABLE = 0, 64, 65, 68, 69
 EX_TEMPFAIL, EX_NOPERM = 75, 77
+EXIT_STATUSES = {
+    EX_USAGE: "EX_USAGE (bad input, in place of 2)",
+    EX_DATAERR: "EX_DATAERR (the message)",
+    EX_NOHOST: "EX_NOHOST",
+    EX_UNAVAILABLE: "EX_UNAVAILABLE (refused, in place of 1)",
+    EX_TEMPFAIL: "EX_TEMPFAIL (refused for now, or the outcome unknown)",
+    EX_NOPERM: "EX_NOPERM (the credentials refused)",
+}
+"""This command's statuses beyond ``common``'s (sysexits(3)), for the top-level help."""
 KINDS = {
     "usage": EX_USAGE,
     "nohost": EX_NOHOST,
