@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sasl_kit.certificates import self_signed
-from sasl_kit.errors import SASLError
+from sasl_kit.errors import SASLError, UsageError
 from sasl_kit.smtp import DSN, SMTPClient, data
 from sasl_kit.smtp.aio import AsyncSMTPClient
 from sasl_kit.smtp.session import TLSMode
@@ -168,3 +168,25 @@ def test_both_clients_say_the_same_over_tls_and_auth(
     assert async_server.received == sync_server.received
     assert b"AUTH " + mechanism.encode() in sync_server.received
     assert async_seen == sync_seen
+
+
+def test_a_cancelled_send_ends_the_session_and_its_connection() -> None:
+    """Cancelled while waiting for the final reply: the server may hold part of a
+    session, so the client closes rather than go on out of step."""
+
+    async def cancel_during_send(port: int) -> None:
+        smtp = AsyncSMTPClient("127.0.0.1", port, tls="none", timeout=5)
+        await smtp.connect()
+        message = Message("a@example.org", ("b@example.org",), b"Subject: x\r\n\r\nhi\r\n")
+        task = asyncio.create_task(smtp.send(message))
+        await asyncio.sleep(0.2)  # the data is out; the server is silent
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(UsageError, match="not connected"):
+            await smtp.send(message)
+        assert smtp.authenticated_as is None and not smtp.encrypted
+
+    with FakeSMTPServer(Behaviour(stall="final")) as server:
+        asyncio.run(cancel_during_send(server.port))
+    assert server.messages  # it had the whole message when the client left
