@@ -104,12 +104,15 @@ class Connect:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
 class Write:
     """Hand ``data`` to the connection whole; it may be a view of a buffer the
-    session reuses once the step is done."""
+    session reuses once the step is done. (A plain class: one is made for
+    every write, and a frozen dataclass costs twice as much to make.)"""
 
-    data: bytes | memoryview
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data = data
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,7 +730,7 @@ class ClientSession:
             raise UsageError("not connected: call connect() or use the client as a context manager")
 
     def _send_line(self, line: str) -> Steps[None]:
-        yield from self._send_lines([line])
+        return self._send_lines((line,))
 
     def _send_lines(self, lines: Sequence[str]) -> Steps[None]:
         """Write the lines as one step (a PIPELINING group is one write)."""
