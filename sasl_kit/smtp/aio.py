@@ -31,21 +31,17 @@ from typing import TypeVar
 
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result
-from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp.data import OutgoingMessage, Progress
-from sasl_kit.smtp.protocol import Extensions
+from sasl_kit.smtp.driver import SessionDriver
 from sasl_kit.smtp.results import EnvelopeResult, SendResult
 from sasl_kit.smtp.session import (
     DSN,
     READ_SIZE,
-    ClientSession,
     Connect,
     ConnectStage,
     StartTLS,
     Step,
     Steps,
-    TLSMode,
-    Transcript,
     Write,
 )
 
@@ -55,90 +51,12 @@ T = TypeVar("T")
 AsyncBindingHook = Callable[[ssl.SSLObject], ChannelBinding]
 
 
-class AsyncSMTPClient:
+class AsyncSMTPClient(SessionDriver[ssl.SSLObject]):
     """One SMTP session on asyncio: ``async with AsyncSMTPClient(host) as smtp: ...``.
 
-    The arguments are ``SMTPClient``'s; ``channel_binding`` is called with the
-    connection's ``ssl.SSLObject``.
+    The arguments are ``SessionDriver``'s (``SMTPClient``'s); ``channel_binding``
+    is called with the connection's ``ssl.SSLObject``.
     """
-
-    def __init__(
-        self,
-        host: str,
-        port: int | None = None,
-        *,
-        tls: TLSMode = "starttls",
-        timeout: float = 60.0,
-        cafile: str | None = None,
-        insecure_tls: bool = False,
-        local_hostname: str | None = None,
-        transcript: Transcript | None = None,
-        registry: Registry = default_registry,
-        channel_binding: AsyncBindingHook | None = None,
-        transcript_secrets: bool = False,
-        context: ssl.SSLContext | None = None,
-    ) -> None:
-        self._session = ClientSession(
-            host,
-            port,
-            tls=tls,
-            timeout=timeout,
-            cafile=cafile,
-            insecure_tls=insecure_tls,
-            local_hostname=local_hostname,
-            transcript=transcript,
-            registry=registry,
-            transcript_secrets=transcript_secrets,
-            context=context,
-        )
-        self._binding_hook = channel_binding
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    # --- what the session knows ------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return self._session.host
-
-    @property
-    def port(self) -> int:
-        return self._session.port
-
-    @property
-    def tls(self) -> TLSMode:
-        return self._session.tls
-
-    @property
-    def timeout(self) -> float:
-        return self._session.timeout
-
-    @property
-    def authenticated_as(self) -> str | None:
-        return self._session.authenticated_as
-
-    @property
-    def extensions(self) -> Extensions:
-        """What the last EHLO offered (after TLS, the EHLO sent over TLS)."""
-        return self._session.extensions
-
-    @property
-    def extensions_before_tls(self) -> Extensions | None:
-        """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
-        return self._session.extensions_before_tls
-
-    @property
-    def encrypted(self) -> bool:
-        return self._ssl_object() is not None
-
-    def channel_binding(self, type: str) -> ChannelBinding | None:
-        """This connection's channel binding of ``type``; ``None`` without TLS."""
-        ssl_object = self._ssl_object()
-        if ssl_object is None:
-            return None
-        from sasl_kit.channel_binding import from_connection  # cryptography: only when asked
-
-        return from_connection(ssl_object, type)
 
     # --- the session's operations ------------------------------------------------
 
@@ -221,17 +139,14 @@ class AsyncSMTPClient:
 
     # --- performing the steps ------------------------------------------------------
 
-    def _ssl_object(self) -> ssl.SSLObject | None:
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+
+    def _tls_object(self) -> ssl.SSLObject | None:
         if self._writer is None:
             return None
         ssl_object = self._writer.get_extra_info("ssl_object")
         return ssl_object if isinstance(ssl_object, ssl.SSLObject) else None
-
-    def _binding(self) -> ChannelBinding | None:
-        ssl_object = self._ssl_object()
-        if self._binding_hook is None or ssl_object is None:
-            return None
-        return self._binding_hook(ssl_object)
 
     def _drop(self) -> asyncio.StreamWriter | None:
         """End the session and close the connection (without waiting); the writer it had."""

@@ -22,21 +22,18 @@ from typing import TypeVar
 
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, Result
-from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp.data import OutgoingMessage, Progress
-from sasl_kit.smtp.protocol import Extensions
+from sasl_kit.smtp.driver import SessionDriver
 from sasl_kit.smtp.results import EnvelopeResult, SendResult
 from sasl_kit.smtp.session import (
     DSN,
     READ_SIZE,
-    ClientSession,
     Connect,
     ConnectStage,
     StartTLS,
     Step,
     Steps,
     TLSMode,
-    Transcript,
     Write,
 )
 
@@ -46,93 +43,12 @@ T = TypeVar("T")
 BindingHook = Callable[[ssl.SSLSocket], ChannelBinding]
 
 
-class SMTPClient:
-    """One SMTP session. Use as a context manager: ``with SMTPClient(host) as smtp: ...``.
+class SMTPClient(SessionDriver[ssl.SSLSocket]):
+    """One SMTP session on a socket: ``with SMTPClient(host) as smtp: ...``.
 
-    ``channel_binding`` is called with the TLS socket at ``login`` and its
-    result reaches the mechanisms as ``ClientOptions.channel_binding``
-    (SCRAM-*-PLUS); ``sasl_kit.channel_binding`` builds one.
-    ``transcript_secrets=True`` shows AUTH payloads unredacted to the
-    ``transcript`` callback, never to the logger (``sasl_kit.probe`` records
-    exchanges for diagnosis). ``context`` is the TLS context to use instead of
-    one made from ``cafile`` and ``insecure_tls`` (``sasl_kit.drivers.smtp``).
+    The arguments are ``SessionDriver``'s; ``channel_binding`` is called with
+    the ``ssl.SSLSocket``.
     """
-
-    def __init__(
-        self,
-        host: str,
-        port: int | None = None,
-        *,
-        tls: TLSMode = "starttls",
-        timeout: float = 60.0,
-        cafile: str | None = None,
-        insecure_tls: bool = False,
-        local_hostname: str | None = None,
-        transcript: Transcript | None = None,
-        registry: Registry = default_registry,
-        channel_binding: BindingHook | None = None,
-        transcript_secrets: bool = False,
-        context: ssl.SSLContext | None = None,
-    ) -> None:
-        self._session = ClientSession(
-            host,
-            port,
-            tls=tls,
-            timeout=timeout,
-            cafile=cafile,
-            insecure_tls=insecure_tls,
-            local_hostname=local_hostname,
-            transcript=transcript,
-            registry=registry,
-            transcript_secrets=transcript_secrets,
-            context=context,
-        )
-        self._binding_hook = channel_binding
-        self._sock: socket.socket | None = None
-
-    # --- what the session knows ------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return self._session.host
-
-    @property
-    def port(self) -> int:
-        return self._session.port
-
-    @property
-    def tls(self) -> TLSMode:
-        return self._session.tls
-
-    @property
-    def timeout(self) -> float:
-        return self._session.timeout
-
-    @property
-    def authenticated_as(self) -> str | None:
-        return self._session.authenticated_as
-
-    @property
-    def extensions(self) -> Extensions:
-        """What the last EHLO offered (after TLS, the EHLO sent over TLS)."""
-        return self._session.extensions
-
-    @property
-    def extensions_before_tls(self) -> Extensions | None:
-        """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
-        return self._session.extensions_before_tls
-
-    @property
-    def encrypted(self) -> bool:
-        return isinstance(self._sock, ssl.SSLSocket)
-
-    def channel_binding(self, type: str) -> ChannelBinding | None:
-        """This connection's channel binding of ``type``; ``None`` without TLS."""
-        if not isinstance(self._sock, ssl.SSLSocket):
-            return None
-        from sasl_kit.channel_binding import from_connection  # cryptography: only when asked
-
-        return from_connection(self._sock, type)
 
     # --- the session's operations ------------------------------------------------
 
@@ -214,10 +130,10 @@ class SMTPClient:
 
     # --- performing the steps ------------------------------------------------------
 
-    def _binding(self) -> ChannelBinding | None:
-        if self._binding_hook is None or not isinstance(self._sock, ssl.SSLSocket):
-            return None
-        return self._binding_hook(self._sock)
+    _sock: socket.socket | None = None
+
+    def _tls_object(self) -> ssl.SSLSocket | None:
+        return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
 
     def _run(self, steps: Steps[T]) -> T:
         """Perform ``steps`` on the socket; a failed step's exception goes back into them."""
