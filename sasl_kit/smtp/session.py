@@ -227,7 +227,8 @@ class ClientSession:
         try:
             local = yield Connect(self.host, self.port)
         except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
-            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+            why = _why(exc)
+            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {why}") from None
         assert isinstance(local, str)
         self.open, self.encrypted, self._dirty = True, False, False
         self._parser, self.extensions, self.extensions_before_tls = (
@@ -279,7 +280,7 @@ class ClientSession:
         try:
             yield StartTLS(self.tls_context(), self.host)
         except OSError as exc:  # ssl.SSLError and certificate errors included
-            raise ConnectionFailed(f"TLS handshake with {self.host} failed: {exc}") from None
+            raise ConnectionFailed(f"TLS handshake with {self.host} failed: {_why(exc)}") from None
         self.encrypted = True
         # Nothing read before TLS survives it.
         self._parser = ReplyParser()
@@ -747,7 +748,7 @@ class ClientSession:
         except OSError as exc:
             self.end()
             raise ConnectionFailed(
-                f"connection to {self.host} lost sending {what}: {exc}"
+                f"connection to {self.host} lost sending {what}: {_why(exc)}"
             ) from None
         except BaseException:  # an interrupt: what went out is unknown
             self.end()
@@ -783,7 +784,7 @@ class ClientSession:
         except OSError as exc:
             self.end()
             raise ConnectionFailed(
-                f"connection to {self.host} lost waiting for the reply to {what}: {exc}"
+                f"connection to {self.host} lost waiting for the reply to {what}: {_why(exc)}"
             ) from None
         except BaseException:  # an interrupt: the reply may come later, unread
             self.end()
@@ -832,6 +833,11 @@ def _refusal(what: str, reply: Reply, host: str) -> SMTPError:
     return SMTPProtocolError(
         f"{host} answered {what} with an unexpected {reply}", code=reply.code, text=reply.text
     )
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's text; asyncio's timeouts have none."""
+    return str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
 
 
 def _reasons(reasons: dict[str, str]) -> str:

@@ -190,3 +190,4 @@ def test_a_cancelled_send_ends_the_session_and_its_connection() -> None:
     with FakeSMTPServer(Behaviour(stall="final")) as server:
         asyncio.run(cancel_during_send(server.port))
     assert server.messages  # it had the whole message when the client left
+
