@@ -5,12 +5,12 @@ Rules of this module:
   parts, each either bytes already rendered or a ``DataBody``/``FileBody``
   whose base64 is written here.
 - An attachment body is never held in memory whole: it is read into one
-  buffer in blocks of ``BLOCK`` bytes and encoded ``STEP`` bytes at a time
-  (whole 57-byte lines), so memory stays near a few hundred KiB whatever the
-  file size.
-- No short-lived object of the data path reaches 128 KiB, glibc's smallest
-  threshold for serving ``malloc`` with ``mmap``: how fast a block goes then
-  does not depend on the allocator's history or tunables (docs/bench.md).
+  buffer in blocks of ``BLOCK`` bytes (whole 57-byte lines), each encoded
+  with one ``b2a_base64`` and given out as one piece, so memory stays near a
+  few hundred KiB whatever the file size.
+- No object of the data path reaches 128 KiB, glibc's smallest threshold
+  for serving ``malloc`` with ``mmap``: how fast a block goes then does not
+  depend on the allocator's history or tunables (docs/bench.md).
 - Every base64 line has 76 characters (the last may be shorter) and ends with
   CRLF (RFC 2045 6.8), as the ``email`` package writes it. ``size()`` is
   arithmetic over the sizes captured at compose time and reads no file.
@@ -32,8 +32,9 @@ from sasl_kit.errors import MessageError, UsageError
 
 LINE = 57  # bytes per base64 line: 57 bytes -> 76 characters (RFC 2045 6.8)
 WIDTH = 76  # characters per base64 line
-STEP = LINE * 1024  # bytes per b2a_base64 call and per piece, 57 KiB: 76 KiB, 78 KiB
-BLOCK = STEP * 2  # bytes read at a time, 114 KiB: whole lines
+# Bytes read, encoded and given out as one piece at a time: 1536 lines, 85.5 KiB;
+# its base64 is 114 KiB, the piece with CRLFs 117 KiB, all under 128 KiB.
+BLOCK = LINE * 1536
 _CRLF = b"\r\n"
 
 
@@ -46,29 +47,28 @@ def base64_lines(blocks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
     """Base64 of the blocks as 76-character lines each ending in CRLF, in pieces.
 
     Every block but the last must be ``BLOCK`` bytes long (whole lines); a whole
-    block gives one piece per ``STEP`` bytes. A step costs a few C calls and no
-    Python object per line: it is encoded into a buffer this generator keeps,
-    and joined with CRLF through views of that buffer made once, one per line.
+    block gives one piece. A block costs two C calls and no Python object per
+    line: it is encoded into a buffer this generator keeps, and joined with
+    CRLF through views of that buffer made once, one per line.
 
-    Sizes are measured (docs/bench.md): each step's result (76 KiB) and each
-    piece (78 KiB) stay under 128 KiB, the smallest size at which glibc's
-    malloc may use ``mmap`` and hand freed memory back to the kernel. One
-    156 KiB piece per block was fast only once glibc had raised its threshold
-    on its own: with the threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``)
-    or trimming eager (``MALLOC_TRIM_THRESHOLD_=0``) every piece faulted its
-    pages in again (150,000 page faults for 200 MiB instead of 4,900, about
-    1.5x the CPU time).
+    Sizes are measured (docs/bench.md). The base64 of a block (114 KiB) and
+    its piece (117 KiB) stay under 128 KiB, the smallest size at which glibc's
+    malloc may use ``mmap`` and hand freed memory back to the kernel: 156 KiB
+    pieces were fast only once glibc had raised its threshold on its own, and
+    with the threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``) or trimming
+    eager (``MALLOC_TRIM_THRESHOLD_=0``) every piece faulted its pages in
+    again (150,000 page faults for 200 MiB instead of 4,900). Within that
+    bound a block is large, so that pieces, writes and the peer's wake-ups
+    are few: a third fewer than with the 57 KiB blocks of before.
     """
-    encoded = bytearray(STEP // LINE * WIDTH)
+    encoded = bytearray(BLOCK // LINE * WIDTH)
     view = memoryview(encoded)
     lines: list[bytes | memoryview] = [view[i : i + WIDTH] for i in range(0, len(encoded), WIDTH)]
     lines.append(b"")  # so the joined piece ends with CRLF too
-    steps = [slice(start, start + STEP) for start in range(0, BLOCK, STEP)]
     for block in blocks:
-        if len(block) == BLOCK:
-            for step in steps:  # same length every time: the views stay valid
-                encoded[:] = binascii.b2a_base64(block[step], newline=False)
-                yield _CRLF.join(lines)
+        if len(block) == BLOCK:  # same length every time: the views stay valid
+            encoded[:] = binascii.b2a_base64(block, newline=False)
+            yield _CRLF.join(lines)
         elif block:
             tail = binascii.b2a_base64(block, newline=False)
             yield b"".join(tail[i : i + WIDTH] + _CRLF for i in range(0, len(tail), WIDTH))
@@ -172,7 +172,7 @@ class OutgoingMessage:
 
         CRLF line endings only (``crlf_only``), not dot-stuffed; a line may
         span two pieces. Without ``size`` each attachment comes in pieces of
-        78 KiB (``STEP`` bytes of the file) and nothing is copied to cut
+        117 KiB (``BLOCK`` bytes of the file) and nothing is copied to cut
         them; with ``size`` every
         chunk but the last has that length. Raises ``MessageError`` at once if
         an attachment file changed size since compose, and while iterating if
