@@ -79,6 +79,7 @@ _FIRST_NC_OCTETS = FIRST_NC.encode("ascii")
 MAX_CHALLENGE = 2048
 MAX_RESPONSE = 4096
 NONCE_BYTES = 16
+_ZEROS = b":" + b"0" * 32  # what A2 ends with for qop auth-int and auth-conf (RFC 2831 2.1.2.1)
 
 _LWS = " \t\r\n"
 _SEPARATORS = '()<>@,;:\\"/[]?={} \t'
@@ -161,8 +162,10 @@ def hash_octets(value: str, *, utf8: bool) -> bytes:
 def user_secret(username: str, realm: str, password: str, *, utf8: bool) -> bytes:
     """RFC 2831 2.1.2.1: H({username-value, ":", realm-value, ":", passwd}), 16 binary octets."""
     joined = f"{username}:{realm}:{password}"
-    if fits_latin1(joined):  # then each value does, and enters as ISO 8859-1
+    try:  # when the whole fits ISO 8859-1, each value does and enters so
         return _h(joined.encode("iso-8859-1"))
+    except UnicodeEncodeError:
+        pass
     values = (username, realm, password)
     return _h(b":".join([hash_octets(value, utf8=utf8) for value in values]))
 
@@ -182,7 +185,7 @@ def a2(digest_uri: bytes, qop: str, *, rspauth: bool) -> bytes:
     if qop not in QOPS:
         raise UsageError(f"{MECHANISM}: unknown qop {qop!r}; known: {', '.join(QOPS)}")
     value = (b":" if rspauth else b"AUTHENTICATE:") + digest_uri
-    return value if qop == QOP_AUTH else value + b":" + b"0" * 32
+    return value if qop == QOP_AUTH else value + _ZEROS
 
 
 def response_value(
@@ -269,8 +272,15 @@ def _match_directives(text: str, once: Collection[str]) -> dict[str, tuple[str, 
     """``parse_directives`` by regular expression; ``None`` for any message it would reject."""
     if _DIRECTIVES.fullmatch(text) is None:
         return None
-    found: dict[str, tuple[str, ...]] = {}
-    for name, quoted, bare in _DIRECTIVE.findall(text):
+    directives = _DIRECTIVE.findall(text)
+    if "\\" not in text:  # no quoted-pair to undo; with no name twice, one dict does
+        found: dict[str, tuple[str, ...]] = {
+            name.lower(): (quoted or bare,) for name, quoted, bare in directives
+        }
+        if len(found) == len(directives):
+            return found
+    found = {}
+    for name, quoted, bare in directives:
         if "\\" in quoted:
             quoted = _QUOTED_PAIR.sub(r"\1", quoted)
         name = name.lower()
@@ -317,11 +327,16 @@ def _scan_directives(
     return {name: tuple(values) for name, values in found.items()}
 
 
-def _quote(value: str) -> str:
-    """A wire string as a quoted-string, ``"`` and ``\\`` escaped (RFC 2616 2.2)."""
+def _escape(value: str) -> str:
+    """The inside of a quoted-string: ``"`` and ``\\`` escaped (RFC 2616 2.2)."""
     if '"' in value or "\\" in value:
-        value = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{value}"'
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+    return value
+
+
+def _quote(value: str) -> str:
+    """A wire string as a quoted-string."""
+    return f'"{_escape(value)}"'
 
 
 def serialize_directives(
@@ -437,6 +452,7 @@ def format_challenge(challenge: Challenge) -> bytes:
     return serialize_directives(directives, quoted=_CHALLENGE_QUOTED)
 
 
+@lru_cache(maxsize=64)  # a server sends the same qop-options and cipher-opts every time
 def _list(value: str | None) -> tuple[str, ...]:
     """A comma-separated directive value (qop-options, cipher-opts), lower-case."""
     if value is None:
@@ -457,22 +473,38 @@ def _maxbuf(value: str | None, where: str) -> int | None:
 
 def parse_challenge(data: bytes) -> Challenge:
     """Parse a digest-challenge; directives this side does not use are checked only for syntax."""
-    where = f"{MECHANISM} challenge"
+    return Challenge(*_read_challenge(data))
+
+
+# A challenge's fields in the order of ``Challenge``: nonce, realms, qops, utf8, ciphers, maxbuf.
+_ChallengeFields = tuple[str, tuple[str, ...], tuple[str, ...], bool, tuple[str, ...], int]
+_CHALLENGE = f"{MECHANISM} challenge"
+_ABSENT = (None,)  # ``found.get(name, _ABSENT)[0]``: a directive's first value, or None
+
+
+def _read_challenge(data: bytes) -> _ChallengeFields:
+    """``parse_challenge`` without the ``Challenge``: the client reads the fields directly."""
+    where = _CHALLENGE
     if len(data) >= MAX_CHALLENGE:
         raise MalformedMessage(f"{where}: {len(data)} octets, the limit is {MAX_CHALLENGE - 1}")
     found = parse_directives(data, once=_CHALLENGE_ONCE, where=where)
-    utf8 = _charset(found, where)
-    if _required(found, "algorithm", where).lower() != ALGORITHM:
-        raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
-    nonce = _required(found, "nonce", where)
-    qop = _one(found, "qop")  # RFC 2831 2.1.1: absent means "auth"
+    get = found.get
+    nonce = get("nonce", _ABSENT)[0]
+    # Usually charset=utf-8, algorithm=md5-sess and a nonce, as written: nothing to check.
+    utf8 = get("charset", _ABSENT)[0] == CHARSET
+    if not (utf8 and get("algorithm", _ABSENT)[0] == ALGORITHM and nonce):
+        utf8 = _charset(found, where)
+        if _required(found, "algorithm", where).lower() != ALGORITHM:
+            raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
+        nonce = _required(found, "nonce", where)
+    qop = get("qop", _ABSENT)[0]  # RFC 2831 2.1.1: absent means "auth"
     qops = (QOP_AUTH,) if qop is None else _list(qop)
-    ciphers = _list(_one(found, "cipher"))  # without it, auth-conf cannot be chosen
-    realms = tuple(
-        [_text(realm, utf8=utf8, where=f"{where}: realm") for realm in found.get("realm", ())]
-    )
-    maxbuf = _maxbuf(_one(found, "maxbuf"), where) or DEFAULT_MAXBUF
-    return Challenge(nonce, realms, qops, utf8, ciphers, maxbuf)
+    ciphers = _list(get("cipher", _ABSENT)[0])  # without it, auth-conf cannot be chosen
+    realms = get("realm", ())
+    if utf8 and not data.isascii():  # else each realm is its wire string already
+        realms = tuple([_text(realm, utf8=True, where=f"{where}: realm") for realm in realms])
+    maxbuf = get("maxbuf", _ABSENT)[0]
+    return nonce, realms, qops, utf8, ciphers, _maxbuf(maxbuf, where) or DEFAULT_MAXBUF
 
 
 def format_response(response: Response) -> bytes:
@@ -650,19 +682,20 @@ def _layer_choice(qops: tuple[str, ...], ciphers: tuple[str, ...], maxbuf: int) 
 class DigestMD5Client(ClientMechanism):
     name = MECHANISM
 
+    # Once the response is sent, what the rspauth expected is computed over: H(A1),
+    # and nonce, cnonce, qop and digest-uri as wire strings.
+    _sent: tuple[bytes, str, str, str, str] | None = None
+    _layer: digest_layer.DigestLayer | None = None  # in force once rspauth verifies
+
     def __init__(self, options: ClientOptions) -> None:
         super().__init__(options)
         self._choice = LayerChoice.of(options)
-        # Once the response is sent, what the rspauth expected is computed over: H(A1),
-        # and nonce, cnonce, qop and digest-uri as wire strings.
-        self._sent: tuple[bytes, str, str, str, str] | None = None
-        self._layer: digest_layer.DigestLayer | None = None  # in force once rspauth verifies
 
     def _step(self, data: bytes | None) -> bytes | None:
         if self._sent is None:
             if not data:
                 raise MalformedMessage(f"{MECHANISM}: expected the server's challenge, got nothing")
-            return self._respond(parse_challenge(data))
+            return self._respond(*_read_challenge(data))
         if not data:
             raise MalformedMessage(f"{MECHANISM}: expected the server's rspauth, got nothing")
         key, nonce, cnonce, qop, uri = self._sent
@@ -684,19 +717,19 @@ class DigestMD5Client(ClientMechanism):
         self._finish()
         return b""
 
-    def _negotiate(self, challenge: Challenge) -> tuple[str, str | None]:
+    def _negotiate(self, qops: tuple[str, ...], ciphers: tuple[str, ...]) -> tuple[str, str | None]:
         """The first of our qops the server offers, with the first of our ciphers it offers."""
         for qop in self._choice.qops:
-            if qop not in challenge.qops:
+            if qop not in qops:
                 continue
             if qop != digest_layer.QOP_CONF:
                 return qop, None
-            cipher = next((c for c in self._choice.ciphers if c in challenge.ciphers), None)
+            cipher = next((c for c in self._choice.ciphers if c in ciphers), None)
             if cipher is not None:
                 return qop, cipher
-        offered = ",".join(challenge.qops)
-        if digest_layer.QOP_CONF in challenge.qops:
-            offered += f" (ciphers {','.join(challenge.ciphers)})"
+        offered = ",".join(qops)
+        if digest_layer.QOP_CONF in qops:
+            offered += f" (ciphers {','.join(ciphers)})"
         wanted = ",".join(self._choice.qops)
         if digest_layer.QOP_CONF in self._choice.qops:
             wanted += f" (ciphers {','.join(self._choice.ciphers)})"
@@ -704,17 +737,25 @@ class DigestMD5Client(ClientMechanism):
             f"{MECHANISM}: the server offers qop {offered!r}; this client accepts {wanted!r}"
         )
 
-    def _respond(self, challenge: Challenge) -> bytes:
-        """The digest-response in one pass, with no ``Response`` built: what
-        ``format_response`` writes for these directives, where the values the client
-        chose itself (nc, response, qop, cipher, maxbuf) are tokens, so bare."""
+    def _respond(
+        self,
+        nonce: str,
+        realms: tuple[str, ...],
+        qops: tuple[str, ...],
+        utf8: bool,
+        ciphers: tuple[str, ...],
+        maxbuf: int,
+    ) -> bytes:
+        """The digest-response to a challenge's fields (``_read_challenge``), in one pass
+        and with no ``Response`` built: what ``format_response`` writes for these
+        directives, where the values the client chose itself (nc, response, qop, cipher,
+        maxbuf) are tokens, so bare."""
         o = self.options
-        qop, cipher = self._negotiate(challenge)
+        qop, cipher = self._negotiate(qops, ciphers)
         if not o.username:
             raise UsageError(f"{MECHANISM}: a user name is required")
         # The caller's realm as given; else the server's first; else none (RFC 2831 2.1.2).
-        realm = o.realm if o.realm is not None else next(iter(challenge.realms), "")
-        utf8 = challenge.utf8
+        realm = o.realm if o.realm is not None else realms[0] if realms else ""
         if not utf8:
             named = (("user name", o.username), ("realm", realm), ("password", o.password))
             for what, value in named:
@@ -725,29 +766,39 @@ class DigestMD5Client(ClientMechanism):
                     )
         cnonce = _wire(o.cnonce, utf8=True) if o.cnonce else secrets.token_urlsafe(NONCE_BYTES)
         uri = _wire(digest_uri(o.service, o.host, o.serv_name), utf8=True)
-        nonce, authzid = challenge.nonce, _wire(o.authzid, utf8=True)
+        authzid = _wire(o.authzid, utf8=True)
         # RFC 2831 2.1.2.1 written out over wire strings (one character per octet): what
         # h_a1 and response_value compute; the server side checks the result with them.
         secret = user_secret(o.username, realm, o.password, utf8=utf8)
         a1_rest = f":{nonce}:{cnonce}:{authzid}" if authzid else f":{nonce}:{cnonce}"
-        key = _h(secret + _octets(a1_rest))  # H(A1)
-        h_a2 = _h(a2(_octets(uri), qop, rspauth=False)).hex()
-        value = _h(_octets(f"{key.hex()}:{nonce}:{FIRST_NC}:{cnonce}:{qop}:{h_a2}")).hex()
+        key = _h(secret + a1_rest.encode("iso-8859-1"))  # H(A1)
+        # A2 as ``a2`` makes it: "AUTHENTICATE:" digest-uri, and 32 zeros for a layer.
+        layered = qop != QOP_AUTH
+        h_a2 = _h(b"AUTHENTICATE:" + uri.encode("iso-8859-1") + (_ZEROS if layered else b"")).hex()
+        kd = f"{key.hex()}:{nonce}:{FIRST_NC}:{cnonce}:{qop}:{h_a2}"
+        value = _h(kd.encode("iso-8859-1")).hex()
         self._sent = key, nonce, cnonce, qop, uri
-        self._layer = self._choice.layer(
-            key, side=digest_layer.CLIENT, qop=qop, cipher=cipher, peer_maxbuf=challenge.maxbuf
-        )
+        if layered:
+            self._layer = self._choice.layer(
+                key, side=digest_layer.CLIENT, qop=qop, cipher=cipher, peer_maxbuf=maxbuf
+            )
+        username = _wire(o.username, utf8=utf8)
+        quoted: tuple[str, ...] = (username, _wire(realm, utf8=utf8), nonce, cnonce, uri)
+        # '"' and '\\' are ASCII: a check of the joined values says whether any needs escapes.
+        if '"' in (joined := "".join(quoted)) or "\\" in joined:
+            quoted = tuple([_escape(value) for value in quoted])
+        username, realm, nonce, cnonce, uri = quoted
         message = (
             (f"charset={CHARSET}," if utf8 else "")
-            + f"username={_quote(_wire(o.username, utf8=utf8))},"
+            + f'username="{username}",'
             # RFC 2831 2.1.2: realm is required once the server offered any, even "".
-            + (f"realm={_quote(_wire(realm, utf8=utf8))}," if realm or challenge.realms else "")
-            + f"nonce={_quote(nonce)},nc={FIRST_NC},cnonce={_quote(cnonce)},"
-            f"digest-uri={_quote(uri)},response={value},qop={qop}"
+            + (f'realm="{realm}",' if realm or realms else "")
+            + f'nonce="{nonce}",nc={FIRST_NC},cnonce="{cnonce}",'
+            f'digest-uri="{uri}",response={value},qop={qop}'
         )
         if cipher is not None:
             message += f",cipher={cipher}"
-        if qop != QOP_AUTH:
+        if layered:
             message += f",maxbuf={self._choice.maxbuf}"
         if authzid:
             message += f",authzid={_quote(authzid)}"
