@@ -751,13 +751,18 @@ class DigestMD5Client(ClientMechanism):
         directives, where the values the client chose itself (nc, response, qop, cipher,
         maxbuf) are tokens, so bare."""
         o = self.options
-        qop, cipher = self._negotiate(qops, ciphers)
-        if not o.username:
+        username, password, choice = o.username, o.password, self._choice
+        first = choice.qops[0]
+        if first in qops and first != digest_layer.QOP_CONF:  # usual: our first, no cipher
+            qop, cipher = first, None
+        else:
+            qop, cipher = self._negotiate(qops, ciphers)
+        if not username:
             raise UsageError(f"{MECHANISM}: a user name is required")
         # The caller's realm as given; else the server's first; else none (RFC 2831 2.1.2).
         realm = o.realm if o.realm is not None else realms[0] if realms else ""
         if not utf8:
-            named = (("user name", o.username), ("realm", realm), ("password", o.password))
+            named = (("user name", username), ("realm", realm), ("password", password))
             for what, value in named:
                 if not fits_latin1(value):
                     raise UsageError(
@@ -765,41 +770,46 @@ class DigestMD5Client(ClientMechanism):
                         "has characters outside ISO 8859-1"
                     )
         cnonce = _wire(o.cnonce, utf8=True) if o.cnonce else secrets.token_urlsafe(NONCE_BYTES)
-        uri = _wire(digest_uri(o.service, o.host, o.serv_name), utf8=True)
-        authzid = _wire(o.authzid, utf8=True)
+        uri, authzid = digest_uri(o.service, o.host, o.serv_name), o.authzid
+        # Text as wire strings, and quoted-strings escaped, only where some value needs it:
+        # '"' and '\\' are ASCII, so the text says whether its wire string has them.
+        joined = f"{username}{realm}{uri}{authzid}{nonce}{cnonce}"
+        user_w, realm_w = username, realm
+        if not joined.isascii():
+            user_w, realm_w = _wire(username, utf8=utf8), _wire(realm, utf8=utf8)
+            uri, authzid = _wire(uri, utf8=True), _wire(authzid, utf8=True)
         # RFC 2831 2.1.2.1 written out over wire strings (one character per octet): what
-        # h_a1 and response_value compute; the server side checks the result with them.
-        secret = user_secret(o.username, realm, o.password, utf8=utf8)
+        # user_secret, h_a1, a2 and response_value compute; the server checks with them.
+        try:  # user_secret where the three values fit ISO 8859-1
+            secret = _h(f"{username}:{realm}:{password}".encode("iso-8859-1"))
+        except UnicodeEncodeError:
+            secret = user_secret(username, realm, password, utf8=utf8)
         a1_rest = f":{nonce}:{cnonce}:{authzid}" if authzid else f":{nonce}:{cnonce}"
         key = _h(secret + a1_rest.encode("iso-8859-1"))  # H(A1)
-        # A2 as ``a2`` makes it: "AUTHENTICATE:" digest-uri, and 32 zeros for a layer.
         layered = qop != QOP_AUTH
-        h_a2 = _h(b"AUTHENTICATE:" + uri.encode("iso-8859-1") + (_ZEROS if layered else b"")).hex()
-        kd = f"{key.hex()}:{nonce}:{FIRST_NC}:{cnonce}:{qop}:{h_a2}"
+        a2_value = b"AUTHENTICATE:" + uri.encode("iso-8859-1") + (_ZEROS if layered else b"")
+        kd = f"{key.hex()}:{nonce}:{FIRST_NC}:{cnonce}:{qop}:{_h(a2_value).hex()}"
         value = _h(kd.encode("iso-8859-1")).hex()
         self._sent = key, nonce, cnonce, qop, uri
         if layered:
-            self._layer = self._choice.layer(
+            self._layer = choice.layer(
                 key, side=digest_layer.CLIENT, qop=qop, cipher=cipher, peer_maxbuf=maxbuf
             )
-        username = _wire(o.username, utf8=utf8)
-        quoted: tuple[str, ...] = (username, _wire(realm, utf8=utf8), nonce, cnonce, uri)
-        # '"' and '\\' are ASCII: a check of the joined values says whether any needs escapes.
-        if '"' in (joined := "".join(quoted)) or "\\" in joined:
-            quoted = tuple([_escape(value) for value in quoted])
-        username, realm, nonce, cnonce, uri = quoted
+        if '"' in joined or "\\" in joined:
+            escaped = map(_escape, (user_w, realm_w, nonce, cnonce, uri))
+            user_w, realm_w, nonce, cnonce, uri = escaped
         message = (
             (f"charset={CHARSET}," if utf8 else "")
-            + f'username="{username}",'
+            + f'username="{user_w}",'
             # RFC 2831 2.1.2: realm is required once the server offered any, even "".
-            + (f'realm="{realm}",' if realm or realms else "")
+            + (f'realm="{realm_w}",' if realm or realms else "")
             + f'nonce="{nonce}",nc={FIRST_NC},cnonce="{cnonce}",'
             f'digest-uri="{uri}",response={value},qop={qop}'
         )
         if cipher is not None:
             message += f",cipher={cipher}"
         if layered:
-            message += f",maxbuf={self._choice.maxbuf}"
+            message += f",maxbuf={choice.maxbuf}"
         if authzid:
             message += f",authzid={_quote(authzid)}"
         return message.encode("iso-8859-1")
