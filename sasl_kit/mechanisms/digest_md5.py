@@ -4,8 +4,10 @@ Rules of this module:
 - The formulas of RFC 2831 2.1.2.1 and 2.1.3 are pure functions of octets and a
   qop; the mechanism classes only parse, check and keep state. One exception, for
   speed: the client's response is computed and written in one pass
-  (``DigestMD5Client._respond``), and must stay equal to what the pure functions and
-  ``format_response`` give (test_digest_md5 checks it on arbitrary input). The security
+  (``DigestMD5Client._respond``, from the challenge's fields as ``_read_challenge``
+  reads them, with no ``Challenge`` built), and must stay equal to what the pure
+  functions and ``format_response`` give (test_digest_md5 checks it on arbitrary
+  input). The security
   layers of qop "auth-int" and "auth-conf" (RFC 2831 2.3, 2.4) live in
   ``digest_layer``; this module negotiates them and hands over H(A1).
 - qop "auth" is the default on both sides. A layer is used only when the
@@ -20,6 +22,9 @@ Rules of this module:
   escapes, optional whitespace around ``,`` and ``=``, empty list elements. Two
   regular expressions read a well-formed message; any other goes to the reference
   scanner, which raises ``MalformedMessage`` naming the byte where it went wrong.
+  Fast paths skip work only where its result is known (no escapes, no repeated name;
+  charset, algorithm and nonce written as usual), and property tests hold each to the
+  general code it skips.
 - Directive values are kept as *wire strings*: the message decoded as ISO 8859-1,
   one character per octet, so nonces round-trip byte-exact whatever the charset.
   Only user name and realm are text in the charset of the message (UTF-8 with
@@ -471,32 +476,29 @@ def _maxbuf(value: str | None, where: str) -> int | None:
     return int(value)
 
 
+# A challenge's fields in the order of ``Challenge``: nonce, realms, qops, utf8, ciphers, maxbuf.
+_ChallengeFields = tuple[str, tuple[str, ...], tuple[str, ...], bool, tuple[str, ...], int]
+_CHALLENGE_WHERE = f"{MECHANISM} challenge"  # how an error in a digest-challenge begins
+_ABSENT = (None,)  # ``found.get(name, _ABSENT)[0]``: a directive's first value, or None
+
+
 def parse_challenge(data: bytes) -> Challenge:
     """Parse a digest-challenge; directives this side does not use are checked only for syntax."""
     return Challenge(*_read_challenge(data))
 
 
-# A challenge's fields in the order of ``Challenge``: nonce, realms, qops, utf8, ciphers, maxbuf.
-_ChallengeFields = tuple[str, tuple[str, ...], tuple[str, ...], bool, tuple[str, ...], int]
-_CHALLENGE = f"{MECHANISM} challenge"
-_ABSENT = (None,)  # ``found.get(name, _ABSENT)[0]``: a directive's first value, or None
-
-
 def _read_challenge(data: bytes) -> _ChallengeFields:
     """``parse_challenge`` without the ``Challenge``: the client reads the fields directly."""
-    where = _CHALLENGE
+    where = _CHALLENGE_WHERE
     if len(data) >= MAX_CHALLENGE:
         raise MalformedMessage(f"{where}: {len(data)} octets, the limit is {MAX_CHALLENGE - 1}")
     found = parse_directives(data, once=_CHALLENGE_ONCE, where=where)
     get = found.get
     nonce = get("nonce", _ABSENT)[0]
-    # Usually charset=utf-8, algorithm=md5-sess and a nonce, as written: nothing to check.
     utf8 = get("charset", _ABSENT)[0] == CHARSET
+    # Usually charset=utf-8, algorithm=md5-sess and a nonce, as written: nothing to check.
     if not (utf8 and get("algorithm", _ABSENT)[0] == ALGORITHM and nonce):
-        utf8 = _charset(found, where)
-        if _required(found, "algorithm", where).lower() != ALGORITHM:
-            raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
-        nonce = _required(found, "nonce", where)
+        utf8, nonce = _challenge_basics(found)
     qop = get("qop", _ABSENT)[0]  # RFC 2831 2.1.1: absent means "auth"
     qops = (QOP_AUTH,) if qop is None else _list(qop)
     ciphers = _list(get("cipher", _ABSENT)[0])  # without it, auth-conf cannot be chosen
@@ -505,6 +507,16 @@ def _read_challenge(data: bytes) -> _ChallengeFields:
         realms = tuple([_text(realm, utf8=True, where=f"{where}: realm") for realm in realms])
     maxbuf = get("maxbuf", _ABSENT)[0]
     return nonce, realms, qops, utf8, ciphers, _maxbuf(maxbuf, where) or DEFAULT_MAXBUF
+
+
+def _challenge_basics(found: Mapping[str, tuple[str, ...]]) -> tuple[bool, str]:
+    """Whether a challenge's directives announce charset=utf-8, and their nonce, checked
+    with their algorithm in that order; ``MalformedMessage`` says which is wrong."""
+    where = _CHALLENGE_WHERE
+    utf8 = _charset(found, where)
+    if _required(found, "algorithm", where).lower() != ALGORITHM:
+        raise MalformedMessage(f"{where}: algorithm must be {ALGORITHM}")
+    return utf8, _required(found, "nonce", where)
 
 
 def format_response(response: Response) -> bytes:

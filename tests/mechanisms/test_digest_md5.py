@@ -29,6 +29,7 @@ from sasl_kit.mechanisms.digest_md5 import (
     MAX_CHALLENGE,
     MAX_RESPONSE,
     Response,
+    _challenge_basics,
     _match_directives,
     _scan_directives,
     a2,
@@ -244,6 +245,48 @@ def test_directive_allowed_once_appearing_twice_is_malformed(name: str) -> None:
 def test_malformed_challenges_say_what_and_where(data: bytes, reason: str) -> None:
     with pytest.raises(MalformedMessage, match=reason):
         parse_challenge(data)
+
+
+# The challenge reader takes charset=utf-8, algorithm=md5-sess and a non-empty nonce written
+# just so without the checks that name what is wrong (_challenge_basics); it must agree with
+# them whichever of those directives are there, spelt and quoted in any way.
+def _directive(names: list[str], values: list[str]) -> st.SearchStrategy[str | None]:
+    return st.one_of(
+        st.none(),
+        st.builds(
+            lambda name, value, quoted: f'{name}="{value}"' if quoted else f"{name}={value}",
+            st.sampled_from(names),
+            st.sampled_from(values),
+            st.booleans(),
+        ),
+    )
+
+
+@settings(max_examples=500)
+@given(
+    directives=st.tuples(
+        _directive(["charset", "Charset"], ["utf-8", "UTF-8", "iso-8859-1", ""]),
+        _directive(["algorithm", "ALGORITHM"], ["md5-sess", "MD5-Sess", "md5", ""]),
+        _directive(["nonce", "Nonce"], ["n", ""]),
+    ).flatmap(st.permutations)
+)
+def test_challenge_reader_agrees_with_the_checks_that_name_the_fault(
+    directives: list[str | None],
+) -> None:
+    data = ",".join(d for d in directives if d is not None).encode()
+    once = {"charset", "algorithm", "nonce"}
+    try:
+        expected: object = _challenge_basics(
+            parse_directives(data, once=once, where="DIGEST-MD5 challenge")
+        )
+    except MalformedMessage as exc:
+        expected = str(exc)
+    try:
+        challenge = parse_challenge(data)
+    except MalformedMessage as exc:
+        assert str(exc) == expected
+    else:
+        assert (challenge.utf8, challenge.nonce) == expected
 
 
 GOOD_RESPONSE = (
