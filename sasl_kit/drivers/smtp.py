@@ -1,10 +1,12 @@
 """The SMTP driver: ``sasl_kit.smtp.SMTPClient``'s session (greeting, EHLO, STARTTLS or
 implicit TLS, EHLO again), its ``authenticate`` running the SMTP profile's exchanges.
 
-Rules: see the package. The client already is the one SMTP socket of the
-project (its reply parser, its STARTTLS injection check), so this driver is a
-view of it in the ``Session`` shape, not a second SMTP implementation. The
-transcript holds secrets (``transcript_secrets``): it is for ``verify``.
+Rules: see the package. The SMTP session of the project is
+``sasl_kit.smtp.session.ClientSession`` (its reply parser, its STARTTLS
+injection check), which ``SMTPClient`` performs on a socket, so this driver
+is a view of that client in the ``Session`` shape, not a second SMTP
+implementation. The transcript holds secrets (``transcript_secrets``): it is
+for ``verify``.
 """
 
 from __future__ import annotations
