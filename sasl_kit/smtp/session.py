@@ -87,6 +87,9 @@ TLSMode = Literal["starttls", "implicit", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
 READ_SIZE = 1 << 16
 """The most a driver reads at a time."""
+WITH_ENVELOPE = 1 << 16
+"""With CHUNKING and PIPELINING, a CRLF-only message up to this size goes in one
+write with its envelope (``ClientSession._send_with_envelope``)."""
 
 T = TypeVar("T")
 
@@ -487,6 +490,8 @@ class ClientSession:
         )
         rcpts = [command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients]
         bdat = "CHUNKING" in self.extensions
+        if bdat and self._fits_with_envelope(message):
+            return (yield from self._send_with_envelope(message, chunks, mail, rcpts, progress))
         mail_reply, rcpt_replies, data_reply = yield from self._envelope(
             mail, rcpts, message.recipients, data=not bdat
         )
@@ -513,6 +518,76 @@ class ClientSession:
             # next command would land in it. Only closing discards it.
             self.end()
             raise
+
+    def _fits_with_envelope(self, message: OutgoingMessage) -> bool:
+        """Whether the message goes in one write with its envelope: PIPELINING, a
+        CRLF-only message of at most ``WITH_ENVELOPE`` bytes (and one chunk), no RSET due (a
+        refused RSET could not tell what became of a message already sent)."""
+        return (
+            "PIPELINING" in self.extensions
+            and not self._dirty
+            and data.crlf_only(message)
+            and message.size() <= min(WITH_ENVELOPE, data.BDAT_CHUNK)
+        )
+
+    def _send_with_envelope(
+        self,
+        message: OutgoingMessage,
+        chunks: Iterator[bytes],
+        mail: str,
+        rcpts: list[str],
+        progress: Progress | None,
+    ) -> Steps[SendResult]:
+        """MAIL, every RCPT and ``BDAT <size> LAST`` with the message, in one write.
+
+        RFC 2920 3.1 lets the last command of a group be an extension's, and
+        RFC 3030 2 has a server that refuses the BDAT (no valid recipient)
+        read and discard its data: a small message then costs one round trip,
+        not two. The message is read whole first (at most ``WITH_ENVELOPE``
+        bytes), so a message that cannot be read or misstates its size stops
+        before anything is sent. Once it is out, a link lost before the final
+        reply is ``OutcomeUnknown``, unless MAIL's reply, already read, was a
+        refusal: then nothing can be delivered.
+        """
+        size = message.size()
+        encoder = DataEncoder(dot_stuff=False, crlf_only=True)
+        wire = data.wire(chunks, encoder, Report(progress, size))
+        ((_, _, parts),) = data.declared_chunks(wire, size)
+        body = b"".join(parts)  # the one chunk; declared_chunks checks the size
+        self._dirty = True
+        yield from self._send_lines([mail, *rcpts, f"BDAT {size} LAST"], body)
+        self._log(f"C: <message data, {size} bytes>")
+        addresses = message.recipients
+        replies: list[Reply] = []
+        try:
+            replies.append((yield from self._read("MAIL FROM")))
+            for a in addresses:
+                replies.append((yield from self._read(f"RCPT TO:<{a}>")))
+        except (ConnectionFailed, SMTPProtocolError) as exc:
+            if replies and replies[0].code // 100 != 2:
+                raise  # MAIL was refused: nothing can be delivered
+            rows = tuple(RecipientResult.from_reply(a, None, "no reply") for a in addresses)
+            raise OutcomeUnknown(
+                f"the whole message went to {self.host} with its envelope, but not every reply "
+                f"could be read ({exc}): it may have been accepted; a retry may deliver it twice",
+                result=SendResult(Status.UNKNOWN, rows, None, str(exc)),
+            ) from None
+        mail_reply, rcpt_replies = replies[0], replies[1:]
+        recipients = tuple(
+            RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
+            for a, r in zip(addresses, rcpt_replies, strict=True)
+        )
+        if mail_reply.code // 100 != 2 or not any(r.accepted for r in recipients):
+            with contextlib.suppress(ConnectionFailed, SMTPProtocolError):
+                yield from self._read("the BDAT of a message nobody takes")
+            if mail_reply.code // 100 != 2:
+                return SendResult(
+                    Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text
+                )
+            return SendResult(
+                Status.of(list(rcpt_replies)), recipients, None, "no recipient was accepted"
+            )
+        return (yield from self._final(recipients, "BDAT LAST"))
 
     def check_envelope(
         self,
@@ -733,12 +808,14 @@ class ClientSession:
     def _send_line(self, line: str) -> Steps[None]:
         return self._send_lines((line,))
 
-    def _send_lines(self, lines: Sequence[str]) -> Steps[None]:
-        """Write the lines as one step (a PIPELINING group is one write)."""
+    def _send_lines(self, lines: Sequence[str], payload: bytes = b"") -> Steps[None]:
+        """Write the lines (and ``payload`` after them) as one step: a PIPELINING group
+        is one write."""
         for line in lines:
             self._log(f"C: {line}")
         what = lines[0].partition(" ")[0]
-        yield from self._write("".join(f"{line}\r\n" for line in lines).encode("utf-8"), what)
+        text = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
+        yield from self._write(text + payload if payload else text, what)
 
     def _write(self, data: bytes | memoryview, what: str) -> Steps[int]:
         if not data:

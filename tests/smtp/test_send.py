@@ -12,6 +12,7 @@ from sasl_kit import UsageError
 from sasl_kit.errors import MessageError
 from sasl_kit.smtp import DSN, SMTPClient, Status
 from sasl_kit.smtp.data import BDAT_CHUNK
+from sasl_kit.smtp.errors import ConnectionFailed, OutcomeUnknown
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
 
 TWO = ("b@example.org", "c@example.org")
@@ -188,18 +189,33 @@ def test_a_crlf_only_message_goes_in_chunks_declared_from_its_size(
     [
         (b"x" * (BDAT_CHUNK + 100) + b"\r\n", BDAT_CHUNK + 103),  # ends before its size
         (b"x" * (BDAT_CHUNK + 100) + b"\r\n", BDAT_CHUNK + 101),  # runs on past it
-        (b"x\r\n", 0),  # bytes where none were promised
+        (b"x" * 3000 + b"\r\n", 3001),  # the same, small enough to go with its envelope
     ],
-    ids=["short", "long", "not-empty"],
+    ids=["short", "long", "small"],
 )
 def test_a_message_that_misstates_its_size_is_never_accepted(body: bytes, claimed: int) -> None:
     extensions = ("CHUNKING", "PIPELINING")
     with FakeSMTPServer(Behaviour(extensions=extensions)) as server, client(server) as smtp:
         with pytest.raises(UsageError, match="size\\(\\) promised"):
             smtp.send(Vouched("a@example.org", TWO, body, claimed=claimed))
-        with pytest.raises(UsageError, match="not connected"):
-            smtp.send(Message("a@example.org", TWO, b"next\r\n"))
-    assert server.messages == []
+        if claimed > BDAT_CHUNK:  # part of it went out: only closing discards it
+            with pytest.raises(UsageError, match="not connected"):
+                smtp.send(Message("a@example.org", TWO, b"next\r\n"))
+        else:  # read whole before anything was sent: the session goes on
+            assert smtp.send(Message("a@example.org", TWO, b"next\r\n")).sent
+            assert server.commands[0].startswith("EHLO") and server.commands[1].startswith("MAIL")
+    assert server.messages == ([] if claimed > BDAT_CHUNK else [b"next\r\n"])
+
+
+def test_bytes_where_size_promised_none_are_refused_before_anything_is_sent() -> None:
+    extensions = ("CHUNKING", "PIPELINING")
+    with (
+        FakeSMTPServer(Behaviour(extensions=extensions)) as server,
+        client(server) as smtp,
+        pytest.raises(UsageError, match="size\\(\\) promised none"),
+    ):
+        smtp.send(Vouched("a@example.org", TWO, b"x\r\n", claimed=0))
+    assert server.commands == ["EHLO [127.0.0.1]", "QUIT"]
 
 
 @pytest.mark.parametrize("extensions", [("PIPELINING",), ("PIPELINING", "CHUNKING")])
@@ -303,3 +319,58 @@ def test_the_transcript_shows_commands_and_a_byte_count_but_no_message_data() ->
     assert f"C: <message data, {len(secret_body) + 3} bytes, dot-stuffed, ending with '.'>" in lines
     assert "S: 250 2.0.0 queued" in lines
     assert not any("s3cr3t" in line or "the body" in line for line in lines)
+
+
+def test_a_small_message_goes_with_its_envelope_in_one_write() -> None:
+    """CHUNKING and PIPELINING: MAIL, every RCPT and BDAT LAST with the data, then the
+    replies; one round trip (RFC 2920 3.1, RFC 3030 2)."""
+    lines: list[str] = []
+    extensions = ("CHUNKING", "PIPELINING")
+    with (
+        FakeSMTPServer(Behaviour(extensions=extensions)) as server,
+        SMTPClient(
+            "127.0.0.1", server.port, tls="none", timeout=3, transcript=lines.append
+        ) as smtp,
+    ):
+        start = len(lines)
+        result = smtp.send(Vouched("a@example.org", TWO, b"Subject: x\r\n\r\nhi\r\n"))
+    assert result.status is Status.SENT and result.accepted == TWO
+    said = lines[start:]
+    assert [line.split(" ")[0] + " " + line.split(" ")[1] for line in said[:4]] == [
+        "C: MAIL", "C: RCPT", "C: RCPT", "C: BDAT"
+    ] and said[4].startswith("C: <message data")  # fmt: skip
+    assert all(line.startswith("S:") for line in said[5:9])  # every reply after the one write
+    assert server.messages == [b"Subject: x\r\n\r\nhi\r\n"]
+
+
+def test_a_message_sent_with_its_envelope_and_refused_leaves_the_session_usable() -> None:
+    extensions = ("CHUNKING", "PIPELINING")
+    behaviour = Behaviour(extensions=extensions, rcpt_replies=dict.fromkeys(TWO, "550 5.1.1 no"))
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        refused = smtp.send(Vouched("a@example.org", TWO, b"hi\r\n"))
+        assert refused.status is Status.REJECTED and not refused.accepted
+        assert smtp.send(Message("a@example.org", ("z@example.org",), b"next\r\n")).sent
+    assert "RSET" in verbs(server)  # the refused transaction is reset before the next
+
+
+def test_a_link_lost_after_a_message_went_with_its_envelope_is_outcome_unknown() -> None:
+    """The whole message was out before any reply: a reply not read may have been a yes."""
+    extensions = ("CHUNKING", "PIPELINING")
+    with (
+        FakeSMTPServer(Behaviour(extensions=extensions, drop="RCPT#1")) as server,
+        client(server) as smtp,
+        pytest.raises(OutcomeUnknown, match="may have been accepted") as caught,
+    ):
+        smtp.send(Vouched("a@example.org", TWO, b"hi\r\n"))
+    assert caught.value.result.status is Status.UNKNOWN
+
+
+def test_a_refused_mail_before_a_lost_link_is_no_outcome_unknown() -> None:
+    extensions = ("CHUNKING", "PIPELINING")
+    behaviour = Behaviour(extensions=extensions, mail_reply="550 5.7.1 no", drop="RCPT#1")
+    with (
+        FakeSMTPServer(behaviour) as server,
+        client(server) as smtp,
+        pytest.raises(ConnectionFailed),
+    ):
+        smtp.send(Vouched("a@example.org", TWO, b"hi\r\n"))
