@@ -38,7 +38,8 @@ walks the registry's usable mechanisms, strongest first, each exchange run by
 ``authenticate`` through the SMTP profile: 504/534 move on to the next one,
 535/454/538 stop. ``send`` writes MAIL, every RCPT and DATA in one write when
 the server offers PIPELINING, reads the replies in order, then sends the data
-with BDAT (CHUNKING) or DATA, and reads the final reply.
+with BDAT (CHUNKING) or DATA, and reads the final reply; with CHUNKING and
+PIPELINING a small CRLF-only message goes in the same write as its envelope.
 """
 
 from __future__ import annotations
