@@ -68,15 +68,48 @@ def test_server_refuses_an_initial_response() -> None:
         sasl_kit.server("CRAM-MD5", USERS).step(b"tim")
 
 
+def rfc_2104_hmac_md5(key: bytes, text: bytes) -> str:
+    """RFC 2104 2, written out over ``hashlib.md5``: an oracle independent of ``hmac``."""
+    if len(key) > 64:  # B, MD5's block size in octets: a longer key is hashed first
+        key = hashlib.md5(key).digest()  # noqa: S324 -- HMAC-MD5 is defined over MD5
+    key = key.ljust(64, b"\0")
+    inner = hashlib.md5(bytes(b ^ 0x36 for b in key) + text).digest()  # noqa: S324
+    return hashlib.md5(bytes(b ^ 0x5C for b in key) + inner).hexdigest()  # noqa: S324
+
+
 @settings(max_examples=500)
 @given(password=st.text(max_size=100), challenge=st.binary(max_size=300))
-def test_the_rfc_2104_digest_is_the_hmac_modules(password: str, challenge: bytes) -> None:
-    expected = hmac.new(password.encode("utf-8"), challenge, hashlib.md5).hexdigest()
+def test_the_digest_is_rfc_2104_hmac_md5_keyed_with_the_utf8_password(
+    password: str, challenge: bytes
+) -> None:
+    key = password.encode("utf-8")
+    expected = rfc_2104_hmac_md5(key, challenge)
     assert cram_md5_digest(password, challenge) == expected
+    assert hmac.new(key, challenge, hashlib.md5).hexdigest() == expected
 
 
 @pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 128, 1000])
-def test_keys_around_the_md5_block_size_give_the_hmac_modules_digest(length: int) -> None:
+def test_keys_around_the_md5_block_size_give_the_rfc_2104_digest(length: int) -> None:
     password = "k" * length
-    expected = hmac.new(password.encode(), b"<1896.697170952@host>", hashlib.md5).hexdigest()
+    expected = rfc_2104_hmac_md5(password.encode(), b"<1896.697170952@host>")
     assert cram_md5_digest(password, b"<1896.697170952@host>") == expected
+
+
+def test_the_server_compares_the_digest_with_hmac_compare_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    constant_time = hmac.compare_digest
+    compared: list[tuple[bytes, bytes]] = []
+
+    def recording(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return constant_time(a, b)
+
+    srv = sasl_kit.server("CRAM-MD5", USERS)
+    challenge = srv.step(None)
+    assert challenge is not None
+    digest = cram_md5_digest("tanstaaftanstaaf", challenge).encode()
+    monkeypatch.setattr(hmac, "compare_digest", recording)
+    srv.step(b"tim " + digest)
+    assert srv.complete
+    assert compared == [(digest, digest)]
