@@ -344,7 +344,7 @@ class Registry:
 
     def client(self, name: str, **options: object) -> ClientMechanism:
         """A new client mechanism; ``options`` are the fields of ``ClientOptions``."""
-        cls = (self._table.get(name.upper()) or self.get(name)).client
+        cls = (self._table.get(name) or self.get(name)).client
         if cls is None:
             raise UnknownMechanism(f"{name.upper()} has no client side here")
         try:

@@ -25,7 +25,7 @@ _HEX_DIGEST = re.compile(rb"[0-9a-f]{32}")
 
 def cram_md5_digest(password: str, challenge: bytes) -> str:
     """RFC 2195 2: the lower-case hex HMAC-MD5 of the challenge keyed with the password."""
-    return hmac.digest(password.encode(), challenge, "md5").hex()
+    return hmac.new(password.encode(), challenge, "md5").hexdigest()
 
 
 def make_challenge(nonce: str, host: str) -> bytes:
@@ -39,9 +39,10 @@ class CramMD5Client(ClientMechanism):
     def _step(self, data: bytes | None) -> bytes | None:
         if not data:
             raise MalformedMessage("CRAM-MD5: the server's challenge is empty")
-        digest = cram_md5_digest(self.options.password, data)
-        self._finish()
-        return f"{self.options.username} {digest}".encode()
+        options = self.options
+        digest = cram_md5_digest(options.password, data)
+        self.complete = self._finished = True
+        return f"{options.username} {digest}".encode()
 
 
 class CramMD5Server(ServerMechanism):
