@@ -40,7 +40,8 @@ class CramMD5Client(ClientMechanism):
         if not data:
             raise MalformedMessage("CRAM-MD5: the server's challenge is empty")
         options = self.options
-        digest = cram_md5_digest(options.password, data)
+        # cram_md5_digest, written inline: a call less on every login (docs/bench.md).
+        digest = hmac.new(options.password.encode(), data, "md5").hexdigest()
         self.complete = self._finished = True
         return f"{options.username} {digest}".encode()
 

@@ -88,6 +88,22 @@ def test_the_digest_is_rfc_2104_hmac_md5_keyed_with_the_utf8_password(
     assert hmac.new(key, challenge, hashlib.md5).hexdigest() == expected
 
 
+@settings(max_examples=300)
+@given(
+    username=st.text(max_size=20),
+    password=st.text(max_size=100),
+    challenge=st.binary(min_size=1, max_size=300),
+)
+def test_the_client_answers_username_and_cram_md5_digest(
+    username: str, password: str, challenge: bytes
+) -> None:
+    # The client writes the digest inline (one call less); it must stay cram_md5_digest.
+    client = sasl_kit.client("CRAM-MD5", username=username, password=password)
+    expected = f"{username} {cram_md5_digest(password, challenge)}".encode()
+    assert client.step(challenge) == expected
+    assert client.complete
+
+
 @pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 128, 1000])
 def test_keys_around_the_md5_block_size_give_the_rfc_2104_digest(length: int) -> None:
     password = "k" * length
