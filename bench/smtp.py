@@ -1,4 +1,5 @@
-"""SMTP sending: sasl-kit next to smtplib, aiosmtplib and a raw-socket floor, on loopback.
+"""SMTP sending: sasl-kit (socket and asyncio clients) next to smtplib, aiosmtplib and a
+raw-socket floor, on loopback.
 
 Run from the repository root: ``python bench/smtp.py [--quick] [--json]``.
 What the rows measure, the targets and the latest numbers are in docs/bench.md.
@@ -63,7 +64,7 @@ RECIPIENTS = (TO, CC, BCC)
 TEXT = "The quick brown fox jumps over the lazy dog.\n" * 46  # about 2 KiB
 SERVERS = ("sink", "sink-chunking", "aiosmtpd")
 PIPELINED = {"sink": True, "sink-chunking": True, "aiosmtpd": False}
-CLIENTS = ("sasl-kit", "smtplib", "aiosmtplib")
+CLIENTS = ("sasl-kit", "sasl-kit async", "smtplib", "aiosmtplib")
 RATE_TARGET = 2.0  # sasl-kit messages/s at least this times smtplib's, where PIPELINING is offered
 RSS_TARGET_MIB = 64
 SPEEDUP_TARGET = 5.0  # sasl-kit at least this many times faster than smtplib + email
@@ -246,8 +247,24 @@ def rate_aiosmtplib(port: int, message: OutgoingMessage, wire: bytes, n: int) ->
     return asyncio.run(run())
 
 
+def rate_sasl_kit_async(port: int, message: OutgoingMessage, wire: bytes, n: int) -> float:
+    from sasl_kit.smtp.aio import AsyncSMTPClient
+
+    async def run() -> float:
+        async with AsyncSMTPClient("127.0.0.1", port, tls="none") as smtp:
+            await smtp.send(message)
+            start = time.perf_counter()
+            for _ in range(n):
+                if (await smtp.send(message)).status is not Status.SENT:
+                    raise RuntimeError("sasl-kit async: the server refused a message")
+            return n / (time.perf_counter() - start)
+
+    return asyncio.run(run())
+
+
 RATE: dict[str, Callable[[int, OutgoingMessage, bytes, int], float]] = {
     "sasl-kit": rate_sasl_kit,
+    "sasl-kit async": rate_sasl_kit_async,
     "smtplib": rate_smtplib,
     "aiosmtplib": rate_aiosmtplib,
 }
