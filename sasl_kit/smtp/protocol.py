@@ -38,6 +38,8 @@ MAX_COMMAND_LINE = 512
 """RFC 5321 4.5.3.1.4: a command line, CRLF included. RFC 4954 4 applies it to AUTH."""
 
 _REPLY_LINE = re.compile(rb"([2-5][0-9][0-9])([ -]?)(.*)", re.DOTALL)
+_FINAL_CODES = frozenset(b"%d" % code for code in range(200, 600))
+"""Every code ``_REPLY_LINE`` takes, as the bytes that start a line."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +79,20 @@ class ReplyParser:
         return not self._buffer and not self._lines
 
     def feed(self, data: bytes) -> list[Reply]:
-        self._buffer += data
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
         replies: list[Reply] = []
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                if len(self._buffer) > MAX_REPLY_LINE:
-                    raise SMTPProtocolError(f"server reply line longer than {MAX_REPLY_LINE} bytes")
-                return replies
-            line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+        for line in lines:
             reply = self._line(line.removesuffix(b"\r"))
             if reply is not None:
                 replies.append(reply)
+        if len(self._buffer) > MAX_REPLY_LINE:
+            raise SMTPProtocolError(f"server reply line longer than {MAX_REPLY_LINE} bytes")
+        return replies
 
     def _line(self, line: bytes) -> Reply | None:
+        if self._code is None and line[3:4] == b" " and line[:3] in _FINAL_CODES:
+            # The usual reply, one line: what the general path below makes of it.
+            return Reply(int(line[:3]), (line[4:].decode("utf-8", errors="replace"),))
         match = _REPLY_LINE.fullmatch(line)
         if match is None:
             raise SMTPProtocolError(f"server sent a line that is not a reply: {_show(line)}")

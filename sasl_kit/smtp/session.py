@@ -812,8 +812,9 @@ class ClientSession:
     def _send_lines(self, lines: Sequence[str], payload: bytes = b"") -> Steps[None]:
         """Write the lines (and ``payload`` after them) as one step: a PIPELINING group
         is one write."""
-        for line in lines:
-            self._log(f"C: {line}")
+        if self._traced():
+            for line in lines:
+                self._log(f"C: {line}")
         what = lines[0].partition(" ")[0]
         text = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
         yield from self._write(text + payload if payload else text, what)
@@ -843,9 +844,10 @@ class ClientSession:
                 self.end()
                 raise
         reply = self._replies.popleft()
-        for i, text in enumerate(reply.lines):
-            separator = "-" if i < len(reply.lines) - 1 else " "
-            self._log(f"S: {reply.code}{separator}{text}".rstrip())
+        if self._traced():
+            for i, text in enumerate(reply.lines):
+                separator = "-" if i < len(reply.lines) - 1 else " "
+                self._log(f"S: {reply.code}{separator}{text}".rstrip())
         return reply
 
     def _recv(self, what: str) -> Steps[bytes]:
@@ -878,6 +880,10 @@ class ClientSession:
             self.end()
             raise _refusal(what, reply, self.host)
         return reply
+
+    def _traced(self) -> bool:
+        """Whether anyone reads the transcript: else its lines are not even made."""
+        return self._transcript is not None or logger.isEnabledFor(logging.DEBUG)
 
     def _log(self, line: str, unredacted: str | None = None) -> None:
         if logger.isEnabledFor(logging.DEBUG):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sasl_kit import UsageError
 from sasl_kit.smtp.errors import SMTPProtocolError
@@ -87,3 +89,11 @@ def test_data_encoder_normalises_line_endings_and_stuffs_dots(
 def test_bdat_encoding_normalises_without_stuffing() -> None:
     encoder = DataEncoder(dot_stuff=False)
     assert encoder.feed(b".a\n.") + encoder.end() == b".a\r\n.\r\n"
+
+
+@given(code=st.integers(200, 599), text=st.binary().filter(lambda b: b"\n" not in b))
+def test_the_one_line_fast_path_reads_a_reply_as_the_general_path(code: int, text: bytes) -> None:
+    line = b"%d %s" % (code, text)
+    (fast,) = ReplyParser().feed(line + b"\r\n")
+    (general,) = ReplyParser().feed(b"%d-first\r\n" % code + line + b"\r\n")  # the regex path
+    assert fast == Reply(general.code, general.lines[1:])
