@@ -567,7 +567,11 @@ class ClientSession:
         except (ConnectionFailed, SMTPProtocolError) as exc:
             if replies and replies[0].code // 100 != 2:
                 raise  # MAIL was refused: nothing can be delivered
-            rows = tuple(RecipientResult.from_reply(a, None, "no reply") for a in addresses)
+            read: list[Reply | None] = [*replies[1:], *[None] * len(addresses)]
+            rows = tuple(
+                RecipientResult.from_reply(a, r, "no reply could be read")
+                for a, r in zip(addresses, read, strict=False)
+            )
             raise OutcomeUnknown(
                 f"the whole message went to {self.host} with its envelope, but not every reply "
                 f"could be read ({exc}): it may have been accepted; a retry may deliver it twice",

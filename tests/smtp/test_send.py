@@ -362,7 +362,9 @@ def test_a_link_lost_after_a_message_went_with_its_envelope_is_outcome_unknown()
         pytest.raises(OutcomeUnknown, match="may have been accepted") as caught,
     ):
         smtp.send(Vouched("a@example.org", TWO, b"hi\r\n"))
-    assert caught.value.result.status is Status.UNKNOWN
+    result = caught.value.result
+    assert result.status is Status.UNKNOWN and not result.sent
+    assert [r.text for r in result.recipients] == ["no reply could be read"] * 2
 
 
 def test_a_refused_mail_before_a_lost_link_is_no_outcome_unknown() -> None:
