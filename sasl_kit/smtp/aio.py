@@ -16,7 +16,8 @@ Rules of this module:
   kernel (the transport's write buffer limit is 0, so ``drain`` waits for
   it), and a connection lost on the way is an error of that step, not of a
   later one (the TLS transport reports a failed send one turn of the loop
-  late: the step yields once and looks). Data given as a view of a buffer
+  late: over TLS the step yields once and looks; a plain transport's
+  ``drain`` raises at once). Data given as a view of a buffer
   the session reuses is copied first: the transport may keep a reference.
 """
 
@@ -182,10 +183,11 @@ class AsyncSMTPClient(SessionDriver[ssl.SSLObject]):
                 if isinstance(data, memoryview) and not data.readonly:
                     data = bytes(data)
                 self._writer.write(data)
-                await self._writer.drain()
-                await asyncio.sleep(0)  # a failed send shows over TLS one turn of the loop later
-                if self._writer.transport.is_closing():
-                    raise ConnectionResetError("the connection was lost")
+                await self._writer.drain()  # raises on a plain connection that was lost
+                if self._tls_object() is not None:
+                    await asyncio.sleep(0)  # over TLS a failed send shows one turn later
+                    if self._writer.transport.is_closing():
+                        raise ConnectionResetError("the connection was lost")
                 return b""
             if type(step) is Connect:
                 self._reader, self._writer = await asyncio.open_connection(step.host, step.port)

@@ -102,7 +102,7 @@ class SessionDriver(ABC, Generic[TLSObject]):
 
     @property
     def encrypted(self) -> bool:
-        return self._tls_object() is not None
+        return self._session.encrypted
 
     def channel_binding(self, type: str) -> ChannelBinding | None:
         """This connection's channel binding of ``type``; ``None`` without TLS."""

@@ -25,6 +25,7 @@ from sasl_kit.certificates import self_signed
 from sasl_kit.errors import SASLError, UsageError
 from sasl_kit.smtp import DSN, SMTPClient, data
 from sasl_kit.smtp.aio import AsyncSMTPClient
+from sasl_kit.smtp.errors import ConnectionFailed
 from sasl_kit.smtp.session import TLSMode
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
 
@@ -191,3 +192,22 @@ def test_a_cancelled_send_ends_the_session_and_its_connection() -> None:
         asyncio.run(cancel_during_send(server.port))
     assert server.messages  # it had the whole message when the client left
 
+
+
+@pytest.mark.parametrize("extensions", [(), ("CHUNKING",)], ids=["DATA", "BDAT"])
+def test_a_plain_connection_lost_inside_the_data_is_a_connection_failure(
+    extensions: tuple[str, ...],
+) -> None:
+    """Without TLS the transport's ``drain`` reports the loss itself (the fault tests of
+    tests/smtp hold the TLS case): the end of the data never left, nothing was delivered."""
+
+    async def send(port: int) -> None:
+        async with AsyncSMTPClient("127.0.0.1", port, tls="none", timeout=5) as smtp:
+            lines = b"x" * 76 + b"\r\n"
+            await smtp.send(Message("a@example.org", ("b@example.org",), lines * 100_000))
+
+    with (
+        FakeSMTPServer(Behaviour(extensions=extensions, drop="data")) as server,
+        pytest.raises(ConnectionFailed),
+    ):
+        asyncio.run(send(server.port))
