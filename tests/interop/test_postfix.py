@@ -24,7 +24,7 @@ import pytest
 from sasl_kit import UsageError, bridges
 from sasl_kit.mail import Attachment, compose
 from sasl_kit.smtp import SMTPClient, Status
-from sasl_kit.smtp.data import BDAT_CHUNK
+from sasl_kit.smtp.data import BDAT_CHUNK, OutgoingMessage
 from sasl_kit.smtp.errors import CredentialsRejected
 from tests.interop.mta import DOMAIN, HOST, MECHANISMS, MailSite, Postfix
 from tests.interop.peers import ALICE, ANNA
@@ -46,6 +46,22 @@ def marker() -> str:
     return uuid.uuid4().hex
 
 
+def two_attachments(binary: Path, text: bytes, subject: str) -> OutgoingMessage:
+    """To, Cc and Bcc; ``binary`` streamed from disk, ``text`` under a non-ASCII name."""
+    return compose(
+        sender=SENDER,
+        to=TO,
+        cc=CC,
+        bcc=BCC,
+        subject=subject,
+        text="Two attachments follow.",
+        attachments=[
+            Attachment(path=binary),
+            Attachment(data=text, filename=TEXT_NAME, content_type="text/plain"),
+        ],
+    )
+
+
 @dataclass(frozen=True)
 class Sent:
     marker: str
@@ -60,18 +76,7 @@ def sent(postfix: Postfix, mail_store: MailSite, tmp_path_factory: pytest.TempPa
     binary.write_bytes(os.urandom(300_000))
     text = "Grüße aus der Prüfung\n".encode() * 100
     subject = marker()
-    message = compose(
-        sender=SENDER,
-        to=TO,
-        cc=CC,
-        bcc=BCC,
-        subject=subject,
-        text="Two attachments follow.",
-        attachments=[
-            Attachment(path=binary),  # streamed from disk
-            Attachment(data=text, filename=TEXT_NAME, content_type="text/plain"),
-        ],
-    )
+    message = two_attachments(binary, text, subject)
     with client(postfix, mail_store) as smtp:
         smtp.login(ALICE.user, ALICE.password)
         result = smtp.send(message)

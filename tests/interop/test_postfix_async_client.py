@@ -24,15 +24,21 @@ from sasl_kit.smtp import SMTPClient, Status
 from sasl_kit.smtp.aio import AsyncSMTPClient
 from sasl_kit.smtp.data import BDAT_CHUNK, OutgoingMessage
 from sasl_kit.smtp.errors import CredentialsRejected
-from tests.interop.mta import DOMAIN, HOST, MECHANISMS, MailSite, Postfix
+from tests.interop.mta import HOST, MECHANISMS, MailSite, Postfix
 from tests.interop.peers import ALICE
-from tests.interop.test_postfix import attachments
+from tests.interop.test_postfix import (
+    BINARY_NAME,
+    CC,
+    SENDER,
+    TEXT_NAME,
+    TO,
+    attachments,
+    two_attachments,
+)
 
 pytestmark = pytest.mark.interop
 
 TIMEOUT = 10.0
-SENDER = f"alice@{DOMAIN}"
-TO, CC, BCC = (f"{box}@{DOMAIN}" for box in ("bob", "carol", "dave"))
 
 
 def client(postfix: Postfix, site: MailSite, lines: list[str] | None = None) -> AsyncSMTPClient:
@@ -58,22 +64,11 @@ async def login_and_send(
 def test_the_composed_message_reaches_every_box_whole_and_without_bcc(
     postfix: Postfix, mail_store: MailSite, tmp_path: Path
 ) -> None:
-    binary = tmp_path / "random.bin"
+    binary = tmp_path / BINARY_NAME
     binary.write_bytes(os.urandom(300_000))
     text = "Grüße aus der Prüfung\n".encode() * 100
     subject = uuid.uuid4().hex
-    message = compose(
-        sender=SENDER,
-        to=TO,
-        cc=CC,
-        bcc=BCC,
-        subject=subject,
-        text="Two attachments follow.",
-        attachments=[
-            Attachment(path=binary),
-            Attachment(data=text, filename="Grüße 日本.txt", content_type="text/plain"),
-        ],
-    )
+    message = two_attachments(binary, text, subject)
     _, status = asyncio.run(login_and_send(client(postfix, mail_store), message))
     assert status is Status.SENT
     for box in ("bob", "carol", "dave"):
@@ -81,10 +76,10 @@ def test_the_composed_message_reaches_every_box_whole_and_without_bcc(
         assert "Bcc" not in delivered and delivered["Cc"] == CC
         got = attachments(delivered)
         assert (
-            hashlib.sha256(got["random.bin"]).digest()
+            hashlib.sha256(got[BINARY_NAME]).digest()
             == hashlib.sha256(binary.read_bytes()).digest()
         )
-        assert got["Grüße 日本.txt"] == text
+        assert got[TEXT_NAME] == text
 
 
 def test_a_large_attachment_goes_in_pipelined_bdat_chunks_as_the_sync_client_sends_it(
