@@ -39,12 +39,18 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, unquote
 
 from sasl_kit import channel_binding
-from sasl_kit.drivers.base import RECV_SIZE, ConnectionClosed, SessionSettings, run
+from sasl_kit.drivers.base import (
+    RECV_SIZE,
+    ConnectionClosed,
+    SessionSettings,
+    StartTLSUnavailable,
+    run,
+)
 from sasl_kit.errors import UsageError
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols import TLSMode
 from sasl_kit.protocols.base import ClientAuth, Result
-from sasl_kit.protocols.errors import MechanismRefused, ServerRefused
+from sasl_kit.protocols.errors import MechanismRefused
 from sasl_kit.protocols.postgresql import PROFILE, SessionStart, Startup, terminate
 
 SSLMODES: dict[str, TLSMode] = {
@@ -86,7 +92,9 @@ class PostgreSQLSession:
     def _start_tls(self, settings: SessionSettings) -> None:
         self._sock.sendall(self.startup.request_tls())
         if not self.startup.tls_answer(self._sock.recv(1)):
-            raise ServerRefused(f"{self._host} does not do TLS (it answered SSLRequest with N)")
+            raise StartTLSUnavailable(
+                f"{self._host} does not offer TLS (it answered SSLRequest with N)"
+            )
         context = settings.context or ssl.create_default_context()
         self._sock = context.wrap_socket(self._sock, server_hostname=settings.host)
 

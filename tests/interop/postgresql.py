@@ -12,8 +12,9 @@ Rules of this module (and those of ``mta``, whose ``Server`` it extends):
   password, stored as SCRAM-SHA-256 (``password_encryption``'s default).
 - ``ssl = on`` with a self-signed certificate for 127.0.0.1 (``cafile``), so
   the same server answers SSLRequest with ``S`` and serves clients without TLS
-  too. Durability is off (``--no-sync``, ``fsync = off``): the cluster lives
-  for one test session.
+  too; ``PostgreSQL(site, tls=False)`` is a cluster with ``ssl = off``, which
+  answers SSLRequest with ``N``. Durability is off (``--no-sync``,
+  ``fsync = off``): the cluster lives for one test session.
 - Stopping is a fast shutdown (SIGINT to the postmaster), then ``mta``'s
   deadline and SIGKILL of the process group.
 """
@@ -58,8 +59,9 @@ class PostgreSQL(Server):
 
     name = "postgresql"
 
-    def __init__(self, site: MailSite) -> None:
+    def __init__(self, site: MailSite, *, tls: bool = True) -> None:
         super().__init__(site)
+        self.tls = tls
         (self.port,) = free_ports(1)
         self.data = self.directory / "data"
         self.sockets = self.directory / "sockets"
@@ -110,15 +112,16 @@ class PostgreSQL(Server):
                 f"listen_addresses={HOST}",
                 "-c",
                 "fsync=off",
-                "-c",
-                "ssl=on",
-                "-c",
-                f"ssl_cert_file={self.site.tls.cert}",
-                "-c",
-                f"ssl_key_file={self.site.tls.key}",
+                *self._ssl_options(),
             )
         )
         self._wait_ready()
+
+    def _ssl_options(self) -> list[str]:
+        if not self.tls:
+            return ["-c", "ssl=off"]
+        cert, key = self.site.tls.cert, self.site.tls.key
+        return ["-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

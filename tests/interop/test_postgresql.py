@@ -10,6 +10,9 @@ What PostgreSQL 15.18 of Debian 12 does here (see also ../shared/PEERS.md):
 - A binding that does not match, or the flag ``y`` ("I could bind, you did not
   offer it") on a connection where it offered -PLUS, is 28000: FAILED, not the
   password's fault.
+- With ``ssl = off`` it answers SSLRequest with the one byte ``N`` (55.2.10):
+  the driver's ``StartTLSUnavailable``, which ``probe`` turns into its hint to
+  add ``--no-tls``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import pytest
 import sasl_kit
 from sasl_kit.cli import main
 from sasl_kit.drivers import open_session
-from sasl_kit.drivers.base import Session, SessionSettings
+from sasl_kit.drivers.base import Session, SessionSettings, StartTLSUnavailable
 from sasl_kit.drivers.postgresql import PostgreSQLSession
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.probe import Outcome as ProbeOutcome
-from sasl_kit.probe import probe
+from sasl_kit.probe import TLSUnavailable, probe
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result, lines_of
 from sasl_kit.protocols.errors import (
     CredentialsRejected,
@@ -62,6 +65,16 @@ def postgresql() -> Iterator[PostgreSQL]:
     require_programs(INITDB, POSTGRES, RUNUSER)
     require_root("the private PostgreSQL needs root (it runs as the postgres user)")
     with postgresql_site() as site, PostgreSQL(site) as server:
+        server.start()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgresql_without_tls() -> Iterator[PostgreSQL]:
+    """A second private cluster with ``ssl = off``, once per session, only where asked for."""
+    require_programs(INITDB, POSTGRES, RUNUSER)
+    require_root("the private PostgreSQL needs root (it runs as the postgres user)")
+    with postgresql_site() as site, PostgreSQL(site, tls=False) as server:
         server.start()
         yield server
 
@@ -371,3 +384,39 @@ def test_the_probe_command_prints_the_table(
     assert re.search(r"SCRAM-SHA-256-PLUS +yes +ok", out)
     assert re.search(r"SCRAM-SHA-256 +yes +ok", out)
     assert postgresql.password not in out
+
+
+# --- a server with ssl = off ----------------------------------------------------------
+
+
+def test_sslrequest_answered_with_n_is_starttls_unavailable(
+    postgresql_without_tls: PostgreSQL,
+) -> None:
+    with pytest.raises(StartTLSUnavailable, match=r"answered SSLRequest with N"):
+        session(postgresql_without_tls, "starttls")
+    opened = session(postgresql_without_tls, "none")  # the same server, without SSLRequest
+    try:
+        assert opened.mechanisms == ("SCRAM-SHA-256",)
+    finally:
+        opened.close()
+
+
+def test_probe_of_a_server_without_tls_suggests_no_tls_and_that_run_logs_in(
+    postgresql_without_tls: PostgreSQL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgresql_without_tls.url + "?sslmode=require"
+    with pytest.raises(TLSUnavailable):
+        probe(url)
+    (tmp_path / "password").write_text(postgresql_without_tls.password + "\n", encoding="utf-8")
+    argv = ["probe", url, "--username", postgresql_without_tls.user,
+            "--password-file", str(tmp_path / "password")]  # fmt: skip
+    assert main(argv) == 3
+    assert capsys.readouterr().err == (
+        f"sasl-kit: error: {HOST} does not offer TLS (it answered SSLRequest with N): "
+        "add --no-tls to probe it without TLS (and --allow-plaintext to try PLAIN and "
+        "LOGIN in the clear)\n"
+    )
+    assert main([*argv, "--no-tls"]) == 0  # what the hint says to do
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{postgresql_without_tls.url} (no TLS)"
+    assert re.search(r"SCRAM-SHA-256 +yes +ok", out)
