@@ -10,15 +10,25 @@ Rules of this script:
   PIPELINING; ``--serve sink-chunking`` adds CHUNKING) and aiosmtpd with a
   handler that drops the message. The sink answers a pipelined group in one
   write and reads with 1 MiB buffers; it parses nothing it does not need.
+- Ratios are taken within a round, never across rounds: the machine's speed
+  drifts by more than a target's margin between rounds, while the contenders
+  of one round run back to back. Each round's ratio is a row's time (or rate)
+  against its baseline's in that same round; the table shows the median of
+  those per-round ratios, and the verdict is on that median. The best time
+  (or rate) of each row over all rounds, and the ratio of the bests, are
+  shown beside it. The order of the contenders is reversed every other round,
+  so that a steady drift weighs on every row alike.
 - Messages per second: one connection per measurement, the same composed
-  message (To, Cc, Bcc, 2 KiB of text) sent again and again; the rounds of all
-  clients and servers are interleaved and the best round counts.
+  message (To, Cc, Bcc, 2 KiB of text) sent again and again; each round runs
+  every client against every server, and each client's rate is compared with
+  smtplib's on the same server in the same round.
 - The large attachment: each contender runs in a fresh process
   (``--contender``) that does the whole job, file on disk to final reply; it
   reports its own time, and its peak RSS is read by the parent from
   ``os.wait4``. smtplib + email builds the message in memory, as its API asks.
   The floor reads the file, base64-encodes it and writes it to the same sink
-  in one DATA, with nothing else: no MIME, no line-ending checks.
+  in one DATA, with nothing else: no MIME, no line-ending checks. Each round
+  runs every contender once and compares each with that round's floor.
 - Each run prints the machine beside its numbers (CPU model and caches, kernel,
   C library, TCP send buffers, the load at the start and at the end), and each
   contender its page faults: runs on two machines can only be compared with
@@ -43,6 +53,7 @@ import os
 import platform
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -274,10 +285,17 @@ RATE: dict[str, Callable[[int, OutgoingMessage, bytes, int], float]] = {
 class RateRow:
     server: str
     client: str
-    messages_per_s: float | None
-    x_smtplib: float | None
+    messages_per_s: float | None  # the best round's
+    x_smtplib: float | None  # the median over rounds of this round's rate / smtplib's
+    x_smtplib_best: float | None  # the best rate / smtplib's best rate
+    x_smtplib_rounds: list[float]  # each round's rate / smtplib's, in order
     target: str
     met: bool | None
+
+
+def _ordered(items: list[str], round_: int) -> list[str]:
+    """``items`` in order in even rounds, reversed in odd ones."""
+    return items if round_ % 2 == 0 else items[::-1]
 
 
 def measure_rates(n: int, rounds: int) -> list[RateRow]:
@@ -285,27 +303,32 @@ def measure_rates(n: int, rounds: int) -> list[RateRow]:
     wire = b"".join(message.chunks())
     servers = [s for s in SERVERS if s != "aiosmtpd" or _installed("aiosmtpd")]
     clients = [c for c in CLIENTS if c != "aiosmtplib" or _installed("aiosmtplib")]
-    best: dict[tuple[str, str], float] = {}
+    measured: dict[tuple[str, str], list[float]] = {}
     with contextlib.ExitStack() as stack:
         ports = {s: stack.enter_context(serving(s)) for s in servers}
-        for _ in range(rounds):
+        for round_ in range(rounds):
             for server in servers:
-                for client in clients:
-                    measured = RATE[client](ports[server], message, wire, n)
-                    best[server, client] = max(measured, best.get((server, client), 0.0))
+                for client in _ordered(clients, round_):
+                    rate = RATE[client](ports[server], message, wire, n)
+                    measured.setdefault((server, client), []).append(rate)
     rows = []
     for server in SERVERS:
+        base = measured.get((server, "smtplib"))
         for client in CLIENTS:
-            rate = best.get((server, client))
-            base = best.get((server, "smtplib"))
-            ratio = rate / base if rate is not None and base else None
+            rates = measured.get((server, client))
+            ratio = best_ratio = None
+            ratios = []
+            if rates is not None and base is not None:
+                ratios = [r / b for r, b in zip(rates, base, strict=True)]
+                ratio, best_ratio = statistics.median(ratios), max(rates) / max(base)
             target, met = "", None
             if client == "sasl-kit" and PIPELINED[server]:
                 target, met = (
                     f">= {RATE_TARGET}x smtplib",
                     ratio is not None and ratio >= RATE_TARGET,
                 )
-            rows.append(RateRow(server, client, rate, ratio, target, met))
+            best = None if rates is None else max(rates)
+            rows.append(RateRow(server, client, best, ratio, best_ratio, ratios, target, met))
     return rows
 
 
@@ -389,13 +412,15 @@ CONTENDERS: dict[str, tuple[str, Callable[[int, Path], None]]] = {
 @dataclass
 class BigRow:
     contender: str
-    seconds: float
-    peak_rss_mib: float
-    page_faults: int
-    cpu_seconds: float
-    cpu_x_floor: float
-    x_floor: float
-    smtplib_over_this: float
+    seconds: float  # the best round's
+    peak_rss_mib: float  # the largest of all rounds
+    page_faults: int  # the most of all rounds
+    cpu_seconds: float  # the best round's
+    cpu_x_floor: float  # the median over rounds of this round's CPU s / the floor's
+    x_floor: float  # the median over rounds of this round's seconds / the floor's
+    x_floor_best: float  # the best seconds / the floor's best
+    x_floor_rounds: list[float]  # each round's seconds / the floor's, in order
+    smtplib_over_this: float  # the median over rounds of smtplib + email's seconds / these
     target: str
     met: bool | None
 
@@ -421,41 +446,47 @@ def _run_contender(
     return seconds, usage.ru_maxrss / 1024, usage.ru_minflt, cpu  # ru_maxrss: KiB on Linux
 
 
+FLOOR = "floor (base64 over a socket)"
+HEAVY = "smtplib + email"
+# The floor runs between the two sasl-kit rows whichever way a round goes; smtplib +
+# email (seconds, and a GiB of memory) at an end.
+RUN_ORDER = ["sasl-kit (DATA)", FLOOR, "sasl-kit (BDAT)", "base64 lines only (sasl-kit)", HEAVY]
+
+
 def measure_big(size: int, rounds: int, env: dict[str, str]) -> list[BigRow]:
+    runs: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in CONTENDERS}
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         path = Path(folder, "attachment.bin")
         with open(path, "wb") as f:
             for _ in range(0, size, 1 << 20):
                 f.write(os.urandom(min(1 << 20, size - f.tell())))
         ports = {s: stack.enter_context(serving(s)) for s in ("sink", "sink-chunking")}
-        best: dict[str, tuple[float, float, int, float]] = {}
-        for _ in range(rounds):
-            for name, (server, _) in CONTENDERS.items():
-                seconds, rss, faults, cpu = _run_contender(name, ports[server], path, env)
-                old = best.get(name)
-                best[name] = (
-                    (min(seconds, old[0]), max(rss, old[1]), max(faults, old[2]), min(cpu, old[3]))
-                    if old
-                    else (seconds, rss, faults, cpu)
-                )
-    floor, floor_cpu = (
-        best["floor (base64 over a socket)"][0],
-        best["floor (base64 over a socket)"][3],
-    )
-    heavy = best["smtplib + email"][0]
+        for round_ in range(rounds):
+            for name in _ordered(RUN_ORDER, round_):
+                server = CONTENDERS[name][0]
+                runs[name].append(_run_contender(name, ports[server], path, env))
+    floor, heavy = runs[FLOOR], runs[HEAVY]
+
+    def per_round(name: str, field: int) -> list[float]:
+        """Each round's ``field`` of ``name`` against the floor's in that round."""
+        return [run[field] / other[field] for run, other in zip(runs[name], floor, strict=True)]
+
     rows = []
-    for name, (seconds, rss, faults, cpu) in best.items():
+    for name, measured in runs.items():
+        seconds, rss = min(r[0] for r in measured), max(r[1] for r in measured)
+        faults, cpu = max(r[2] for r in measured), min(r[3] for r in measured)
+        rounds_x_floor = per_round(name, 0)
+        x_floor = statistics.median(rounds_x_floor)
+        over_this = statistics.median(
+            other[0] / run[0] for run, other in zip(measured, heavy, strict=True)
+        )
         target, met = "", None
         if name.startswith("sasl-kit"):
             target = (
                 f"RSS < {RSS_TARGET_MIB} MiB, >= {SPEEDUP_TARGET:g}x smtplib, "
                 f"<= {FLOOR_TARGET}x floor"
             )
-            met = (
-                rss < RSS_TARGET_MIB
-                and heavy / seconds >= SPEEDUP_TARGET
-                and seconds / floor <= FLOOR_TARGET
-            )
+            met = rss < RSS_TARGET_MIB and over_this >= SPEEDUP_TARGET and x_floor <= FLOOR_TARGET
         rows.append(
             BigRow(
                 name,
@@ -463,9 +494,11 @@ def measure_big(size: int, rounds: int, env: dict[str, str]) -> list[BigRow]:
                 rss,
                 faults,
                 cpu,
-                cpu / floor_cpu,
-                seconds / floor,
-                heavy / seconds,
+                statistics.median(per_round(name, 3)),
+                x_floor,
+                seconds / min(r[0] for r in floor),
+                rounds_x_floor,
+                over_this,
                 target,
                 met,
             )
@@ -508,6 +541,7 @@ def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as
             r.client,
             _fmt(r.messages_per_s, ".0f"),
             _fmt(r.x_smtplib, ".2f"),
+            _fmt(r.x_smtplib_best, ".2f"),
             r.target,
             _met(r.met),
         ]
@@ -519,6 +553,7 @@ def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as
             f"{r.seconds:.2f}",
             f"{r.peak_rss_mib:.0f}",
             f"{r.x_floor:.2f}",
+            f"{r.x_floor_best:.2f}",
             f"{r.smtplib_over_this:.1f}",
             f"{r.page_faults}",
             f"{r.cpu_seconds:.2f}",
@@ -532,23 +567,31 @@ def report(rates: list[RateRow], big: list[BigRow], settings: dict[str, Any], as
     return "\n".join(
         [
             f"Messages per second over one connection ({settings['messages']} messages of "
-            f"{settings['message_bytes']} bytes, 3 recipients, best of {settings['rounds']}):",
-            _table(["server", "client", "msg/s", "x smtplib", "target", "met"], rate_rows),
+            f"{settings['message_bytes']} bytes, 3 recipients, {settings['rounds']} rounds; "
+            "msg/s: the best round's; x smtplib: the median of the rounds' ratios to smtplib "
+            "on the same server, the verdict's; x of bests: best rate over smtplib's best):",
+            _table(
+                ["server", "client", "msg/s", "x smtplib", "x of bests", "target", "met"],
+                rate_rows,
+            ),
             *(
                 ["n/a: aiosmtpd or aiosmtplib is not installed (pip install -e '.[bench]')"]
                 if any(r.messages_per_s is None for r in rates)
                 else []
             ),
             "",
-            f"A {mib:.0f} MiB attachment, compose + send, one process each "
-            f"(best of {settings['big_rounds']}; seconds and CPU s: the job, without the "
-            "interpreter's start and imports; page faults and RSS: the whole process):",
+            f"A {mib:.0f} MiB attachment, compose + send, one process each, "
+            f"{settings['big_rounds']} rounds (seconds and CPU s: the job, without the "
+            "interpreter's start and imports, the best round's; page faults and RSS: the whole "
+            "process, the largest; x floor, CPU x floor and smtplib/this: the median of the "
+            "rounds' ratios, the verdict's; x of bests: best seconds over the floor's best):",
             _table(
                 [
                     "contender",
                     "seconds",
                     "peak RSS MiB",
                     "x floor",
+                    "x of bests",
                     "smtplib/this",
                     "page faults",
                     "CPU s",
@@ -609,7 +652,7 @@ def main() -> int:
         "--big-rounds",
         type=int,
         metavar="N",
-        help="rounds of the attachment contenders, the best counting (default 3; 1 with --quick)",
+        help="rounds of the attachment contenders (default 5; 1 with --quick)",
     )
     parser.add_argument(
         "--contender-env",
@@ -629,8 +672,8 @@ def main() -> int:
         CONTENDERS[args.contender][1](args.port, args.file)
         print(time.perf_counter() - start, time.process_time() - cpu)
         return 0
-    messages, rounds = (50, 1) if args.quick else (1000, 3)
-    size, big_rounds = (4 << 20, 1) if args.quick else (200 << 20, 3)
+    messages, rounds = (50, 1) if args.quick else (1000, 5)
+    size, big_rounds = (4 << 20, 1) if args.quick else (200 << 20, 5)
     big_rounds = args.big_rounds or big_rounds
     settings = {
         "date": datetime.date.today().isoformat(),

@@ -23,12 +23,14 @@ def _bench(*args: str) -> str:
 
 def test_a_quick_run_prints_both_tables_with_every_row() -> None:
     lines = _bench().splitlines()
-    assert any(re.match(r"server\s+client\s+msg/s\s+x smtplib\s+target\s+met", x) for x in lines)
+    header = r"server\s+client\s+msg/s\s+x smtplib\s+x of bests\s+target\s+met"
+    assert any(re.match(header, x) for x in lines)
     for server in ("sink", "sink-chunking", "aiosmtpd"):
         for client in CLIENTS:
-            row = re.compile(rf"{server}\s+{client}\s+\d+\s+\d+\.\d\d")
+            row = re.compile(rf"{server}\s+{client}\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d")
             assert any(row.match(line) for line in lines), (server, client)
-    assert any(re.match(r"contender\s+seconds\s+peak RSS MiB\s+x floor", x) for x in lines)
+    header = r"contender\s+seconds\s+peak RSS MiB\s+x floor\s+x of bests"
+    assert any(re.match(header, x) for x in lines)
     for contender in CONTENDERS:
         row = re.compile(rf"{re.escape(contender)}\s+\d+\.\d\d\s+\d+\s")
         assert any(row.match(line) for line in lines), contender
