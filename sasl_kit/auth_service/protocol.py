@@ -12,9 +12,10 @@ Rules of this module:
   what ``log`` says.
 - Every line from the client is untrusted. A line that breaks the protocol
   (unknown command, bad version, a second AUTH with an id in use, a CONT for
-  no waiting request, an AUTH for a mechanism not announced, a line over
-  ``MAX_LINE``, too many requests at once) raises ``ProtocolViolation``: the
-  connection must be closed, as Dovecot closes it. A bad SASL message inside
+  no waiting request, an AUTH for a mechanism not announced, an AUTH with a
+  field after ``resp=``, a line over ``MAX_LINE``, too many requests at once)
+  raises ``ProtocolViolation``: the connection must be closed, as Dovecot
+  closes it. A bad SASL message inside
   a request is that request's FAIL, never the connection's end.
 - Lines are split by the profiles' ``LineBuffer``, which counts a line with
   its ending here, as Dovecot's reader does.
@@ -28,7 +29,7 @@ speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
 
     S: VERSION 1 2 / MECH name flags... / SPID pid / CUID n / COOKIE hex / DONE
     C: VERSION 1 x / CPID pid
-    C: AUTH id mech service=smtp [secured] [resp=base64] ...
+    C: AUTH id mech service=smtp [secured] ... [resp=base64]   (resp last, as Dovecot wants)
     S: CONT id base64          C: CONT id base64      (as often as the mechanism needs)
     S: OK id user=NAME   or   S: FAIL id [reason=TEXT] [temp]
 
@@ -218,8 +219,12 @@ class Connection:
         info = self._offered.get(args[1].upper())
         if info is None:
             raise ProtocolViolation(f"AUTH for a mechanism not offered: {_shown(args[1])}")
+        fields = args[2:]
+        if any(arg.partition("=")[0] == "resp" for arg in fields[:-1]):
+            # Dovecot 2.3 logs "sent AUTH parameters after 'resp'" and disconnects.
+            raise ProtocolViolation(f"AUTH {rid} has a field after resp=, which must be last")
         parameters: dict[str, str] = {}
-        for arg in args[2:]:
+        for arg in fields:
             name, _, value = arg.partition("=")
             parameters[name] = unescape(value)
         if "service" not in parameters:

@@ -193,6 +193,38 @@ def test_a_line_that_breaks_the_protocol_closes_the_connection(line: bytes) -> N
         connection().receive(line)
 
 
+RESPONSE = b64(b"\0tim\0" + USERS["tim"].encode())
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["\tfoo=bar", "\tsecured", "\t", f"\tresp={RESPONSE}"],
+    ids=["unknown", "secured", "empty", "resp-again"],
+)
+def test_a_field_after_resp_closes_the_connection_as_dovecot_does(after: str) -> None:
+    line = f"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp={RESPONSE}{after}\n"
+    with pytest.raises(ProtocolViolation, match="a field after resp=, which must be last"):
+        connection().receive(line.encode())
+
+
+_FIELD = st.text(st.characters(blacklist_characters="\t\r\n"), max_size=12)
+_FIELDS = st.lists(st.one_of(st.sampled_from(["secured", "nologin", "resp", "resp="]), _FIELD))
+
+
+@given(_FIELDS, _FIELDS)
+def test_resp_is_refused_anywhere_but_last(before: list[str], after: list[str]) -> None:
+    fields = [*before, f"resp={RESPONSE}", *after]
+    line = "\t".join(["AUTH", "1", "PLAIN", "service=smtp", *fields]) + "\n"
+    resp_not_last = any(f.partition("=")[0] == "resp" for f in fields[:-1])
+    try:
+        out = connection().receive(line.encode())
+    except ProtocolViolation:
+        assert resp_not_last
+    else:
+        assert not resp_not_last
+        assert len(out) == 1 and out[0].line.split(b"\t")[0] in (b"CONT", b"OK", b"FAIL")
+
+
 def test_an_id_in_use_and_too_many_requests_close_the_connection() -> None:
     conn = connection()
     conn.receive(b"AUTH\t1\tCRAM-MD5\tservice=smtp\n")

@@ -6,7 +6,13 @@ STARTTLS: swaks (and the message is delivered), GNU SASL's ``gsasl --smtp`` (it 
 authenticates) and ``sasl-kit send``. A wrong password gets Postfix's 535; an auth
 service that is gone gets Postfix's temporary failure (454), never an acceptance.
 The handshake Postfix receives is compared with the one Dovecot 2.3 sends, and so is
-what each service does with a line of exactly its 16384 bytes and one byte more.
+what each service does with a line of exactly its 16384 bytes and one byte more, and
+with an AUTH that has a field after ``resp=``: Dovecot 2.3.19 logs "BUG:
+Authentication client ... sent AUTH parameters after 'resp'" and closes the
+connection without an answer (auth-request-handler.c: ``resp`` must be the last
+parameter), whatever the field (an unknown one, ``secured``, an empty one). The
+protocol's document (doc.dovecot.org, "Dovecot Authentication Protocol") says
+"Everything after it is ignored"; the server does not ignore it, it disconnects.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,6 +160,54 @@ def test_a_line_at_the_limit_is_answered_and_one_byte_more_closes_as_dovecot_doe
     assert "broke the protocol: the client sent a line longer than 16384" in caplog.text
     assert "internal error" not in caplog.text
     assert _handshake(service.port)[-1] == "DONE"  # the service itself goes on
+
+
+AFTER_RESP = [
+    pytest.param("\tfoo=bar", id="unknown"),
+    pytest.param("\tsecured", id="secured"),
+    pytest.param("\t", id="empty"),
+]
+
+
+def _auth_plain(after: str = "") -> bytes:
+    resp = _plain(ALICE.user, ALICE.password)
+    return f"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp={resp}{after}\n".encode()
+
+
+def _count(path: Path, text: str) -> int:
+    return path.read_text("utf-8", "replace").count(text)
+
+
+def _logged_once_more(path: Path, text: str, before: int) -> bool:
+    """Whether ``text`` is in the log more than ``before`` times within a few seconds
+    (Dovecot logs through its log process, a moment after it has closed)."""
+    deadline = time.monotonic() + 5
+    while _count(path, text) <= before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("after", AFTER_RESP)
+def test_dovecot_closes_the_connection_on_a_field_after_resp(dovecot: Dovecot, after: str) -> None:
+    said = "sent AUTH parameters after 'resp'"
+    before = _count(dovecot.log, said)
+    assert _answer(dovecot.auth_port, _auth_plain()) == b"OK\t1\tuser=alice\n"
+    assert _answer(dovecot.auth_port, _auth_plain(after)) == b""  # no FAIL: it closes
+    assert _logged_once_more(dovecot.log, said, before)
+
+
+@pytest.mark.parametrize("after", AFTER_RESP)
+def test_our_service_closes_on_a_field_after_resp_as_dovecot_does(
+    service: Service, dovecot: Dovecot, after: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    line = _auth_plain(after)
+    assert (_answer(service.port, line), _answer(dovecot.auth_port, line)) == (b"", b"")
+    said = "broke the protocol: AUTH 1 has a field after resp=, which must be last"
+    assert said in caplog.text
+    assert _answer(service.port, _auth_plain()) == b"OK\t1\tuser=alice\n"  # resp last: fine
 
 
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
