@@ -216,6 +216,20 @@ class Server:
                 raise self.failure(f"no {banner!r} on port {port} within {START_TIMEOUT} s")
             time.sleep(0.05)
 
+    def log_count(self, text: str) -> int:
+        """How often ``text`` is in the server's log so far."""
+        return self.log.read_text("utf-8", "replace").count(text)
+
+    def logged_again(self, text: str, before: int, *, timeout: float = START_TIMEOUT) -> bool:
+        """Whether ``text`` is in the log more than ``before`` times within ``timeout``
+        (a server may log through a process of its own, a moment after it answered)."""
+        deadline = time.monotonic() + timeout
+        while self.log_count(text) <= before:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _exited(self) -> bool:
         """Whether our child exited, without reaping it: its pid, the group's id, stays ours."""
         assert self._proc is not None
@@ -353,13 +367,23 @@ service auth {{
 
 
 OAUTH_KEY = b"sasl-kit interop: the HS256 key of the OAuth Dovecot"
+ISSUED_AGO = 5
+"""Seconds before now that ``mint_token`` says a token was issued (``iat``), as a real
+issuer's token is older than its first use. Dovecot 2.3.19 refuses ``iat > time(NULL)``
+with no leeway (lib-oauth2/oauth2-jwt.c), and glibc's ``time()`` reads the kernel's
+coarse clock, a tick (about 4 ms here) behind the ``clock_gettime`` that Python's
+``time.time()`` reads: a token minted as "now" in the first milliseconds of a second
+was "issued in future" for Dovecot (2 of 300 logins, each minted < 2 ms past a second)."""
 
 
-def mint_token(user: str, *, key: bytes = OAUTH_KEY, lifetime: int = 600) -> str:
-    """An HS256 JWT (RFC 7519) for ``user`` that ``DovecotOAuth`` validates locally.
+def mint_token(
+    user: str, *, key: bytes = OAUTH_KEY, lifetime: int = 600, issued_ago: int = ISSUED_AGO
+) -> str:
+    """An HS256 JWT (RFC 7519) for ``user`` that ``DovecotOAuth`` validates locally,
+    issued ``issued_ago`` seconds ago and expiring ``lifetime`` seconds from now.
 
     Dovecot 2.3 wants header ``typ`` exactly "JWT", the user in ``sub``, an
-    integer ``exp``; ``iat`` is checked not to lie in the future.
+    integer ``exp``; ``iat`` is checked not to lie in the future (``ISSUED_AGO``).
     """
 
     def part(data: bytes) -> str:
@@ -367,7 +391,8 @@ def mint_token(user: str, *, key: bytes = OAUTH_KEY, lifetime: int = 600) -> str
 
     now = int(time.time())
     header = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = part(json.dumps({"sub": user, "iat": now, "exp": now + lifetime}).encode())
+    times = {"iat": now - issued_ago, "exp": now + lifetime}
+    claims = part(json.dumps({"sub": user, **times}).encode())
     signature = hmac.new(key, f"{header}.{claims}".encode(), hashlib.sha256).digest()
     return f"{header}.{claims}.{part(signature)}"
 

@@ -24,7 +24,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,28 +173,13 @@ def _auth_plain(after: str = "") -> bytes:
     return f"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp={resp}{after}\n".encode()
 
 
-def _count(path: Path, text: str) -> int:
-    return path.read_text("utf-8", "replace").count(text)
-
-
-def _logged_once_more(path: Path, text: str, before: int) -> bool:
-    """Whether ``text`` is in the log more than ``before`` times within a few seconds
-    (Dovecot logs through its log process, a moment after it has closed)."""
-    deadline = time.monotonic() + 5
-    while _count(path, text) <= before:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.mark.parametrize("after", AFTER_RESP)
 def test_dovecot_closes_the_connection_on_a_field_after_resp(dovecot: Dovecot, after: str) -> None:
     said = "sent AUTH parameters after 'resp'"
-    before = _count(dovecot.log, said)
+    before = dovecot.log_count(said)
     assert _answer(dovecot.auth_port, _auth_plain()) == b"OK\t1\tuser=alice\n"
     assert _answer(dovecot.auth_port, _auth_plain(after)) == b""  # no FAIL: it closes
-    assert _logged_once_more(dovecot.log, said, before)
+    assert dovecot.logged_again(said, before)
 
 
 @pytest.mark.parametrize("after", AFTER_RESP)

@@ -82,6 +82,18 @@ def test_a_refused_token_reports_dovecots_status(
     assert text.endswith(f"; its {mechanism} error: {STATUS[mechanism]}")
 
 
+def test_dovecot_refuses_a_token_issued_ahead_of_its_clock_with_no_leeway(
+    dovecot_oauth: DovecotOAuth, mail_store: MailSite
+) -> None:
+    # Why mint_token backdates iat (mta.ISSUED_AGO): Dovecot 2.3.19 allows no skew.
+    said = "Local validation failed: Token is issued in future"
+    before = dovecot_oauth.log_count(said)
+    ahead = mint_token(ALICE.user, issued_ago=-2)
+    with pytest.raises(imaplib.IMAP4.error, match=STATUS["OAUTHBEARER"]):
+        imap_login(dovecot_oauth, mail_store, ahead, "OAUTHBEARER")
+    assert dovecot_oauth.logged_again(said, before)
+
+
 def _smtp(postfix: PostfixOAuth, site: MailSite) -> SMTPClient:
     return SMTPClient(HOST, postfix.smtp_port, cafile=site.cafile, timeout=TIMEOUT)
 
