@@ -19,14 +19,19 @@ from __future__ import annotations
 from importlib import import_module
 
 from sasl_kit.errors import PolicyRefused, UnknownMechanism, UsageError
-from sasl_kit.mechanisms.base import ClientOptions, ServerOptions
+from sasl_kit.mechanisms.base import (
+    ClientFromFields,
+    ClientMechanism,
+    ClientOptions,
+    ServerOptions,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
     from importlib.metadata import EntryPoint
 
-    from sasl_kit.mechanisms.base import ClientMechanism, CredentialStore, ServerMechanism
+    from sasl_kit.mechanisms.base import CredentialStore, ServerMechanism
 
 ENTRY_POINT_GROUP = "sasl_kit.mechanisms"
 CREDENTIALS = ("password", "token", "external", "none")
@@ -53,6 +58,8 @@ _NEEDS = {
     "and the caller did not ask for one",
     "none": "authenticates no one (anonymous), and the caller did not ask for that",
 }
+_CLIENT_FIELDS = ClientOptions._names
+_new = object.__new__
 _FIELDS = ("name", "client", "server", "strength", "plaintext", "channel_binding", "credential")
 
 
@@ -296,6 +303,9 @@ class Registry:
         self, infos: Iterable[MechanismInfo] = (), *, entry_point_group: str | None = None
     ) -> None:
         self._table: dict[str, MechanismInfo] = {}
+        # A row's client class, and the same class again when it is made from its
+        # fields alone, by the row's name, once a client was made (``client``).
+        self._clients: dict[str, tuple[type[ClientMechanism], type[ClientFromFields] | None]] = {}
         self._pending_group = entry_point_group
         for info in infos:
             self.register(info)
@@ -304,6 +314,7 @@ class Registry:
         if not isinstance(info, MechanismInfo):
             raise UsageError(f"can only register a MechanismInfo, not {type(info).__name__}")
         self._table[info.name] = info
+        self._clients.pop(info.name, None)
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Register every third-party ``MechanismInfo`` published under ``group``."""
@@ -344,14 +355,41 @@ class Registry:
 
     def client(self, name: str, **options: object) -> ClientMechanism:
         """A new client mechanism; ``options`` are the fields of ``ClientOptions``."""
-        cls = (self._table.get(name) or self.get(name)).client
-        if cls is None:
-            raise UnknownMechanism(f"{name.upper()} has no client side here")
+        try:
+            cls, from_fields = self._clients[name]
+        except KeyError:
+            cls, from_fields = self._client_class(name)
+        # Every ClientOptions field has a default: known names make valid options.
+        if from_fields is not None and _CLIENT_FIELDS.issuperset(options):
+            made = _new(from_fields)
+            made._fields = options  # what ClientFromFields.options is built over
+            return made
         try:
             checked = ClientOptions._of(options)
         except TypeError as exc:
             raise UsageError(f"bad option for ClientOptions: {exc}") from None
         return cls(checked)
+
+    def _client_class(
+        self, name: str
+    ) -> tuple[type[ClientMechanism], type[ClientFromFields] | None]:
+        """The client class of ``name``'s row, and that class again if ``client`` may
+        make it from its fields alone: a ``ClientFromFields`` whose ``__init__`` and
+        ``__new__`` are the inherited ones, which would only keep the options."""
+        info = self.get(name)
+        cls = info.client
+        if cls is None:
+            raise UnknownMechanism(f"{name.upper()} has no client side here")
+        from_fields = (
+            cls
+            if issubclass(cls, ClientFromFields)
+            and cls.__init__ is ClientMechanism.__init__
+            and cls.__new__ is object.__new__
+            else None
+        )
+        if name == info.name:  # the name as registered: other spellings take this path
+            self._clients[name] = (cls, from_fields)
+        return cls, from_fields
 
     def server(
         self,

@@ -32,7 +32,7 @@ from sasl_kit.errors import AuthenticationFailed, SASLError, UsageError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (7 ms of start-up)
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import ClassVar, Self, TypeVar, dataclass_transform
+    from typing import Any, ClassVar, Self, TypeVar, dataclass_transform
 
     from sasl_kit.mechanisms.values import ChannelBinding as ChannelBinding
     from sasl_kit.mechanisms.values import CredentialStore as CredentialStore
@@ -350,6 +350,38 @@ class ClientMechanism(Mechanism):
         their failure message, since the protocol's own reply is generic.
         """
         return None
+
+
+class ClientFromFields(ClientMechanism):
+    """A client whose steps read its options' fields (``_fields``), not ``options``.
+
+    A ``ClientOptions`` value keeps its fields in one dict, the options given to it,
+    and reads a field that is not there from the class, its default. The registry
+    makes a client of this kind without that value: it checks the names as
+    ``ClientOptions`` does and hands the same dict over as ``_fields``; ``options``
+    is built over that dict when first read, so it equals what ``cls(options)``
+    would hold. One object fewer per login (docs/bench.md: making a client).
+    Setting ``options`` sets the fields with it. The fields live in a slot, out
+    of ``vars()``, since they hold the password. A subclass with its own
+    ``__init__`` is made through it, as any client.
+    """
+
+    __slots__ = ("_fields", "_options")
+    _fields: dict[str, Any]
+    _options: ClientOptions
+
+    @property
+    def options(self) -> ClientOptions:
+        try:
+            return self._options
+        except AttributeError:  # made from its fields: build the value once, now
+            self._options = made = ClientOptions._of(self._fields)
+            return made
+
+    @options.setter
+    def options(self, options: ClientOptions) -> None:
+        self._fields = vars(options)
+        self._options = options
 
 
 class ServerMechanism(Mechanism):

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sasl_kit
-from sasl_kit import AuthenticationFailed, MalformedMessage
-from sasl_kit.mechanisms.cram_md5 import cram_md5_digest
+from sasl_kit import AuthenticationFailed, ClientOptions, MalformedMessage, Registry, UsageError
+from sasl_kit.mechanisms.cram_md5 import CramMD5Client, cram_md5_digest
+from sasl_kit.registry import BUILTINS
 
 USERS = {"tim": "tanstaaftanstaaf", "first last": "spaced"}
 
@@ -129,3 +130,72 @@ def test_the_server_compares_the_digest_with_hmac_compare_digest(
     srv.step(b"tim " + digest)
     assert srv.complete
     assert compared == [(digest, digest)]
+
+
+CHALLENGE = b"<1896.697170952@postoffice.reston.mci.net>"
+
+
+def test_a_registry_made_client_holds_the_options_it_was_given_and_hides_the_password() -> None:
+    # The registry makes a CRAM-MD5 client from its fields; ``options`` is built on read.
+    client = sasl_kit.client("CRAM-MD5", username="tim", password="tanstaaftanstaaf")
+    options = client.options
+    assert type(options) is ClientOptions
+    assert options == ClientOptions(username="tim", password="tanstaaftanstaaf")
+    assert client.options is options
+    assert "tanstaaftanstaaf" not in repr(client) + repr(options) + repr(vars(client))
+
+
+def test_fields_not_given_answer_as_their_defaults_do() -> None:
+    made = sasl_kit.client("CRAM-MD5").step(CHALLENGE)
+    assert made == CramMD5Client(ClientOptions()).step(CHALLENGE)
+    assert made == f" {cram_md5_digest('', CHALLENGE)}".encode()
+
+
+def test_options_set_on_a_client_are_the_ones_it_answers_with() -> None:
+    # What sasl_kit.compat.puresasl's dispose does: replace the options, password cleared.
+    client = sasl_kit.client("CRAM-MD5", username="tim", password="tanstaaftanstaaf")
+    client.options = client.options.replace(username="chris", password="")
+    assert client.options == ClientOptions(username="chris")
+    assert client.step(CHALLENGE) == f"chris {cram_md5_digest('', CHALLENGE)}".encode()
+
+
+def test_a_client_made_from_options_directly_answers_as_a_registry_made_one() -> None:
+    options = ClientOptions(username="tim", password="tanstaaftanstaaf")
+    direct = CramMD5Client(options)
+    assert direct.options is options
+    made = sasl_kit.client("cram-md5", username="tim", password="tanstaaftanstaaf")
+    assert direct.step(CHALLENGE) == made.step(CHALLENGE)
+
+
+def test_a_bad_option_is_refused_in_the_words_of_every_other_mechanism() -> None:
+    with pytest.raises(UsageError) as bad:
+        sasl_kit.client("CRAM-MD5", username="tim", pasword="typo")
+    assert str(bad.value) == (
+        "bad option for ClientOptions: "
+        "ClientOptions.__init__() got an unexpected keyword argument 'pasword'"
+    )
+
+
+class _Recording(CramMD5Client):
+    """A third-party subclass with its own ``__init__``: made through it, with options."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        self.given = options
+        super().__init__(options)
+
+
+def test_a_subclass_with_its_own_init_gets_its_client_options_there() -> None:
+    registry = Registry(BUILTINS)
+    registry.register(sasl_kit.MechanismInfo("CRAM-MD5", _Recording, None, strength=30))
+    client = registry.client("CRAM-MD5", username="tim", password="tanstaaftanstaaf")
+    assert isinstance(client, _Recording)
+    assert type(client.given) is ClientOptions
+    assert client.given == ClientOptions(username="tim", password="tanstaaftanstaaf")
+    assert client.options is client.given
+
+
+def test_registering_a_name_again_replaces_the_client_class_made_before() -> None:
+    registry = Registry(BUILTINS)
+    assert type(registry.client("CRAM-MD5")) is CramMD5Client
+    registry.register(sasl_kit.MechanismInfo("CRAM-MD5", _Recording, None, strength=30))
+    assert type(registry.client("CRAM-MD5")) is _Recording
