@@ -39,3 +39,27 @@ def test_both_works_are_measured_with_a_target_each() -> None:
         for i in IMPLEMENTATIONS
     }
     assert all(row["target"] for row in report["rows"] if row["implementation"] == "sasl-kit")
+
+
+def test_create_and_answer_verdicts_read_the_paired_median() -> None:
+    report = json.loads(_bench("--json"))
+    paired = {
+        (row["work"], row["mechanism"], row["implementation"]): row
+        for row in report["rows"]
+        if row["paired"] is not None
+    }
+    assert set(paired) == {
+        ("create + answer", "CRAM-MD5", "sasl-kit"),
+        ("create + answer", "DIGEST-MD5", "sasl-kit"),
+    }
+    cram = paired[("create + answer", "CRAM-MD5", "sasl-kit")]
+    digest = paired[("create + answer", "DIGEST-MD5", "sasl-kit")]
+    assert (cram["paired"]["ratio"], digest["paired"]["ratio"]) == (
+        "sasl-kit/floor (stdlib)",
+        "pure-sasl/sasl-kit",
+    )
+    for row in (cram, digest):
+        ratios = row["paired"]
+        assert ratios["p25"] <= ratios["median"] <= ratios["p75"]
+    assert cram["met"] == (cram["paired"]["median"] <= 1.5)
+    assert digest["met"] == (digest["paired"]["median"] >= 10)
