@@ -4,7 +4,13 @@ Rules of this module:
 - One family, one module. The hash and the -PLUS flag come from the mechanism's
   name; nothing else differs between the six mechanisms.
 - Formulas are pure functions next to their RFC section; the classes parse,
-  keep the three messages AuthMessage is made of, and call the formulas.
+  keep the three messages AuthMessage is made of, and call the formulas. The
+  client's login path (``ClientKeys.derive``, ``ScramClient._client_final``)
+  writes the same hashlib/hmac calls out instead: a fresh-salt login runs cold
+  after PBKDF2, where every call layer costs (docs/bench.md); the RFC vectors
+  and tests/mechanisms/test_scram_fast_paths.py hold it to the formulas.
+- The usual well-formed server message is read by str methods (a fast path);
+  anything else goes the general way, the regexes, which word every error.
 - The gs2 header's channel-binding flag follows RFC 5802 6: a -PLUS client sends
   ``p=type``; any other client sends ``y`` when it has binding data but the
   server offered no -PLUS, else ``n``. A server that has binding data offers
@@ -19,9 +25,9 @@ Rules of this module:
   holds one. An unknown user gets a made-up salt and fails at the proof, as a
   wrong password does.
 - The one piece of process state is ``SALTED_PASSWORDS``: a bounded, thread-safe
-  LRU of the client's SaltedPassword and the ClientKey, StoredKey and ServerKey
-  derived from it (RFC 5802 5.1 allows caching them), keyed by a keyed BLAKE2b
-  of the password under a random per-process key, never the password.
+  (lock-free) LRU of the client's SaltedPassword and the ClientKey, StoredKey and
+  ServerKey derived from it (RFC 5802 5.1 allows caching them), keyed by a keyed
+  BLAKE2b of the password under a random per-process key, never the password.
 - Proofs and signatures are compared in constant time. Errors name the field
   that was wrong, never its value; the one exception is the server's own
   ``e=`` reason, which the client reports (reduced to printable ASCII).
@@ -41,10 +47,9 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
 
 from sasl_kit import preparation
 from sasl_kit.errors import (
@@ -57,7 +62,6 @@ from sasl_kit.errors import (
 from sasl_kit.mechanisms.base import (
     ChannelBinding,
     ClientMechanism,
-    ClientOptions,
     ScramCredentialStore,
     ScramKeys,
     ServerMechanism,
@@ -68,14 +72,18 @@ from sasl_kit.mechanisms.plain import decode_utf8
 HASHES: Mapping[str, str] = {"SHA-1": "sha1", "SHA-256": "sha256", "SHA-512": "sha512"}
 """The hash in a SCRAM mechanism's name -> hashlib's name for it."""
 
-# RFC 5802 7: printable = %x21-2B / %x2D-7E (no comma); saslname escapes "," and "=".
-_NONCE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+_HASH_CONSTRUCTORS: Mapping[str, Callable[[bytes], hashlib._Hash]] = {
+    name: getattr(hashlib, name) for name in HASHES.values()
+}
+"""hashlib's constructor of each hash in ``HASHES``: ``hashlib.new`` without its lookup."""
+
+# RFC 5802 7: saslname escapes "," and "=".
 _SASLNAME = re.compile(r"(?:[^,=]|=2C|=3D)+")
 _CB_NAME = re.compile(r"[A-Za-z0-9.\-]+")
-_ITERATIONS = re.compile(r"[1-9][0-9]{0,9}")
 _NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]+")
 
 _PROCESS_KEY = secrets.token_bytes(32)
+_PASSWORD_MAC = hashlib.blake2b(key=_PROCESS_KEY)  # copied per use: SaltedPasswordCache.keys
 
 
 # --- Formulas (RFC 5802 3), bytes in and bytes out -----------------------------------
@@ -93,7 +101,8 @@ def client_key(hash_name: str, salted: bytes) -> bytes:
 
 def stored_key(hash_name: str, client_key_: bytes) -> bytes:
     """RFC 5802 3: StoredKey := H(ClientKey)."""
-    return hashlib.new(hash_name, client_key_).digest()
+    new = _HASH_CONSTRUCTORS.get(hash_name)
+    return (hashlib.new(hash_name, client_key_) if new is None else new(client_key_)).digest()
 
 
 def server_key(hash_name: str, salted: bytes) -> bytes:
@@ -153,6 +162,18 @@ def gs2_header(cbind_flag: str, authzid: str) -> str:
     return f"{cbind_flag},{'a=' + escape_saslname(authzid) if authzid else ''},"
 
 
+def _printable(text: str) -> bool:
+    """RFC 5802 7: printable = %x21-2B / %x2D-7E, one or more (a nonce: no comma, no space)."""
+    return (
+        text.isascii() and text.isprintable() and " " not in text and "," not in text and text != ""
+    )
+
+
+def _is_count(text: str) -> bool:
+    """RFC 5802 7's iteration-count as at most 10 ASCII digits without a leading zero."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and text[0] != "0"
+
+
 def _xor(a: bytes, b: bytes) -> bytes:
     if len(a) != len(b):
         raise ValueError("_xor: inputs differ in length")
@@ -161,11 +182,27 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 
 def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+    return binascii.b2a_base64(data)[:-1].decode()  # no keyword: its parsing costs more
 
 
 def _unb64(text: str, what: str, mechanism: str) -> bytes:
-    """Canonical base64 only, so that no two texts stand for the same proof."""
+    """Canonical base64 only, so that no two texts stand for the same proof.
+
+    A text that encodes back to itself is canonical, hence strict, base64: it is
+    read by the lenient decoder alone; anything else goes to ``_strict_unb64``,
+    which refuses it in its own words.
+    """
+    try:
+        data = binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):
+        return _strict_unb64(text, what, mechanism)
+    if binascii.b2a_base64(data) == (text + "\n").encode():
+        return data
+    return _strict_unb64(text, what, mechanism)
+
+
+def _strict_unb64(text: str, what: str, mechanism: str) -> bytes:
+    """``_unb64`` the long way: strict base64, then the canonical form."""
     try:
         # base64.b64decode(text, validate=True) without its wrapper (half its cost).
         data = binascii.a2b_base64(text, strict_mode=True)
@@ -183,12 +220,36 @@ def _attribute_pattern(order: str) -> re.Pattern[str]:
     return re.compile(known + r"(?:,[A-Za-z]=[^,]*)*")
 
 
-def _attributes(text: str, order: str, what: str, mechanism: str) -> dict[str, str]:
+def _attributes(text: str, order: str, what: str, mechanism: str) -> list[str]:
     """The values of ``order``'s attributes in ``text`` (``_attribute_pattern``)."""
     match = _attribute_pattern(order).fullmatch(text)
     if match is None:
         raise _attribute_error(text, order, what, mechanism)
-    return dict(zip(order, match.groups(), strict=True))
+    return list(match.groups())
+
+
+def _server_first_attributes(text: str) -> list[str] | None:
+    """r=, s= and i= of a server-first message that holds them alone, in order; else ``None``.
+
+    The usual message, read without the regex: ``_attributes(text, "rsi", ...)``
+    gives the same values for it, and reads (or refuses) every other message.
+    """
+    values = text.split(",")
+    if (
+        len(values) == 3
+        and values[0][:2] == "r="
+        and values[1][:2] == "s="
+        and values[2][:2] == "i="
+    ):
+        return [values[0][2:], values[1][2:], values[2][2:]]
+    return None
+
+
+def _server_final_attributes(text: str) -> list[str] | None:
+    """v= of a server-final message that holds it alone; else ``None`` (as above)."""
+    if text[:2] == "v=" and "," not in text:
+        return [text[2:]]
+    return None
 
 
 def _attribute_error(text: str, order: str, what: str, mechanism: str) -> MalformedMessage:
@@ -221,21 +282,32 @@ def _variant(name: str) -> tuple[str, bool]:
 # --- The client's SaltedPassword cache (RFC 5802 5.1) ---------------------------------
 
 
-@dataclass(frozen=True)
-class ClientKeys:
-    """SaltedPassword and the keys a client derives from it (RFC 5802 3)."""
+class ClientKeys(NamedTuple):
+    """SaltedPassword and the keys a client derives from it (RFC 5802 3); the repr shows none.
 
-    salted_password: bytes = field(repr=False)
-    client_key: bytes = field(repr=False)
-    stored_key: bytes = field(repr=False)
-    server_key: bytes = field(repr=False)
+    A named tuple: the cache makes one per PBKDF2, and a tuple is the cheapest value
+    to make (a frozen dataclass sets each field through ``object.__setattr__``).
+    """
+
+    salted_password: bytes
+    client_key: bytes
+    stored_key: bytes
+    server_key: bytes
+
+    def __repr__(self) -> str:
+        return "ClientKeys(<secret>)"
 
     @classmethod
     def derive(cls, hash_name: str, password: str, salt: bytes, iterations: int) -> ClientKeys:
-        salted = salted_password(hash_name, password, salt, iterations)
-        client_key_ = client_key(hash_name, salted)
+        """The formulas of RFC 5802 3 (``salted_password`` ... ``server_key``), written out:
+        this runs on every cold login, right after PBKDF2, where each call layer costs."""
+        salted = hashlib.pbkdf2_hmac(hash_name, password.encode("utf-8"), salt, iterations)
+        client_key_ = hmac.digest(salted, b"Client Key", hash_name)
         return cls(
-            salted, client_key_, stored_key(hash_name, client_key_), server_key(hash_name, salted)
+            salted,
+            client_key_,
+            _HASH_CONSTRUCTORS[hash_name](client_key_).digest(),  # StoredKey := H(ClientKey)
+            hmac.digest(salted, b"Server Key", hash_name),
         )
 
 
@@ -246,32 +318,36 @@ class SaltedPasswordCache:
     PBKDF2 nor the three derivations after it. The password is never a key: the
     key holds a keyed BLAKE2b of it under a random key made at import, so the
     cache tells nothing about a password on its own.
+
+    Thread-safe without a lock, as ``re``'s cache is: each step is one dict
+    operation, atomic in CPython, and the dict keeps insertion order, so its first
+    key is the least recently used. A race costs at most one more PBKDF2 (a
+    lookup that runs while another thread moves the same entry to the end), never
+    a wrong key: an entry only ever holds what its own key derives.
     """
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[str, bytes, bytes, int], ClientKeys] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, bytes, bytes, int], ClientKeys] = {}
 
     def keys(self, hash_name: str, password: str, salt: bytes, iterations: int) -> ClientKeys:
         # Keyed BLAKE2b is a MAC (RFC 7693 2.9): without the key its digest says nothing
         # of the password, as HMAC-SHA-256's did, at a third of the cost. The dict
         # compares digests in variable time, which is harmless: they are keyed, so their
         # timing tells nothing about the password to anyone without the process key.
-        password_key = hashlib.blake2b(password.encode("utf-8"), key=_PROCESS_KEY).digest()
-        key = (hash_name, password_key, salt, iterations)
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-                return hit
-        derived = ClientKeys.derive(hash_name, password, salt, iterations)  # outside the lock
-        with self._lock:
-            self._entries[key] = derived
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return derived
+        mac = _PASSWORD_MAC.copy()  # the keyed state, made once: no keyword parsed per login
+        mac.update(password.encode("utf-8"))
+        key = (hash_name, mac.digest(), salt, iterations)
+        entries = self._entries
+        keys = entries.pop(key, None)
+        if keys is None:
+            keys = ClientKeys.derive(hash_name, password, salt, iterations)
+        entries[key] = keys  # at the end: the most recently used
+        while len(entries) > self._size:
+            oldest = next(iter(entries), None)  # None, or gone by now: another thread took it
+            if oldest is not None:
+                entries.pop(oldest, None)
+        return keys
 
     def salted_password(self, hash_name: str, password: str, salt: bytes, iterations: int) -> bytes:
         """SaltedPassword alone, through the same cache as ``keys``."""
@@ -281,8 +357,7 @@ class SaltedPasswordCache:
         return len(self._entries)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 SALTED_PASSWORDS = SaltedPasswordCache()
@@ -332,21 +407,29 @@ class ScramKeyTable:
 
 
 class ScramClient(ClientMechanism):
-    """The client side of every SCRAM mechanism; subclasses only name it."""
+    """The client side of every SCRAM mechanism; subclasses only name it.
+
+    A client is made on every login, so it has no ``__init__`` of its own: its
+    state starts as the class attributes below and changes as it steps, turn by
+    turn through ``_TURNS``.
+    """
 
     client_first = True
+    _hash: ClassVar[str]
+    _plus: ClassVar[bool]
+    _turn = 0  # index into _TURNS
+    _gs2_header = ""
+    _cnonce = ""
+    _first_bare = ""
+    _expected_signature = b""
+    _TURNS: ClassVar[tuple[Callable[[ScramClient, bytes | None], bytes | None], ...]]
 
-    def __init__(self, options: ClientOptions) -> None:
-        super().__init__(options)
-        self._hash, self._plus = _variant(self.name)
-        self._next: Callable[[bytes | None], bytes | None] = self._client_first
-        self._gs2_header = ""
-        self._cnonce = ""
-        self._first_bare = ""
-        self._expected_signature = b""
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._hash, cls._plus = _variant(cls.name)
 
     def _step(self, data: bytes | None) -> bytes | None:
-        return self._next(data)
+        return self._TURNS[self._turn](self, data)
 
     def _cbind_flag(self, binding: ChannelBinding | None) -> str:
         """RFC 5802 6: p= in -PLUS; y when we could bind but the server offered no -PLUS."""
@@ -363,72 +446,95 @@ class ScramClient(ClientMechanism):
         if data:
             raise MalformedMessage(f"{self.name}: the server spoke before the client-first message")
         o = self.options
-        username = _prepare(o.username, "user name", self.name, o.preparation)
+        username = o.username
+        if not (o.preparation == "saslprep" and username.isascii() and username.isprintable()):
+            username = _prepare(username, "user name", self.name, o.preparation)  # else: as it is
         if not username:
             raise UsageError(f"{self.name}: the user name is empty")
-        self._cnonce = o.cnonce or secrets.token_urlsafe(24)
-        if not _NONCE.fullmatch(self._cnonce):
+        cnonce = o.cnonce or secrets.token_urlsafe(24)
+        if not _printable(cnonce):
             raise UsageError(f"{self.name}: cnonce must be printable ASCII without ','")
-        self._gs2_header = gs2_header(self._cbind_flag(o.channel_binding), o.authzid)
+        if o.channel_binding is None and not self._plus and not o.authzid:
+            header = "n,,"  # gs2_header("n", ""): no binding, no authzid, the usual login
+        else:
+            header = gs2_header(self._cbind_flag(o.channel_binding), o.authzid)
+        self._cnonce, self._gs2_header = cnonce, header
         # RFC 5802 7: client-first-message-bare = username "," nonce
-        self._first_bare = f"n={escape_saslname(username)},r={self._cnonce}"
-        self._next = self._client_final
-        return (self._gs2_header + self._first_bare).encode("utf-8")
+        if "," in username or "=" in username:
+            username = escape_saslname(username)
+        self._first_bare = f"n={username},r={cnonce}"
+        self._turn = 1
+        return (header + self._first_bare).encode("utf-8")
 
-    def _server_text(self, data: bytes | None, what: str) -> str:
-        text = decode_utf8(data or b"", what, self.name)
+    def _server_attributes(self, text: str, order: str, what: str) -> list[str]:
+        """A server message the fast readers left: an error (e=), an m=, or ``_attributes``."""
         if text.startswith("e="):
             reason = _NOT_PRINTABLE.sub(" ", text[2:].split(",")[0])[:100]
             raise AuthenticationFailed(f"{self.name}: the server refused: {reason}")
         if text.startswith("m="):
             raise MalformedMessage(f"{self.name}: the server demands an unknown extension (m=)")
-        return text
+        return _attributes(text, order, what, self.name)
 
     def _client_final(self, data: bytes | None) -> bytes:
         o = self.options
-        server_first = self._server_text(data, "server-first message")
-        attrs = _attributes(server_first, "rsi", "server-first message", self.name)
-        nonce = attrs["r"]
+        server_first = decode_utf8(data or b"", "server-first message", self.name)
+        nonce, salt_text, count = _server_first_attributes(server_first) or self._server_attributes(
+            server_first, "rsi", "server-first message"
+        )
         # RFC 5802 5.1: the server's nonce extends ours; an equal one adds no freshness.
         if not nonce.startswith(self._cnonce) or nonce == self._cnonce:
             raise MalformedMessage(f"{self.name}: the server's nonce does not extend the client's")
-        if not _NONCE.fullmatch(nonce):
+        if not _printable(nonce):
             raise MalformedMessage(f"{self.name}: the server's nonce has a non-printable character")
-        salt = _unb64(attrs["s"], "salt (s=)", self.name)
+        salt = _unb64(salt_text, "salt (s=)", self.name)
         if not salt:
             raise MalformedMessage(f"{self.name}: the salt (s=) is empty")
-        if not _ITERATIONS.fullmatch(attrs["i"]):
+        if not _is_count(count):
             raise MalformedMessage(f"{self.name}: the iteration count (i=) is not a number")
-        iterations = int(attrs["i"])
+        iterations = int(count)
         if not o.min_iterations <= iterations <= o.max_iterations:
             raise PolicyRefused(
                 f"{self.name}: the server asks for {iterations} iterations, outside the "
                 f"allowed {o.min_iterations}..{o.max_iterations}"
             )
-        password = _prepare(o.password, "password", self.name, o.preparation)
-        keys = SALTED_PASSWORDS.keys(self._hash, password, salt, iterations)
+        password = o.password
+        if not (o.preparation == "saslprep" and password.isascii() and password.isprintable()):
+            password = _prepare(password, "password", self.name, o.preparation)  # else: as it is
         cbind_input = self._gs2_header.encode("utf-8")
         if self._plus and o.channel_binding is not None:
             cbind_input += o.channel_binding.data
         # RFC 5802 7: client-final-message-without-proof = channel-binding "," nonce
-        without_proof = f"c={_b64(cbind_input)},r={nonce}"
+        without_proof = f"c={binascii.b2a_base64(cbind_input)[:-1].decode()},r={nonce}"
         auth_message = f"{self._first_bare},{server_first},{without_proof}".encode()
-        signature = client_signature(self._hash, keys.stored_key, auth_message)
-        proof = _xor(keys.client_key, signature)  # RFC 5802 3: ClientProof, from cached keys
-        self._expected_signature = server_signature(self._hash, keys.server_key, auth_message)
-        self._next = self._verify_server
-        return f"{without_proof},p={_b64(proof)}".encode()
+        h = self._hash
+        _, client_key_, stored, server_key_ = SALTED_PASSWORDS.keys(h, password, salt, iterations)
+        # RFC 5802 3, written out (client_proof, server_signature): ClientProof :=
+        # ClientKey XOR HMAC(StoredKey, AuthMessage), as one big-integer XOR (``_xor``).
+        signature = int.from_bytes(hmac.digest(stored, auth_message, h), "big")
+        proof = (int.from_bytes(client_key_, "big") ^ signature).to_bytes(len(client_key_), "big")
+        self._expected_signature = hmac.digest(server_key_, auth_message, h)  # ServerSignature
+        self._turn = 2
+        return f"{without_proof},p={binascii.b2a_base64(proof)[:-1].decode()}".encode()
 
     def _verify_server(self, data: bytes | None) -> None:
-        server_final = self._server_text(data, "server-final message")
-        attrs = _attributes(server_final, "v", "server-final message", self.name)
-        signature = _unb64(attrs["v"], "server signature (v=)", self.name)
+        server_final = decode_utf8(data or b"", "server-final message", self.name)
+        (signature_text,) = _server_final_attributes(server_final) or self._server_attributes(
+            server_final, "v", "server-final message"
+        )
+        signature = _unb64(signature_text, "server signature (v=)", self.name)
         if not hmac.compare_digest(signature, self._expected_signature):
             raise MutualAuthenticationFailed(
                 f"{self.name}: the server signature does not verify; the server does not know "
                 "the password"
             )
         self._finish()
+
+
+ScramClient._TURNS = (
+    ScramClient._client_first,
+    ScramClient._client_final,
+    ScramClient._verify_server,
+)
 
 
 # --- Server -----------------------------------------------------------------------------
@@ -472,13 +578,13 @@ class ScramServer(ServerMechanism):
             self._authzid = unescape_saslname(authzid_field[2:], "authzid")
         if bare.startswith("m="):
             raise MalformedMessage(f"{self.name}: the client demands an unknown extension (m=)")
-        attrs = _attributes(bare, "nr", "client-first message", self.name)
-        username = unescape_saslname(attrs["n"], "user name")
+        name_text, cnonce = _attributes(bare, "nr", "client-first message", self.name)
+        username = unescape_saslname(name_text, "user name")
         try:
             self._username = preparation.username(username, self.options.preparation)
         except MalformedMessage as exc:
             raise MalformedMessage(f"{self.name}: user name refused by {exc}") from None
-        if not _NONCE.fullmatch(attrs["r"]):
+        if not _printable(cnonce):
             raise MalformedMessage(f"{self.name}: the client nonce is empty or not printable")
         self._keys = self._lookup(self._username)
         salt, iterations = (
@@ -486,7 +592,7 @@ class ScramServer(ServerMechanism):
             if self._keys
             else (self._made_up_salt(self._username), self.options.iterations)
         )
-        self._nonce = attrs["r"] + (self.options.nonce or secrets.token_urlsafe(24))
+        self._nonce = cnonce + (self.options.nonce or secrets.token_urlsafe(24))
         server_first = f"r={self._nonce},s={_b64(salt)},i={iterations}"
         self._auth_prefix = f"{bare},{server_first}"
         self._next = self._server_final
@@ -542,10 +648,10 @@ class ScramServer(ServerMechanism):
         without_proof, comma, proof_text = text.rpartition(",p=")
         if not comma:
             raise MalformedMessage(f"{self.name}: the client-final message has no proof (p=)")
-        attrs = _attributes(without_proof, "cr", "client-final message", self.name)
-        if attrs["r"] != self._nonce:
+        cbind_text, nonce = _attributes(without_proof, "cr", "client-final message", self.name)
+        if nonce != self._nonce:
             raise MalformedMessage(f"{self.name}: the nonce differs from the one the server sent")
-        cbind_input = _unb64(attrs["c"], "channel binding (c=)", self.name)
+        cbind_input = _unb64(cbind_text, "channel binding (c=)", self.name)
         if not hmac.compare_digest(cbind_input, self._cbind_input):
             raise AuthenticationFailed(
                 f"{self.name}: channel binding (c=) does not match the gs2 header and this "
