@@ -11,7 +11,7 @@ Rules of this module:
   moves bytes, applies the failure delay to outputs marked ``delay`` and logs
   what ``log`` says.
 - Every line from the client is untrusted. A line that breaks the protocol
-  (unknown command, bad version, a second AUTH with an id in use, a CONT for
+  (unknown command, bad version, an AUTH with id 0 or an id in use, a CONT for
   no waiting request, an AUTH for a mechanism not announced, an AUTH with a
   field after ``resp=``, a line over ``MAX_LINE``, too many requests at once)
   raises ``ProtocolViolation``: the connection must be closed, as Dovecot
@@ -212,6 +212,9 @@ class Connection:
         if len(args) < 2:
             raise ProtocolViolation("AUTH without an id and a mechanism")
         rid = _id(args[0])
+        if rid == 0:
+            # Dovecot 2.3 logs "sent broken AUTH request" and disconnects: ids start at 1.
+            raise ProtocolViolation("AUTH with request id 0 (ids start at 1)")
         if rid in self._pending:
             raise ProtocolViolation(f"AUTH id {rid} is already in use")
         if len(self._pending) >= MAX_REQUESTS:

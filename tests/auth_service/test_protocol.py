@@ -181,6 +181,7 @@ def test_a_bad_start_closes_the_connection(data: bytes) -> None:
         b"BOGUS\n",
         b"AUTH\t1\tFOO\tservice=smtp\n",  # Dovecot closes on a mechanism it did not offer
         b"AUTH\tx\tPLAIN\tservice=smtp\n",
+        b"AUTH\t0\tCRAM-MD5\tservice=smtp\n",  # Dovecot 2.3: "sent broken AUTH request"
         b"AUTH\t99999999999\tPLAIN\tservice=smtp\n",
         b"AUTH\t1\tPLAIN\n",  # no service=
         b"CONT\t9\tAAAA\n",  # no such request
@@ -191,6 +192,27 @@ def test_a_bad_start_closes_the_connection(data: bytes) -> None:
 def test_a_line_that_breaks_the_protocol_closes_the_connection(line: bytes) -> None:
     with pytest.raises(ProtocolViolation):
         connection().receive(line)
+
+
+_ID_TEXT = st.one_of(
+    st.integers(min_value=0, max_value=2**33).map(str),
+    st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\t\r\n"), max_size=12),
+)
+
+
+@given(_ID_TEXT)
+def test_an_auth_id_is_a_decimal_from_1_to_2_32_minus_1_or_the_connection_closes(
+    text: str,
+) -> None:
+    taken = text.isascii() and text.isdigit() and 0 < int(text) <= 2**32 - 1
+    line = f"AUTH\t{text}\tCRAM-MD5\tservice=smtp\n".encode()
+    try:
+        (out,) = connection().receive(line)
+    except ProtocolViolation:
+        assert not taken
+    else:
+        assert taken
+        assert out.line.startswith(f"CONT\t{int(text)}\t".encode())
 
 
 RESPONSE = b64(b"\0tim\0" + USERS["tim"].encode())
@@ -231,7 +253,7 @@ def test_an_id_in_use_and_too_many_requests_close_the_connection() -> None:
     with pytest.raises(ProtocolViolation, match="already in use"):
         conn.receive(b"AUTH\t1\tCRAM-MD5\tservice=smtp\n")
     conn = connection()
-    for rid in range(MAX_REQUESTS):
+    for rid in range(1, MAX_REQUESTS + 1):
         conn.receive(f"AUTH\t{rid}\tCRAM-MD5\tservice=smtp\n".encode())
     with pytest.raises(ProtocolViolation, match="requests at once"):
         conn.receive(b"AUTH\t999\tCRAM-MD5\tservice=smtp\n")

@@ -13,6 +13,9 @@ connection without an answer (auth-request-handler.c: ``resp`` must be the last
 parameter), whatever the field (an unknown one, ``secured``, an empty one). The
 protocol's document (doc.dovecot.org, "Dovecot Authentication Protocol") says
 "Everything after it is ignored"; the server does not ignore it, it disconnects.
+An AUTH with request id 0 is closed the same way ("BUG: Authentication client 0 sent
+broken AUTH request", auth-request-handler.c: ``id == 0`` is refused with a
+malformed id), where ours used to answer it.
 """
 
 from __future__ import annotations
@@ -192,6 +195,27 @@ def test_our_service_closes_on_a_field_after_resp_as_dovecot_does(
     said = "broke the protocol: AUTH 1 has a field after resp=, which must be last"
     assert said in caplog.text
     assert _answer(service.port, _auth_plain()) == b"OK\t1\tuser=alice\n"  # resp last: fine
+
+
+def _auth_cram(rid: int) -> bytes:
+    return f"AUTH\t{rid}\tCRAM-MD5\tservice=smtp\n".encode()
+
+
+def test_dovecot_closes_the_connection_on_an_auth_with_id_0(dovecot: Dovecot) -> None:
+    said = "sent broken AUTH request"
+    before = dovecot.log_count(said)
+    assert _answer(dovecot.auth_port, _auth_cram(1)).startswith(b"CONT\t1\t")
+    assert _answer(dovecot.auth_port, _auth_cram(0)) == b""  # no FAIL: it closes
+    assert dovecot.logged_again(said, before)
+
+
+def test_our_service_closes_on_an_auth_with_id_0_as_dovecot_does(
+    service: Service, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    for line in (_auth_cram(0), _auth_plain().replace(b"AUTH\t1\t", b"AUTH\t0\t")):
+        assert (_answer(service.port, line), _answer(dovecot.auth_port, line)) == (b"", b"")
+    assert "broke the protocol: AUTH with request id 0 (ids start at 1)" in caplog.text
 
 
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
