@@ -38,6 +38,7 @@ Rules of this script:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import gc
 import hashlib
@@ -234,20 +235,10 @@ class Paired:
     p25: float
     p75: float
     pairs: int
-    calls: int  # calls per batch, the same on both sides
+    calls_per_batch: int  # the same on both sides
 
     def cell(self) -> str:
         return f"{self.median:.2f} ({self.p25:.2f}-{self.p75:.2f})"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ratio": self.ratio,
-            "median": self.median,
-            "p25": self.p25,
-            "p75": self.p75,
-            "pairs": self.pairs,
-            "calls_per_batch": self.calls,
-        }
 
 
 @dataclass
@@ -276,7 +267,7 @@ class Row:
             "pure_sasl_over_sasl_kit": self.pure_sasl_over_sasl_kit,
             "target": self.target or None,
             "met": self.met,
-            "paired": None if self.paired is None else self.paired.as_json(),
+            "paired": None if self.paired is None else dataclasses.asdict(self.paired),
         }
 
 

@@ -6,7 +6,9 @@ Rules of this module:
   bytes to send (``None`` when there is nothing to send). No sockets, no printing,
   no global state; everything a mechanism knows lives on its object.
 - Options reach a mechanism as one frozen value (``ClientOptions`` or
-  ``ServerOptions``); secrets in them never show in a ``repr``.
+  ``ServerOptions``); secrets in them never show in a ``repr``. A
+  ``ClientFromFields`` made by the registry gets that value's fields, checked,
+  and builds the value when ``options`` is first read.
 - Stepping a finished mechanism raises ``UsageError`` at once; any error ends
   the exchange. Subclasses implement ``_step``; ``step`` guards it.
 
