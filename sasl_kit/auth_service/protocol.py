@@ -19,8 +19,10 @@ Rules of this module:
   a request is that request's FAIL, never the connection's end.
 - Lines are split by the profiles' ``LineBuffer``, which counts a line with
   its ending here, as Dovecot's reader does.
-- What the client may learn of a failure is a fixed reason, never exception
-  text; details go to ``log`` for the service's own log.
+- What the client may learn of a failure is what Dovecot 2.3.19 sends in the
+  same case, a fixed reason or none (a message a mechanism cannot parse gets
+  a bare FAIL, as a wrong password does), never exception text; what went
+  wrong goes to ``log`` for the service's own log.
 - Which mechanisms exist, and their flags, come from the registry; the
   mechanism objects do every SASL computation.
 
@@ -63,7 +65,6 @@ MAX_ID = 2**32 - 1
 
 PLAINTEXT_REFUSED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 BAD_BASE64 = "Invalid base64 data in {where}"
-MALFORMED = "Malformed SASL message"
 TEMPORARY = "Temporary authentication failure"
 
 _UNESCAPE = {"0": "\0", "1": "\x01", "t": "\t", "r": "\r", "n": "\n", "l": "\n"}
@@ -269,7 +270,7 @@ class Connection:
             del self._pending[rid]
             if data:
                 self._log(f"request {rid}: a non-empty answer to the final data")
-                return [_fail(rid, MALFORMED)]
+                return [_fail(rid, None, delay=True)]
             return [self._ok(pending)]
         return self._step(pending, data)
 
@@ -277,18 +278,13 @@ class Connection:
         rid, name = pending.request.id, pending.request.mechanism
         try:
             challenge = pending.mechanism.step(data)
-        except AuthenticationFailed as exc:
+        except SASLError as exc:
+            # Dovecot 2.3 answers every failure inside a mechanism with a bare FAIL,
+            # a message it cannot parse ("plain(?): invalid input") as a wrong
+            # password: what went wrong is only in the log.
             del self._pending[rid]
-            self._log(f"request {rid}: {name} failed: {exc}")
+            self._log(f"request {rid}: {name} {_failure(exc)}: {exc}")
             return [_fail(rid, None, delay=True)]
-        except MalformedMessage as exc:
-            del self._pending[rid]
-            self._log(f"request {rid}: {name}: malformed message: {exc}")
-            return [_fail(rid, MALFORMED, delay=True)]
-        except SASLError as exc:  # a policy or a state the client put us in
-            del self._pending[rid]
-            self._log(f"request {rid}: {name} refused: {exc}")
-            return [_fail(rid, MALFORMED, delay=True)]
         if pending.mechanism.complete and not challenge:
             del self._pending[rid]
             return [self._ok(pending)]
@@ -301,6 +297,15 @@ class Connection:
         user = mechanism.authzid or mechanism.authcid or ""
         self._log(f"request {pending.request.id}: {mechanism.name} succeeded for {user!r}")
         return Output(f"OK\t{pending.request.id}\tuser={escape(user)}\n".encode())
+
+
+def _failure(exc: SASLError) -> str:
+    """How a mechanism's error reads in the log: whose fault it was."""
+    if isinstance(exc, AuthenticationFailed):
+        return "failed"
+    if isinstance(exc, MalformedMessage):
+        return "got a malformed message"
+    return "refused"  # a policy, or a state the client put the mechanism in
 
 
 def _fail(rid: int, reason: str | None, *, temp: bool = False, delay: bool = False) -> Output:

@@ -15,7 +15,13 @@ protocol's document (doc.dovecot.org, "Dovecot Authentication Protocol") says
 "Everything after it is ignored"; the server does not ignore it, it disconnects.
 An AUTH with request id 0 is closed the same way ("BUG: Authentication client 0 sent
 broken AUTH request", auth-request-handler.c: ``id == 0`` is refused with a
-malformed id), where ours used to answer it.
+malformed id), where ours used to answer it. A message the mechanism cannot parse gets a
+bare ``FAIL <id>`` from Dovecot, delayed as a wrong password is (auth-request.c:
+``auth_request_fail``), and only its log says why: "plain(?): invalid input",
+"cram-md5(?): missing digest", "scram-sha-1(?): Invalid initial client message: Missing
+first ',' in GS2 header"; a Postfix in front tells its client "535 5.7.8 Error:
+authentication failed: (reason unavailable)". Ours sent reason="Malformed SASL message";
+it now answers as Dovecot does and its own log line says what was wrong.
 """
 
 from __future__ import annotations
@@ -129,21 +135,32 @@ def test_the_handshake_has_the_shape_dovecot_gives_postfix(
         assert {"dictionary", "active"} <= set(ours_mechs[name]) & set(dovecots[name])
 
 
-def _answer(port: int, line: bytes) -> bytes:
-    """What a service answers ``line`` after the handshake: one line, or b"" if it closed."""
+def _answers(port: int, *lines: bytes, version: bytes = b"VERSION\t1\t2\n") -> list[bytes]:
+    """What a service answers each of ``lines`` after the handshake (``version`` first):
+    one line each, b"" for each line from where it closed."""
     with socket.create_connection((HOST, port), timeout=TIMEOUT) as conn:
-        conn.sendall(b"VERSION\t1\t2\nCPID\t1\n")
+        conn.sendall(version + b"CPID\t1\n")
         data = b""
         while not data.endswith(b"DONE\n"):
             data += conn.recv(65536)
-        answer = b""
+        answers = []
         try:
-            conn.sendall(line)
-            while not answer.endswith(b"\n") and (chunk := conn.recv(65536)):
-                answer += chunk
+            for line in lines:
+                conn.sendall(line)
+                answer = b""
+                while not answer.endswith(b"\n") and (chunk := conn.recv(65536)):
+                    answer += chunk
+                answers.append(answer)
+                if not answer:
+                    break
         except ConnectionError:  # closed while we still sent or read: no answer
-            return b""
-        return answer
+            answers.append(b"")
+        return answers + [b""] * (len(lines) - len(answers))
+
+
+def _answer(port: int, line: bytes) -> bytes:
+    """What a service answers ``line`` after the handshake: one line, or b"" if it closed."""
+    return _answers(port, line)[0]
 
 
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
@@ -216,6 +233,74 @@ def test_our_service_closes_on_an_auth_with_id_0_as_dovecot_does(
     for line in (_auth_cram(0), _auth_plain().replace(b"AUTH\t1\t", b"AUTH\t0\t")):
         assert (_answer(service.port, line), _answer(dovecot.auth_port, line)) == (b"", b"")
     assert "broke the protocol: AUTH with request id 0 (ids start at 1)" in caplog.text
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+MALFORMED = [
+    pytest.param(
+        [b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=" + _b64(b"alicewonderland") + b"\n"],
+        "plain(?): invalid input",
+        id="plain-initial",
+    ),
+    pytest.param(
+        [b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n", b"CONT\t1\t" + _b64(b"alice") + b"\n"],
+        "plain(?): invalid input",
+        id="plain-continued",
+    ),
+    pytest.param(
+        [b"AUTH\t1\tCRAM-MD5\tservice=smtp\n", b"CONT\t1\t" + _b64(b"nospace") + b"\n"],
+        "cram-md5(?): missing digest",
+        id="cram-md5",
+    ),
+    pytest.param(
+        [b"AUTH\t1\tSCRAM-SHA-1\tservice=smtp\tresp=" + _b64(b"garbage") + b"\n"],
+        "scram-sha-1(?): Invalid initial client message: Missing first ',' in GS2 header",
+        id="scram",
+    ),
+]
+
+
+@pytest.mark.parametrize(("lines", "said"), MALFORMED)
+def test_dovecot_answers_a_malformed_sasl_message_with_a_bare_fail(
+    dovecot: Dovecot, lines: list[bytes], said: str
+) -> None:
+    before = dovecot.log_count(said)
+    assert _answers(dovecot.auth_port, *lines)[-1] == b"FAIL\t1\n"  # no reason=, no code=
+    assert dovecot.logged_again(said, before)
+
+
+@pytest.mark.parametrize(("lines", "said"), MALFORMED)
+def test_our_service_answers_a_malformed_message_as_dovecot_does_and_logs_why(
+    service: Service,
+    dovecot: Dovecot,
+    lines: list[bytes],
+    said: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    ours, theirs = _answers(service.port, *lines), _answers(dovecot.auth_port, *lines)
+    assert ours[-1] == theirs[-1] == b"FAIL\t1\n"
+    assert [a.split(b"\t")[:2] for a in ours[:-1]] == [a.split(b"\t")[:2] for a in theirs[:-1]]
+    assert "got a malformed message" in caplog.text
+
+
+def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
+    with smtplib.SMTP(HOST, postfix.smtp_port, timeout=TIMEOUT) as smtp:
+        smtp.starttls(context=ssl.create_default_context(cafile=site.cafile))
+        smtp.ehlo()
+        return smtp.docmd("AUTH", argument)
+
+
+def test_postfix_answers_a_malformed_plain_the_same_through_either_service(
+    postfix: Postfix, postfix_kit: Postfix, mail_store: MailSite
+) -> None:
+    argument = "PLAIN " + _b64(b"alicewonderland").decode()
+    theirs = _smtp_auth(postfix, mail_store, argument)
+    assert _smtp_auth(postfix_kit, mail_store, argument) == theirs
+    assert theirs == (535, b"5.7.8 Error: authentication failed: (reason unavailable)")
 
 
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
