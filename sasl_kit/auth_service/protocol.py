@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -65,8 +66,12 @@ MAX_ID = 2**32 - 1
 
 PLAINTEXT_REFUSED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 BAD_BASE64 = "Invalid base64 data in {where}"
+INVALID_BASE64 = "invalid_base64"
+"""The ``code=`` Dovecot 2.3 puts before that reason (lib-auth/auth-client-interface.h)."""
 TEMPORARY = "Temporary authentication failure"
 
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_BASE64_SPACE = str.maketrans("", "", " \t\r\n")
 _UNESCAPE = {"0": "\0", "1": "\x01", "t": "\t", "r": "\r", "n": "\n", "l": "\n"}
 _ESCAPE = {"\0": "\x010", "\x01": "\x011", "\t": "\x01t", "\r": "\x01r", "\n": "\x01n"}
 
@@ -91,6 +96,16 @@ def flags(info: MechanismInfo) -> tuple[str, ...]:
         if not info.channel_binding:
             out.append("active")
     return tuple(out)
+
+
+def decode_base64(text: str) -> bytes:
+    """Base64 as Dovecot 2.3's auth service reads a response (lib/base64.c, no flags):
+    space, TAB, CR and LF are skipped anywhere, padding is required and nothing may
+    follow it; the unused bits of the last character are not checked."""
+    compact = text.translate(_BASE64_SPACE)
+    if not _BASE64.fullmatch(compact):
+        raise MalformedMessage("not base64 (padded, only whitespace besides)")
+    return binascii.a2b_base64(compact)
 
 
 def escape(value: str) -> str:
@@ -242,9 +257,10 @@ class Connection:
         initial: bytes | None = None
         if "resp" in parameters:
             try:
-                initial = base64.b64decode(parameters["resp"], validate=True)
-            except (binascii.Error, ValueError):
-                return [_fail(rid, BAD_BASE64.format(where="initial response"))]
+                initial = decode_base64(parameters["resp"])
+            except MalformedMessage:
+                self._log(f"request {rid}: {info.name}: the initial response is not base64")
+                return [_bad_base64(rid, "initial response")]
         try:
             mechanism = self._start(request)
         except SASLError as exc:
@@ -262,10 +278,11 @@ class Connection:
         if pending is None:
             raise ProtocolViolation(f"CONT for id {rid}, which waits for nothing")
         try:
-            data = base64.b64decode(args[1], validate=True)
-        except (binascii.Error, ValueError):
+            data = decode_base64(args[1])
+        except MalformedMessage:
             del self._pending[rid]
-            return [_fail(rid, BAD_BASE64.format(where="continued response"))]
+            self._log(f"request {rid}: {pending.request.mechanism}: a response that is not base64")
+            return [_bad_base64(rid, "continued response")]
         if pending.final:
             del self._pending[rid]
             if data:
@@ -308,8 +325,22 @@ def _failure(exc: SASLError) -> str:
     return "refused"  # a policy, or a state the client put the mechanism in
 
 
-def _fail(rid: int, reason: str | None, *, temp: bool = False, delay: bool = False) -> Output:
+def _bad_base64(rid: int, where: str) -> Output:
+    """Dovecot's answer to a response that is not base64: at once, with a code."""
+    return _fail(rid, BAD_BASE64.format(where=where), code=INVALID_BASE64)
+
+
+def _fail(
+    rid: int,
+    reason: str | None,
+    *,
+    code: str | None = None,
+    temp: bool = False,
+    delay: bool = False,
+) -> Output:
     fields = [f"FAIL\t{rid}"]
+    if code is not None:
+        fields.append(f"code={code}")
     if reason is not None:
         fields.append(f"reason={escape(reason)}")
     if temp:

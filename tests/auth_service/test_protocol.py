@@ -19,10 +19,12 @@ from sasl_kit.auth_service.protocol import (
     Connection,
     Output,
     Request,
+    decode_base64,
     escape,
     flags,
     unescape,
 )
+from sasl_kit.errors import MalformedMessage
 from sasl_kit.mechanisms.base import ServerMechanism
 from sasl_kit.protocols.errors import ProtocolViolation
 
@@ -32,6 +34,9 @@ OFFERED = [
     sasl_kit.default_registry.get(n)
     for n in ("SCRAM-SHA-256", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN")
 ]
+
+
+BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def b64(data: bytes) -> str:
@@ -144,7 +149,7 @@ def test_plaintext_needs_a_secured_connection_unless_allowed() -> None:
     ("line", "reply"),
     [
         (b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=not*base64\n",
-         "FAIL\t1\treason=Invalid base64 data in initial response\n"),
+         "FAIL\t1\tcode=invalid_base64\treason=Invalid base64 data in initial response\n"),
     ],
 )  # fmt: skip
 def test_bad_sasl_data_is_that_requests_fail(line: bytes, reply: str) -> None:
@@ -178,7 +183,7 @@ def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")
     assert lines(conn.receive(b"CONT\t4\t*\n")) == [
-        "FAIL\t4\treason=Invalid base64 data in continued response\n"
+        "FAIL\t4\tcode=invalid_base64\treason=Invalid base64 data in continued response\n"
     ]
 
 
@@ -248,7 +253,9 @@ def test_a_field_after_resp_closes_the_connection_as_dovecot_does(after: str) ->
         connection().receive(line.encode())
 
 
-_FIELD = st.text(st.characters(blacklist_characters="\t\r\n"), max_size=12)
+_FIELD = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\t\r\n"), max_size=12
+)
 _FIELDS = st.lists(st.one_of(st.sampled_from(["secured", "nologin", "resp", "resp="]), _FIELD))
 
 
@@ -322,6 +329,44 @@ def test_tab_escaping_round_trips(value: str) -> None:
     escaped = escape(value)
     assert not set("\t\r\n\0") & set(escaped)
     assert unescape(escaped) == value
+
+
+_SPACE = st.text(st.sampled_from(" \t\r\n"), max_size=3)
+
+
+@given(st.binary(max_size=60), st.lists(st.tuples(st.integers(0, 100), _SPACE), max_size=4))
+def test_base64_with_whitespace_anywhere_decodes_as_dovecot_reads_it(
+    data: bytes, spaces: list[tuple[int, str]]
+) -> None:
+    text = base64.b64encode(data).decode()
+    for at, space in spaces:
+        text = text[:at] + space + text[at:]
+    assert decode_base64(text) == data
+
+
+def _padded_base64(compact: str) -> bool:
+    """RFC 4648 4 base64 with its padding, the model for Dovecot's decoder."""
+    body = compact.rstrip("=")
+    pad = len(compact) - len(body)
+    return not set(body) - set(BASE64_ALPHABET) and pad <= 2 and (len(body) + pad) % 4 == 0
+
+
+@given(st.text(st.sampled_from("AQZaqz09+/= \t*-_\x00é"), max_size=16))
+def test_anything_else_is_base64_or_malformed(text: str) -> None:
+    compact = "".join(c for c in text if c not in " \t\r\n")
+    try:
+        data = decode_base64(text)
+    except MalformedMessage:
+        assert not _padded_base64(compact)
+    else:
+        assert _padded_base64(compact)
+        assert base64.b64decode(compact, validate=True) == data
+
+
+@pytest.mark.parametrize("text", ["QUFB=", "QUFBQQ", "QQ=", "=", "====", "QUFBQQ==QQ==", "QU=B"])
+def test_padding_is_required_and_nothing_may_follow_it(text: str) -> None:
+    with pytest.raises(MalformedMessage):
+        decode_base64(text)
 
 
 @given(st.lists(st.binary(max_size=80), max_size=8))

@@ -21,7 +21,12 @@ bare ``FAIL <id>`` from Dovecot, delayed as a wrong password is (auth-request.c:
 "cram-md5(?): missing digest", "scram-sha-1(?): Invalid initial client message: Missing
 first ',' in GS2 header"; a Postfix in front tells its client "535 5.7.8 Error:
 authentication failed: (reason unavailable)". Ours sent reason="Malformed SASL message";
-it now answers as Dovecot does and its own log line says what was wrong.
+it now answers as Dovecot does and its own log line says what was wrong. A response
+that is not base64 gets ``FAIL <id> code=invalid_base64 reason=Invalid base64 data in
+initial response`` (or "continued response") at once, logged as that reason; Dovecot's
+decoder (lib/base64.c) skips spaces, TABs, CRs and LFs anywhere, wants the padding and
+nothing after it, and does not check the unused bits: the tests send the same texts to
+both services.
 """
 
 from __future__ import annotations
@@ -285,6 +290,46 @@ def test_our_service_answers_a_malformed_message_as_dovecot_does_and_logs_why(
     assert ours[-1] == theirs[-1] == b"FAIL\t1\n"
     assert [a.split(b"\t")[:2] for a in ours[:-1]] == [a.split(b"\t")[:2] for a in theirs[:-1]]
     assert "got a malformed message" in caplog.text
+
+
+def _plain_with(where: str, text: str) -> list[bytes]:
+    """A PLAIN request whose response is ``text``: in ``resp=``, or in a CONT."""
+    if where == "resp":
+        return [f"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp={text}\n".encode()]
+    return [b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n", f"CONT\t1\t{text}\n".encode()]
+
+
+def test_dovecot_fails_a_response_that_is_not_base64_at_once_with_a_code(
+    dovecot: Dovecot,
+) -> None:
+    for where, said in (("resp", "initial response"), ("cont", "continued response")):
+        logged = f"plain(?): Invalid base64 data in {said}"
+        before = dovecot.log_count(logged)
+        assert _answers(dovecot.auth_port, *_plain_with(where, "!!!!"))[-1] == (
+            f"FAIL\t1\tcode=invalid_base64\treason=Invalid base64 data in {said}\n".encode()
+        )
+        assert dovecot.logged_again(logged, before)
+
+
+_SPACED = _b64(f"\0{ALICE.user}\0{ALICE.password}".encode()).decode()
+BASE64_TEXTS = [
+    pytest.param("!!!!", id="not-base64"),
+    pytest.param("QUFB=", id="padding-after-a-whole-quantum"),
+    pytest.param("QUFBQQ", id="padding-missing"),
+    pytest.param("QUFBQQ= =", id="space-inside-the-padding"),
+    pytest.param("QR==", id="unused-bits-set"),
+    pytest.param(" ", id="only-a-space"),
+    pytest.param(f"{_SPACED[:4]} {_SPACED[4:9]}\r{_SPACED[9:]} ", id="spaces-inside"),
+]
+
+
+@pytest.mark.parametrize("where", ["resp", "cont"])
+@pytest.mark.parametrize("text", BASE64_TEXTS)
+def test_our_service_reads_base64_as_dovecot_does(
+    service: Service, dovecot: Dovecot, where: str, text: str
+) -> None:
+    lines = _plain_with(where, text)
+    assert _answers(service.port, *lines) == _answers(dovecot.auth_port, *lines)
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
