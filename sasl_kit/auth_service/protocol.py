@@ -31,7 +31,8 @@ speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
 
     S: VERSION 1 2 / MECH name flags... / SPID pid / CUID n / COOKIE hex / DONE
     C: VERSION 1 x / CPID pid
-    C: AUTH id mech service=smtp [secured] ... [resp=base64]   (resp last, as Dovecot wants)
+    C: AUTH id mech service=smtp [secured] ... [resp=base64]   (resp last, as Dovecot wants;
+       "resp==" is an empty initial response, and so is "resp=" from minor version 2 on)
     S: CONT id base64          C: CONT id base64      (as often as the mechanism needs)
     S: OK id user=NAME   or   S: FAIL id [reason=TEXT] [temp]
 
@@ -174,6 +175,7 @@ class Connection:
         self._log = log
         self._lines = LineBuffer(MAX_LINE, "the client", ending_counted=True)
         self._version_seen = False
+        self._minor = 0
         self._cpid_seen = False
         self._pending: dict[int, _Pending] = {}
 
@@ -217,10 +219,12 @@ class Connection:
         raise ProtocolViolation(f"unknown command {_shown(command)}")
 
     def _version(self, args: list[str]) -> Iterable[Output]:
-        if len(args) < 2 or not args[0].isdigit() or int(args[0]) != MAJOR_VERSION:
-            raise ProtocolViolation(
-                f"the client speaks another major version ({_shown(*args[:1])})"
-            )
+        numbers = [_uint(arg) for arg in args]
+        if len(numbers) != 2 or None in numbers:
+            raise ProtocolViolation("a VERSION line that is not 'VERSION <major> <minor>'")
+        if numbers[0] != MAJOR_VERSION:
+            raise ProtocolViolation(f"the client speaks another major version ({_shown(args[0])})")
+        self._minor = int(args[1])
         self._version_seen = True
         return ()
 
@@ -254,10 +258,15 @@ class Connection:
         if info.plaintext and not request.secured and not self._allow_plaintext:
             self._log(f"request {rid}: {info.name} refused on a connection not marked secured")
             return [_fail(rid, PLAINTEXT_REFUSED)]
+        resp = parameters.get("resp")
+        if resp == "" and self._minor < 2:
+            resp = None  # Dovecot: before minor 2 an empty resp= meant none (Exim sends it so)
         initial: bytes | None = None
-        if "resp" in parameters:
+        if resp in ("", "="):
+            initial = b""  # Dovecot takes "=", SMTP's empty response (RFC 4954 4), for b""
+        elif resp is not None:
             try:
-                initial = decode_base64(parameters["resp"])
+                initial = decode_base64(resp)
             except MalformedMessage:
                 self._log(f"request {rid}: {info.name}: the initial response is not base64")
                 return [_bad_base64(rid, "initial response")]
@@ -348,10 +357,18 @@ def _fail(
     return Output(("\t".join(fields) + "\n").encode(), delay=delay)
 
 
-def _id(text: str) -> int:
+def _uint(text: str) -> int | None:
+    """A number as Dovecot's ``str_to_uint`` reads it: ASCII digits only, at most MAX_ID."""
     if not text.isdigit() or not text.isascii() or int(text) > MAX_ID:
-        raise ProtocolViolation(f"a request id that is not a 32-bit number: {_shown(text)}")
+        return None
     return int(text)
+
+
+def _id(text: str) -> int:
+    rid = _uint(text)
+    if rid is None:
+        raise ProtocolViolation(f"a request id that is not a 32-bit number: {_shown(text)}")
+    return rid
 
 
 def _shown(*texts: str) -> str:

@@ -58,8 +58,13 @@ def plain(rid: int, password: str = USERS["tim"], *, secured: bool = True) -> by
 
 
 def connection(**kwargs: object) -> Connection:
+    """A connection after Postfix's handshake (Postfix 3.7 says VERSION 1 0)."""
+    return connection_of(0, **kwargs)
+
+
+def connection_of(minor: int, **kwargs: object) -> Connection:
     conn = Connection(OFFERED, start, spid=7, cuid=1, cookie="c0ffee", **kwargs)  # type: ignore[arg-type]
-    assert conn.receive(b"VERSION\t1\t0\nCPID\t4242\n") == []
+    assert conn.receive(f"VERSION\t1\t{minor}\nCPID\t4242\n".encode()) == []
     return conn
 
 
@@ -177,6 +182,43 @@ def test_a_malformed_sasl_message_is_a_bare_fail_and_the_log_says_why(
     assert out[-1] == Output(b"FAIL\t1\n", delay=True)  # Dovecot 2.3.19: no reason
     assert "got a malformed message" in said[-1]
     assert lines(conn.receive(plain(1))) == ["OK\t1\tuser=tim\n"]
+
+
+@pytest.mark.parametrize(
+    ("minor", "resp", "mechanism", "reply"),
+    [
+        (0, "=", "PLAIN", "FAIL\t1\n"),  # "=": an empty response, whatever the version
+        (2, "=", "PLAIN", "FAIL\t1\n"),
+        (2, "=", "LOGIN", f"CONT\t1\t{b64(b'Username:')}\n"),
+        (2, "", "PLAIN", "FAIL\t1\n"),  # from minor 2 on, "" is empty too
+        (0, "", "PLAIN", "CONT\t1\t\n"),  # before it, "" means none: the empty challenge
+        (1, "", "LOGIN", f"CONT\t1\t{b64(b'Username:')}\n"),
+    ],
+)  # Dovecot 2.3.19's answers to the same lines (tests/interop/test_auth_service.py)
+def test_an_empty_initial_response_as_dovecot_reads_it(
+    minor: int, resp: str, mechanism: str, reply: str
+) -> None:
+    line = f"AUTH\t1\t{mechanism}\tservice=smtp\tsecured\tresp={resp}\n"
+    assert lines(connection_of(minor).receive(line.encode())) == [reply]
+
+
+@given(
+    st.lists(
+        st.text(
+            st.characters(blacklist_categories=["Cs"], blacklist_characters="\t\r\n"), max_size=6
+        ),
+        max_size=4,
+    )
+)
+def test_a_version_line_is_two_numbers_and_major_1(words: list[str]) -> None:
+    numbers = [w.isascii() and w.isdigit() and int(w) <= 2**32 - 1 for w in words]
+    conn = Connection(OFFERED, start, spid=7, cuid=1, cookie="c0ffee")
+    try:
+        conn.receive("\t".join(["VERSION", *words]).encode() + b"\n")
+    except ProtocolViolation:
+        assert not (len(words) == 2 and all(numbers) and int(words[0]) == 1)
+    else:
+        assert len(words) == 2 and all(numbers) and int(words[0]) == 1
 
 
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:

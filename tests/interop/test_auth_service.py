@@ -26,7 +26,14 @@ that is not base64 gets ``FAIL <id> code=invalid_base64 reason=Invalid base64 da
 initial response`` (or "continued response") at once, logged as that reason; Dovecot's
 decoder (lib/base64.c) skips spaces, TABs, CRs and LFs anywhere, wants the padding and
 nothing after it, and does not check the unused bits: the tests send the same texts to
-both services.
+both services. ``resp==`` is an empty initial response to Dovecot (auth-request-handler.c:
+"=" is what SASL protocols send for one, and Postfix passes ``AUTH PLAIN =`` on so): PLAIN
+and SCRAM-SHA-1 then fail it with a bare FAIL ("plain(?): invalid input", "scram-sha-1(?):
+Invalid initial client message: Missing first ',' in GS2 header"), LOGIN asks
+"Username:" and CRAM-MD5 sends its challenge; an empty ``resp=`` is the same from minor
+version 2 on and no initial response before (PLAIN then sends an empty CONT). Ours
+answered "Invalid base64 data in initial response" to ``resp==``. A VERSION line that is
+not two numbers closes both ("sent invalid VERSION line").
 """
 
 from __future__ import annotations
@@ -332,6 +339,59 @@ def test_our_service_reads_base64_as_dovecot_does(
     assert _answers(service.port, *lines) == _answers(dovecot.auth_port, *lines)
 
 
+def _version(minor: int) -> bytes:
+    return f"VERSION\t1\t{minor}\n".encode()
+
+
+EMPTY_INITIAL = [  # (minor version, mechanism, resp=): Dovecot 2.3.19's first answer
+    pytest.param(2, "PLAIN", "=", b"FAIL\t1\n", id="equals-plain"),
+    pytest.param(0, "PLAIN", "=", b"FAIL\t1\n", id="equals-plain-minor-0"),
+    pytest.param(2, "LOGIN", "=", b"CONT\t1\tVXNlcm5hbWU6\n", id="equals-login"),
+    pytest.param(2, "SCRAM-SHA-1", "=", b"FAIL\t1\n", id="equals-scram"),
+    pytest.param(2, "CRAM-MD5", "=", b"CONT\t1\t", id="equals-cram-md5"),
+    pytest.param(2, "PLAIN", "", b"FAIL\t1\n", id="empty-plain"),
+    pytest.param(0, "PLAIN", "", b"CONT\t1\t\n", id="empty-plain-minor-0"),
+]
+
+
+def _auth_with(mechanism: str, resp: str) -> bytes:
+    return f"AUTH\t1\t{mechanism}\tservice=smtp\tsecured\tresp={resp}\n".encode()
+
+
+@pytest.mark.parametrize(("minor", "mechanism", "resp", "first"), EMPTY_INITIAL)
+def test_dovecot_takes_resp_equals_for_an_empty_initial_response(
+    dovecot: Dovecot, minor: int, mechanism: str, resp: str, first: bytes
+) -> None:
+    (answer,) = _answers(dovecot.auth_port, _auth_with(mechanism, resp), version=_version(minor))
+    assert answer.startswith(first) and answer.endswith(b"\n")
+
+
+@pytest.mark.parametrize(("minor", "mechanism", "resp", "first"), EMPTY_INITIAL)
+def test_our_service_reads_an_empty_initial_response_as_dovecot_does(
+    service: Service, dovecot: Dovecot, minor: int, mechanism: str, resp: str, first: bytes
+) -> None:
+    line, version = _auth_with(mechanism, resp), _version(minor)
+    (ours,), (theirs,) = (
+        _answers(p, line, version=version) for p in (service.port, dovecot.auth_port)
+    )
+    if mechanism == "CRAM-MD5":  # a challenge of its own: compare up to it
+        ours, theirs = ours[: len(first)], theirs[: len(first)]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("version", [b"VERSION\t1\tx\n", b"VERSION\t1\t2\tx\n", b"VERSION\t1\n"])
+def test_a_version_line_not_of_two_numbers_closes_both_services(
+    service: Service, dovecot: Dovecot, version: bytes
+) -> None:
+    line, said = _auth_cram(1), "sent invalid VERSION line"
+    before = dovecot.log_count(said)
+    assert (
+        _answers(service.port, line, version=version),
+        _answers(dovecot.auth_port, line, version=version),
+    ) == ([b""], [b""])
+    assert dovecot.logged_again(said, before)
+
+
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
     with smtplib.SMTP(HOST, postfix.smtp_port, timeout=TIMEOUT) as smtp:
         smtp.starttls(context=ssl.create_default_context(cafile=site.cafile))
@@ -346,6 +406,14 @@ def test_postfix_answers_a_malformed_plain_the_same_through_either_service(
     theirs = _smtp_auth(postfix, mail_store, argument)
     assert _smtp_auth(postfix_kit, mail_store, argument) == theirs
     assert theirs == (535, b"5.7.8 Error: authentication failed: (reason unavailable)")
+
+
+def test_postfix_answers_an_empty_initial_response_the_same_through_either_service(
+    postfix: Postfix, postfix_kit: Postfix, mail_store: MailSite
+) -> None:
+    theirs = _smtp_auth(postfix, mail_store, "PLAIN =")  # Postfix passes "=" on as resp==
+    assert _smtp_auth(postfix_kit, mail_store, "PLAIN =") == theirs
+    assert theirs[0] == 535, theirs
 
 
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
