@@ -22,6 +22,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 import secrets
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from sasl_kit.errors import MessageError
-from sasl_kit.mail.mediatype import guess_type
 from sasl_kit.mail.stream import DataBody, FileBody, OutgoingMessage, Part
 
 _CRLF = b"\r\n"
@@ -174,7 +174,7 @@ def _body_entity(text: str | None, html: str | None) -> bytes:
 
 def _media_type(field: str, content_type: str | None, filename: str) -> tuple[str, str]:
     if content_type is None:
-        guessed, encoding = guess_type(filename)
+        guessed, encoding = mimetypes.guess_type(filename)
         # message/* and multipart/* may not be base64-encoded (RFC 2046 5.1, 5.2.1);
         # a compressed file (.tar.gz) is not of its inner type.
         if (
