@@ -38,3 +38,19 @@ def test_both_works_are_measured_with_a_target_each() -> None:
         (w, c, i) for w in ("steps", "create + steps") for c in CASES for i in IMPLEMENTATIONS
     }
     assert all(row["target"] for row in report["rows"] if row["implementation"] == "sasl-kit")
+
+
+def test_the_cold_end_to_end_row_is_timed_in_pairs_and_its_verdict_reads_them() -> None:
+    report = json.loads(_bench("--json"))
+    paired = [
+        (row["work"], row["case"], row["implementation"])
+        for row in report["rows"]
+        if row["paired"] is not None
+    ]
+    assert paired == [("create + steps", "cold login", "sasl-kit")]
+    (row,) = (row for row in report["rows"] if row["paired"] is not None)
+    spread = row["paired"]
+    assert spread["ratio"] == "sasl-kit/floor"
+    assert spread["p25"] <= spread["median"] <= spread["p75"]
+    assert row["met"] == (spread["median"] <= 1.05)
+    assert "load average" in report["load"]
