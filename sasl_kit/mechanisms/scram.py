@@ -61,7 +61,8 @@ from sasl_kit.errors import (
 )
 from sasl_kit.mechanisms.base import (
     ChannelBinding,
-    ClientMechanism,
+    ClientFromFields,
+    ClientOptions,
     ScramCredentialStore,
     ScramKeys,
     ServerMechanism,
@@ -406,12 +407,13 @@ class ScramKeyTable:
 # --- Client -----------------------------------------------------------------------------
 
 
-class ScramClient(ClientMechanism):
+class ScramClient(ClientFromFields):
     """The client side of every SCRAM mechanism; subclasses only name it.
 
-    A client is made on every login, so it has no ``__init__`` of its own: its
-    state starts as the class attributes below and changes as it steps, turn by
-    turn through ``_TURNS``.
+    A client is made on every login, so it has no ``__init__`` of its own (the
+    registry makes it from its fields alone, ``ClientFromFields``, and its steps
+    read them there, a default when absent): its state starts as the class
+    attributes below and changes as it steps, turn by turn through ``_TURNS``.
     """
 
     client_first = True
@@ -445,19 +447,24 @@ class ScramClient(ClientMechanism):
     def _client_first(self, data: bytes | None) -> bytes:
         if data:
             raise MalformedMessage(f"{self.name}: the server spoke before the client-first message")
-        o = self.options
-        username = o.username
-        if not (o.preparation == "saslprep" and username.isascii() and username.isprintable()):
-            username = _prepare(username, "user name", self.name, o.preparation)  # else: as it is
+        fields = self._fields
+        username = fields.get("username", ClientOptions.username)
+        how = fields.get("preparation", ClientOptions.preparation)
+        if not (how == "saslprep" and username.isascii() and username.isprintable()):
+            username = _prepare(username, "user name", self.name, how)  # else: as it is
         if not username:
             raise UsageError(f"{self.name}: the user name is empty")
-        cnonce = o.cnonce or secrets.token_urlsafe(24)
+        cnonce = fields.get("cnonce", ClientOptions.cnonce) or secrets.token_urlsafe(24)
         if not _printable(cnonce):
             raise UsageError(f"{self.name}: cnonce must be printable ASCII without ','")
-        if o.channel_binding is None and not self._plus and not o.authzid:
+        binding, authzid = (
+            fields.get("channel_binding", ClientOptions.channel_binding),
+            fields.get("authzid", ClientOptions.authzid),
+        )
+        if binding is None and not self._plus and not authzid:
             header = "n,,"  # gs2_header("n", ""): no binding, no authzid, the usual login
         else:
-            header = gs2_header(self._cbind_flag(o.channel_binding), o.authzid)
+            header = gs2_header(self._cbind_flag(binding), authzid)
         self._cnonce, self._gs2_header = cnonce, header
         # RFC 5802 7: client-first-message-bare = username "," nonce
         if "," in username or "=" in username:
@@ -476,7 +483,7 @@ class ScramClient(ClientMechanism):
         return _attributes(text, order, what, self.name)
 
     def _client_final(self, data: bytes | None) -> bytes:
-        o = self.options
+        fields = self._fields
         server_first = decode_utf8(data or b"", "server-first message", self.name)
         nonce, salt_text, count = _server_first_attributes(server_first) or self._server_attributes(
             server_first, "rsi", "server-first message"
@@ -492,17 +499,21 @@ class ScramClient(ClientMechanism):
         if not _is_count(count):
             raise MalformedMessage(f"{self.name}: the iteration count (i=) is not a number")
         iterations = int(count)
-        if not o.min_iterations <= iterations <= o.max_iterations:
+        low = fields.get("min_iterations", ClientOptions.min_iterations)
+        high = fields.get("max_iterations", ClientOptions.max_iterations)
+        if not low <= iterations <= high:
             raise PolicyRefused(
                 f"{self.name}: the server asks for {iterations} iterations, outside the "
-                f"allowed {o.min_iterations}..{o.max_iterations}"
+                f"allowed {low}..{high}"
             )
-        password = o.password
-        if not (o.preparation == "saslprep" and password.isascii() and password.isprintable()):
-            password = _prepare(password, "password", self.name, o.preparation)  # else: as it is
+        password = fields.get("password", ClientOptions.password)
+        how = fields.get("preparation", ClientOptions.preparation)
+        if not (how == "saslprep" and password.isascii() and password.isprintable()):
+            password = _prepare(password, "password", self.name, how)  # else: as it is
         cbind_input = self._gs2_header.encode("utf-8")
-        if self._plus and o.channel_binding is not None:
-            cbind_input += o.channel_binding.data
+        binding = fields.get("channel_binding", ClientOptions.channel_binding)
+        if self._plus and binding is not None:
+            cbind_input += binding.data
         # RFC 5802 7: client-final-message-without-proof = channel-binding "," nonce
         without_proof = f"c={binascii.b2a_base64(cbind_input)[:-1].decode()},r={nonce}"
         auth_message = f"{self._first_bare},{server_first},{without_proof}".encode()
