@@ -11,12 +11,13 @@ Rules of this module:
   moves bytes, applies the failure delay to outputs marked ``delay`` and logs
   what ``log`` says.
 - Every line from the client is untrusted. A line that breaks the protocol
-  (unknown command, bad version, an AUTH with id 0 or an id in use, a CONT for
-  no waiting request, an AUTH for a mechanism not announced, an AUTH with a
+  (unknown command, bad version, an AUTH with id 0 or an id in use, a CONT
+  without an id and data, an AUTH for a mechanism not announced, an AUTH with a
   field after ``resp=``, a line over ``MAX_LINE``, too many requests at once)
   raises ``ProtocolViolation``: the connection must be closed, as Dovecot
-  closes it. A bad SASL message inside
-  a request is that request's FAIL, never the connection's end.
+  closes it. A bad SASL message inside a request is that request's FAIL, and a
+  CONT for no waiting request gets the FAIL Dovecot sends for one (it took
+  the request for timed out), never the connection's end.
 - Lines are split by the profiles' ``LineBuffer``, which counts a line with
   its ending here, as Dovecot's reader does.
 - What the client may learn of a failure is what Dovecot 2.3.19 sends in the
@@ -70,6 +71,7 @@ BAD_BASE64 = "Invalid base64 data in {where}"
 INVALID_BASE64 = "invalid_base64"
 """The ``code=`` Dovecot 2.3 puts before that reason (lib-auth/auth-client-interface.h)."""
 TEMPORARY = "Temporary authentication failure"
+TIMED_OUT = "Authentication request timed out"
 
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _BASE64_SPACE = str.maketrans("", "", " \t\r\n")
@@ -280,14 +282,17 @@ class Connection:
         return self._step(pending, initial)
 
     def _cont(self, args: list[str]) -> Iterable[Output]:
-        if len(args) != 2:
+        if len(args) < 2:
             raise ProtocolViolation("CONT that is not 'CONT <id> <data>'")
         rid = _id(args[0])
         pending = self._pending.get(rid)
         if pending is None:
-            raise ProtocolViolation(f"CONT for id {rid}, which waits for nothing")
+            # Dovecot 2.3 answers so and goes on (auth-request-handler.c), logging nothing.
+            self._log(f"CONT for id {rid}, which waits for nothing: answered as timed out")
+            return [_fail(rid, TIMED_OUT)]
         try:
-            data = decode_base64(args[1])
+            # Dovecot takes all after the id for the data; its base64 skips a TAB.
+            data = decode_base64("\t".join(args[1:]))
         except MalformedMessage:
             del self._pending[rid]
             self._log(f"request {rid}: {pending.request.mechanism}: a response that is not base64")

@@ -221,6 +221,43 @@ def test_a_version_line_is_two_numbers_and_major_1(words: list[str]) -> None:
         assert len(words) == 2 and all(numbers) and int(words[0]) == 1
 
 
+def test_a_cont_for_no_waiting_request_fails_as_timed_out_and_the_connection_goes_on() -> None:
+    said: list[str] = []
+    conn = connection(log=said.append)
+    conn.receive(b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=" + b64(b"x").encode() + b"\n")
+    for rid in (9, 0, 1):  # unknown, never an AUTH id, failed a moment ago
+        assert conn.receive(f"CONT\t{rid}\tAAAA\n".encode()) == [
+            Output(f"FAIL\t{rid}\treason=Authentication request timed out\n".encode())
+        ]  # what Dovecot 2.3.19 answers, at once (tests/interop/test_auth_service.py)
+    assert said[-1] == "CONT for id 1, which waits for nothing: answered as timed out"
+    assert lines(conn.receive(plain(1))) == ["OK\t1\tuser=tim\n"]
+
+
+@given(
+    st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=16)
+)
+def test_a_cont_is_an_id_a_tab_and_data_or_the_connection_closes(rest: str) -> None:
+    conn = connection()
+    conn.receive(b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n")
+    rid, tab, _ = rest.partition("\t")
+    well_formed = bool(tab) and rid.isascii() and rid.isdigit() and int(rid) <= 2**32 - 1
+    try:
+        (out,) = conn.receive(f"CONT\t{rest}\n".encode())
+    except ProtocolViolation:
+        assert not well_formed
+    else:
+        assert well_formed
+        assert out.line.startswith((f"FAIL\t{int(rid)}\t".encode(), b"OK\t1\t", b"FAIL\t1\n"))
+
+
+def test_a_cont_takes_all_after_the_id_for_its_data_as_dovecot_does() -> None:
+    conn = connection()
+    conn.receive(b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n")
+    response = b64(b"\0tim\0" + USERS["tim"].encode())
+    line = f"CONT\t1\t{response[:8]}\t{response[8:]}\n"  # a TAB is whitespace to base64
+    assert lines(conn.receive(line.encode())) == ["OK\t1\tuser=tim\n"]
+
+
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")
@@ -250,7 +287,8 @@ def test_a_bad_start_closes_the_connection(data: bytes) -> None:
         b"AUTH\t0\tCRAM-MD5\tservice=smtp\n",  # Dovecot 2.3: "sent broken AUTH request"
         b"AUTH\t99999999999\tPLAIN\tservice=smtp\n",
         b"AUTH\t1\tPLAIN\n",  # no service=
-        b"CONT\t9\tAAAA\n",  # no such request
+        b"CONT\t9\n",  # no data
+        b"CONT\tx\tAAAA\n",
         b"CPID\t1\n",  # a second CPID
         b"AUTH\t1\t\xff\n",
     ],

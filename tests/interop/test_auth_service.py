@@ -33,7 +33,12 @@ Invalid initial client message: Missing first ',' in GS2 header"), LOGIN asks
 "Username:" and CRAM-MD5 sends its challenge; an empty ``resp=`` is the same from minor
 version 2 on and no initial response before (PLAIN then sends an empty CONT). Ours
 answered "Invalid base64 data in initial response" to ``resp==``. A VERSION line that is
-not two numbers closes both ("sent invalid VERSION line").
+not two numbers closes both ("sent invalid VERSION line"). A CONT for no waiting request
+(an unknown id, 0, or one that has just failed) gets ``FAIL <id> reason=Authentication
+request timed out`` from Dovecot at once, nothing logged, and the connection goes on
+(ours closed it); a CONT without an id and data, or with an id that is not a 32-bit
+number, closes it ("BUG: Authentication client sent broken CONT request"); the data is
+all after the id, TABs included (skipped by the base64 decoder).
 """
 
 from __future__ import annotations
@@ -390,6 +395,52 @@ def test_a_version_line_not_of_two_numbers_closes_both_services(
         _answers(dovecot.auth_port, line, version=version),
     ) == ([b""], [b""])
     assert dovecot.logged_again(said, before)
+
+
+_OK_PLAIN = _b64(f"\0{ALICE.user}\0{ALICE.password}".encode())
+_TIMED_OUT = b"reason=Authentication request timed out\n"
+
+
+def test_dovecot_fails_a_cont_for_no_request_as_timed_out_and_goes_on(dovecot: Dovecot) -> None:
+    auth = b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=" + _OK_PLAIN + b"\n"
+    assert _answers(dovecot.auth_port, b"CONT\t7\tAAAA\n", auth, b"CONT\t1\t\n") == [
+        b"FAIL\t7\t" + _TIMED_OUT,
+        b"OK\t1\tuser=alice\n",
+        b"FAIL\t1\t" + _TIMED_OUT,  # done with: as unknown as one never started
+    ]
+
+
+def test_dovecot_closes_on_a_cont_without_an_id_and_data(dovecot: Dovecot) -> None:
+    said = "sent broken CONT request"
+    before = dovecot.log_count(said)
+    assert _answers(dovecot.auth_port, b"CONT\t7\n") == [b""]
+    assert dovecot.logged_again(said, before)
+
+
+CONTS = [
+    pytest.param([b"CONT\t7\tAAAA\n", b"CONT\t0\t\n"], id="no-such-request"),
+    pytest.param(
+        [b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=" + _b64(b"x") + b"\n", b"CONT\t1\t\n"],
+        id="after-its-fail",
+    ),
+    pytest.param(
+        [
+            b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n",
+            b"CONT\t1\t" + _OK_PLAIN[:8] + b"\t" + _OK_PLAIN[8:] + b"\n",
+        ],
+        id="data-split-by-a-tab",
+    ),
+    pytest.param([b"CONT\t7\n"], id="no-data"),
+    pytest.param([b"CONT\tx\tAAAA\n"], id="not-a-number"),
+    pytest.param([b"CONT\t4294967296\tAAAA\n"], id="over-32-bits"),
+]
+
+
+@pytest.mark.parametrize("lines", CONTS)
+def test_our_service_answers_a_cont_as_dovecot_does(
+    service: Service, dovecot: Dovecot, lines: list[bytes]
+) -> None:
+    assert _answers(service.port, *lines) == _answers(dovecot.auth_port, *lines)
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
