@@ -40,7 +40,8 @@ speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
 Fields are separated by TAB, a line ends with LF; values use Dovecot's
 tab-escaping (``\\x01`` then ``0``, ``1``, ``t``, ``r``, ``n``/``l``).
 Additional data with success (SCRAM's ``v=``, DIGEST-MD5's ``rspauth``) goes
-as one more CONT, answered with an empty CONT, then OK: Dovecot does the same.
+as one more CONT, answered with an empty CONT, then OK: Dovecot does the same,
+and it says OK to any answer there (the authentication is done), as ours does.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class Request:
 class _Pending:
     request: Request
     mechanism: ServerMechanism
-    final: bool = False  # additional data with success was sent; an empty CONT ends it
+    final: bool = False  # additional data with success was sent; the next CONT ends it
 
 
 class Connection:
@@ -299,9 +300,8 @@ class Connection:
             return [_bad_base64(rid, "continued response")]
         if pending.final:
             del self._pending[rid]
-            if data:
-                self._log(f"request {rid}: a non-empty answer to the final data")
-                return [_fail(rid, None, delay=True)]
+            if data:  # RFC 4422 5 wants it empty; Dovecot 2.3 ignores it and says OK
+                self._log(f"request {rid}: a non-empty answer to the final data, ignored")
             return [self._ok(pending)]
         return self._step(pending, data)
 

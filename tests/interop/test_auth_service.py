@@ -38,7 +38,9 @@ not two numbers closes both ("sent invalid VERSION line"). A CONT for no waiting
 request timed out`` from Dovecot at once, nothing logged, and the connection goes on
 (ours closed it); a CONT without an id and data, or with an id that is not a 32-bit
 number, closes it ("BUG: Authentication client sent broken CONT request"); the data is
-all after the id, TABs included (skipped by the base64 decoder).
+all after the id, TABs included (skipped by the base64 decoder). A non-empty answer to
+the final data (SCRAM's ``v=`` sent as a CONT) still gets OK from Dovecot
+(auth-request.c: a request that has succeeded ignores its last data); ours failed it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from pathlib import Path
 
 import pytest
 
+import sasl_kit
 from sasl_kit.auth_service import AuthService, Listen, ServiceConfig
 from sasl_kit.auth_service.protocol import MAX_LINE
 from sasl_kit.smtp_server.users import Users
@@ -441,6 +444,46 @@ def test_our_service_answers_a_cont_as_dovecot_does(
     service: Service, dovecot: Dovecot, lines: list[bytes]
 ) -> None:
     assert _answers(service.port, *lines) == _answers(dovecot.auth_port, *lines)
+
+
+def _scram_answering_the_final_data(port: int, answer: bytes) -> list[bytes]:
+    """A SCRAM-SHA-256 login whose client answers the server's v= with ``answer``: the
+    service's four answers (server-first, v=, the answer's, and to a CONT after it)."""
+    client = sasl_kit.client("SCRAM-SHA-256", username=ALICE.user, password=ALICE.password)
+    with socket.create_connection((HOST, port), timeout=TIMEOUT) as conn:
+        conn.sendall(b"VERSION\t1\t2\nCPID\t1\n")
+        reader = conn.makefile("rb")
+        while reader.readline() != b"DONE\n":
+            pass
+
+        def send(line: bytes) -> bytes:
+            conn.sendall(line + b"\n")
+            return reader.readline()
+
+        first = client.step(b"")
+        assert first is not None
+        server_first = send(b"AUTH\t1\tSCRAM-SHA-256\tservice=smtp\tresp=" + _b64(first))
+        final = client.step(base64.b64decode(server_first.split(b"\t")[2]))
+        assert final is not None
+        verifier = send(b"CONT\t1\t" + _b64(final))
+        return [server_first, verifier, send(b"CONT\t1\t" + _b64(answer)), send(b"CONT\t1\t")]
+
+
+def test_dovecot_says_ok_to_a_non_empty_answer_to_the_final_data(dovecot: Dovecot) -> None:
+    answers = _scram_answering_the_final_data(dovecot.auth_port, b"not empty")
+    assert [a.split(b"\t")[0] for a in answers[:2]] == [b"CONT", b"CONT"]
+    assert answers[2:] == [b"OK\t1\tuser=alice\n", b"FAIL\t1\t" + _TIMED_OUT]
+
+
+def test_our_service_says_ok_to_a_non_empty_answer_to_the_final_data_as_dovecot_does(
+    service: Service, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    ours, theirs = (
+        _scram_answering_the_final_data(p, b"x") for p in (service.port, dovecot.auth_port)
+    )
+    assert ours[2:] == theirs[2:]
+    assert "a non-empty answer to the final data, ignored" in caplog.text
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
