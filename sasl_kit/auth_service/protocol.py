@@ -11,7 +11,8 @@ Rules of this module:
   moves bytes, applies the failure delay to outputs marked ``delay`` and logs
   what ``log`` says.
 - Every line from the client is untrusted. A line that breaks the protocol
-  (unknown command, bad version, an AUTH with id 0 or an id in use, a CONT
+  (unknown command, bad version, anything but CPID before CPID, a CPID of 0,
+  an AUTH with id 0 or an id in use, a CONT
   without an id and data, an AUTH for a mechanism not announced, an AUTH with a
   field after ``resp=``, a line over ``MAX_LINE``, too many requests at once)
   raises ``ProtocolViolation``: the connection must be closed, as Dovecot
@@ -31,11 +32,11 @@ Theory of operation (Dovecot's "auth protocol", version 1.2, as Dovecot 2.3
 speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
 
     S: VERSION 1 2 / MECH name flags... / SPID pid / CUID n / COOKIE hex / DONE
-    C: VERSION 1 x / CPID pid
+    C: VERSION 1 x / CPID pid         (both first: Dovecot takes no request before)
     C: AUTH id mech service=smtp [secured] ... [resp=base64]   (resp last, as Dovecot wants;
        "resp==" is an empty initial response, and so is "resp=" from minor version 2 on)
     S: CONT id base64          C: CONT id base64      (as often as the mechanism needs)
-    S: OK id user=NAME   or   S: FAIL id [reason=TEXT] [temp]
+    S: OK id user=NAME   or   S: FAIL id [code=CODE] [reason=TEXT] [temp]
 
 Fields are separated by TAB, a line ends with LF; values use Dovecot's
 tab-escaping (``\\x01`` then ``0``, ``1``, ``t``, ``r``, ``n``/``l``).
@@ -210,9 +211,11 @@ class Connection:
             if command != "VERSION":
                 raise ProtocolViolation(f"expected VERSION first, got {_shown(command)}")
             return self._version(args)
-        if command == "CPID":
-            if self._cpid_seen or len(args) != 1 or not args[0].isdigit():
-                raise ProtocolViolation("a CPID line that is not the one 'CPID <pid>'")
+        if not self._cpid_seen:  # Dovecot 2.3 takes no request before it
+            if command != "CPID":
+                raise ProtocolViolation(f"expected CPID after VERSION, got {_shown(command)}")
+            if len(args) != 1 or not _uint(args[0]):
+                raise ProtocolViolation("a CPID line that is not 'CPID <pid>', pid above 0")
             self._cpid_seen = True
             return ()
         if command == "AUTH":

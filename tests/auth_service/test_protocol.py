@@ -273,6 +273,9 @@ def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     [
         b"AUTH\t1\tPLAIN\tservice=smtp\n",  # before VERSION
         b"VERSION\t2\t0\n",  # another major version
+        b"VERSION\t1\t2\nAUTH\t1\tCRAM-MD5\tservice=smtp\n",  # no CPID first
+        b"VERSION\t1\t2\nCPID\t0\n",  # Dovecot 2.3: "client said it's PID 0"
+        b"VERSION\t1\t2\nCPID\tx\n",
     ],
 )
 def test_a_bad_start_closes_the_connection(data: bytes) -> None:
@@ -455,7 +458,7 @@ def test_padding_is_required_and_nothing_may_follow_it(text: str) -> None:
 def test_any_input_gives_lines_or_closes_the_connection(chunks: list[bytes]) -> None:
     conn = Connection(OFFERED, start, spid=1, cuid=1, cookie="c")
     try:
-        for chunk in [b"VERSION\t1\t2\n", *chunks]:
+        for chunk in [b"VERSION\t1\t2\nCPID\t1\n", *chunks]:
             for output in conn.receive(chunk):
                 assert output.line.endswith(b"\n") and output.line.count(b"\n") == 1
     except ProtocolViolation:

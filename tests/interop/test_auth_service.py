@@ -41,6 +41,9 @@ number, closes it ("BUG: Authentication client sent broken CONT request"); the d
 all after the id, TABs included (skipped by the base64 decoder). A non-empty answer to
 the final data (SCRAM's ``v=`` sent as a CONT) still gets OK from Dovecot
 (auth-request.c: a request that has succeeded ignores its last data); ours failed it.
+Dovecot takes no request before the client's CPID ("BUG: Authentication client sent
+unknown handshake command: AUTH...") nor a CPID of 0 or not a number ("BUG:
+Authentication client said it's PID 0"): it closes; ours answered.
 """
 
 from __future__ import annotations
@@ -155,11 +158,14 @@ def test_the_handshake_has_the_shape_dovecot_gives_postfix(
         assert {"dictionary", "active"} <= set(ours_mechs[name]) & set(dovecots[name])
 
 
-def _answers(port: int, *lines: bytes, version: bytes = b"VERSION\t1\t2\n") -> list[bytes]:
-    """What a service answers each of ``lines`` after the handshake (``version`` first):
-    one line each, b"" for each line from where it closed."""
+HELLO = b"VERSION\t1\t2\nCPID\t1\n"
+
+
+def _answers(port: int, *lines: bytes, hello: bytes = HELLO) -> list[bytes]:
+    """What a service answers each of ``lines`` after its handshake and the client's
+    ``hello``: one line each, b"" for each line from where it closed."""
     with socket.create_connection((HOST, port), timeout=TIMEOUT) as conn:
-        conn.sendall(version + b"CPID\t1\n")
+        conn.sendall(hello)
         data = b""
         while not data.endswith(b"DONE\n"):
             data += conn.recv(65536)
@@ -347,8 +353,8 @@ def test_our_service_reads_base64_as_dovecot_does(
     assert _answers(service.port, *lines) == _answers(dovecot.auth_port, *lines)
 
 
-def _version(minor: int) -> bytes:
-    return f"VERSION\t1\t{minor}\n".encode()
+def _hello(minor: int) -> bytes:
+    return f"VERSION\t1\t{minor}\nCPID\t1\n".encode()
 
 
 EMPTY_INITIAL = [  # (minor version, mechanism, resp=): Dovecot 2.3.19's first answer
@@ -370,7 +376,7 @@ def _auth_with(mechanism: str, resp: str) -> bytes:
 def test_dovecot_takes_resp_equals_for_an_empty_initial_response(
     dovecot: Dovecot, minor: int, mechanism: str, resp: str, first: bytes
 ) -> None:
-    (answer,) = _answers(dovecot.auth_port, _auth_with(mechanism, resp), version=_version(minor))
+    (answer,) = _answers(dovecot.auth_port, _auth_with(mechanism, resp), hello=_hello(minor))
     assert answer.startswith(first) and answer.endswith(b"\n")
 
 
@@ -378,10 +384,8 @@ def test_dovecot_takes_resp_equals_for_an_empty_initial_response(
 def test_our_service_reads_an_empty_initial_response_as_dovecot_does(
     service: Service, dovecot: Dovecot, minor: int, mechanism: str, resp: str, first: bytes
 ) -> None:
-    line, version = _auth_with(mechanism, resp), _version(minor)
-    (ours,), (theirs,) = (
-        _answers(p, line, version=version) for p in (service.port, dovecot.auth_port)
-    )
+    line, hello = _auth_with(mechanism, resp), _hello(minor)
+    (ours,), (theirs,) = (_answers(p, line, hello=hello) for p in (service.port, dovecot.auth_port))
     if mechanism == "CRAM-MD5":  # a challenge of its own: compare up to it
         ours, theirs = ours[: len(first)], theirs[: len(first)]
     assert ours == theirs
@@ -394,8 +398,8 @@ def test_a_version_line_not_of_two_numbers_closes_both_services(
     line, said = _auth_cram(1), "sent invalid VERSION line"
     before = dovecot.log_count(said)
     assert (
-        _answers(service.port, line, version=version),
-        _answers(dovecot.auth_port, line, version=version),
+        _answers(service.port, line, hello=version + b"CPID\t1\n"),
+        _answers(dovecot.auth_port, line, hello=version + b"CPID\t1\n"),
     ) == ([b""], [b""])
     assert dovecot.logged_again(said, before)
 
@@ -484,6 +488,33 @@ def test_our_service_says_ok_to_a_non_empty_answer_to_the_final_data_as_dovecot_
     )
     assert ours[2:] == theirs[2:]
     assert "a non-empty answer to the final data, ignored" in caplog.text
+
+
+HELLOS = [  # a client handshake Dovecot refuses, and what it logs
+    pytest.param(b"VERSION\t1\t2\n", "sent unknown handshake command: AUTH", id="no-cpid"),
+    pytest.param(b"VERSION\t1\t2\nCPID\t0\n", "said it's PID 0", id="cpid-0"),
+    pytest.param(b"VERSION\t1\t2\nCPID\tx\n", "said it's PID 0", id="cpid-not-a-number"),
+]
+
+
+@pytest.mark.parametrize(("hello", "said"), HELLOS)
+def test_dovecot_closes_a_connection_whose_handshake_lacks_a_cpid(
+    dovecot: Dovecot, hello: bytes, said: str
+) -> None:
+    before = dovecot.log_count(said)
+    assert _answers(dovecot.auth_port, _auth_cram(1), hello=hello) == [b""]
+    assert dovecot.logged_again(said, before)
+
+
+@pytest.mark.parametrize(("hello", "said"), HELLOS)
+def test_our_service_closes_without_a_cpid_as_dovecot_does(
+    service: Service, dovecot: Dovecot, hello: bytes, said: str
+) -> None:
+    line = _auth_cram(1)
+    assert (
+        _answers(service.port, line, hello=hello),
+        _answers(dovecot.auth_port, line, hello=hello),
+    ) == ([b""], [b""])
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
