@@ -37,6 +37,7 @@ speaks it to Postfix 3.7: ``tests/interop/test_auth_service.py`` records both):
        "resp==" is an empty initial response, and so is "resp=" from minor version 2 on)
     S: CONT id base64          C: CONT id base64      (as often as the mechanism needs)
     S: OK id user=NAME   or   S: FAIL id [code=CODE] [reason=TEXT] [temp]
+    C: CANCEL id                      (the request is forgotten, nothing answered)
 
 Fields are separated by TAB, a line ends with LF; values use Dovecot's
 tab-escaping (``\\x01`` then ``0``, ``1``, ``t``, ``r``, ``n``/``l``).
@@ -222,6 +223,8 @@ class Connection:
             return self._auth(args)
         if command == "CONT":
             return self._cont(args)
+        if command == "CANCEL":
+            return self._cancel(args)
         raise ProtocolViolation(f"unknown command {_shown(command)}")
 
     def _version(self, args: list[str]) -> Iterable[Output]:
@@ -307,6 +310,12 @@ class Connection:
                 self._log(f"request {rid}: a non-empty answer to the final data, ignored")
             return [self._ok(pending)]
         return self._step(pending, data)
+
+    def _cancel(self, args: list[str]) -> Iterable[Output]:
+        rid = _id("\t".join(args))  # Dovecot reads all after CANCEL as one number
+        if self._pending.pop(rid, None) is not None:  # Dovecot forgets it, answering nothing
+            self._log(f"request {rid}: cancelled by the client")
+        return ()
 
     def _step(self, pending: _Pending, data: bytes | None) -> list[Output]:
         rid, name = pending.request.id, pending.request.mechanism

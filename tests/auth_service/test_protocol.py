@@ -260,6 +260,17 @@ def test_a_cont_takes_all_after_the_id_for_its_data_as_dovecot_does() -> None:
     assert lines(conn.receive(line.encode())) == ["OK\t1\tuser=tim\n"]
 
 
+def test_cancel_forgets_a_request_without_an_answer_as_dovecot_does() -> None:
+    conn = connection()
+    (cont,) = conn.receive(b"AUTH\t1\tCRAM-MD5\tservice=smtp\n")
+    assert cont.line.startswith(b"CONT\t1\t")
+    assert conn.receive(b"CANCEL\t1\nCANCEL\t9\n") == []  # an unknown id: nothing either
+    assert lines(conn.receive(b"CONT\t1\tAAAA\n")) == [
+        "FAIL\t1\treason=Authentication request timed out\n"
+    ]
+    assert lines(conn.receive(plain(1))) == ["OK\t1\tuser=tim\n"]  # the id is free again
+
+
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")
@@ -293,6 +304,8 @@ def test_a_bad_start_closes_the_connection(data: bytes) -> None:
         b"AUTH\t99999999999\tPLAIN\tservice=smtp\n",
         b"AUTH\t1\tPLAIN\n",  # no service=
         b"CONT\t9\n",  # no data
+        b"CANCEL\tx\n",
+        b"CANCEL\t1\t2\n",
         b"CONT\tx\tAAAA\n",
         b"CPID\t1\n",  # a second CPID
         b"AUTH\t1\t\xff\n",

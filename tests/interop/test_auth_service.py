@@ -43,7 +43,9 @@ the final data (SCRAM's ``v=`` sent as a CONT) still gets OK from Dovecot
 (auth-request.c: a request that has succeeded ignores its last data); ours failed it.
 Dovecot takes no request before the client's CPID ("BUG: Authentication client sent
 unknown handshake command: AUTH...") nor a CPID of 0 or not a number ("BUG:
-Authentication client said it's PID 0"): it closes; ours answered.
+Authentication client said it's PID 0"): it closes; ours answered. ``CANCEL <id>`` makes
+Dovecot forget the request and answer nothing (a CONT for it then "timed out"), and
+closes on a CANCEL whose id is not a number; ours closed on any CANCEL.
 """
 
 from __future__ import annotations
@@ -515,6 +517,31 @@ def test_our_service_closes_without_a_cpid_as_dovecot_does(
         _answers(service.port, line, hello=hello),
         _answers(dovecot.auth_port, line, hello=hello),
     ) == ([b""], [b""])
+
+
+CANCELS = [  # CANCEL is never answered: each goes with the line after it
+    pytest.param([_auth_cram(1), b"CANCEL\t1\nCONT\t1\tAAAA\n"], id="then-its-cont"),
+    pytest.param([b"CANCEL\t9\n" + _auth_cram(1)], id="unknown-id"),
+    pytest.param([b"CANCEL\tx\n"], id="not-a-number"),
+]
+
+
+def test_dovecot_forgets_a_cancelled_request_without_an_answer(dovecot: Dovecot) -> None:
+    answers = _answers(dovecot.auth_port, _auth_cram(1), b"CANCEL\t1\n" + _auth_cram(1))
+    assert [a.split(b"\t")[:2] for a in answers] == [[b"CONT", b"1"], [b"CONT", b"1"]]
+
+
+@pytest.mark.parametrize("lines", CANCELS)
+def test_our_service_takes_cancel_as_dovecot_does(
+    service: Service, dovecot: Dovecot, lines: list[bytes]
+) -> None:
+    ours, theirs = (_answers(port, *lines) for port in (service.port, dovecot.auth_port))
+    assert [_unchallenged(a) for a in ours] == [_unchallenged(a) for a in theirs]
+
+
+def _unchallenged(answer: bytes) -> bytes:
+    """An answer without the challenge of a CONT (each server makes its own)."""
+    return answer.rpartition(b"\t")[0] if answer.startswith(b"CONT\t") else answer
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
