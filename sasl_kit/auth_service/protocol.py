@@ -68,6 +68,9 @@ the 16385th (``tests/interop/test_auth_service.py`` compares both services at th
 MAX_REQUESTS = 64
 """Requests in progress on one connection; one smtpd has one at a time."""
 MAX_ID = 2**32 - 1
+TAKE_NULS = frozenset({"PLAIN", "NTLM", "ANONYMOUS", "GSSAPI", "APOP", "OTP"})
+"""The mechanisms Dovecot 2.3.19 lets see a NUL (``MECH_SEC_ALLOW_NULS``, NTLM through
+winbind); any other fails a request whose data holds one (auth-request.c)."""
 
 PLAINTEXT_REFUSED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 BAD_BASE64 = "Invalid base64 data in {where}"
@@ -319,6 +322,10 @@ class Connection:
 
     def _step(self, pending: _Pending, data: bytes | None) -> list[Output]:
         rid, name = pending.request.id, pending.request.mechanism
+        if data and b"\0" in data and name not in TAKE_NULS:
+            del self._pending[rid]
+            self._log(f"request {rid}: {name} got a NUL, which it takes none of")
+            return [_fail(rid, None, delay=True)]
         try:
             challenge = pending.mechanism.step(data)
         except SASLError as exc:

@@ -271,6 +271,26 @@ def test_cancel_forgets_a_request_without_an_answer_as_dovecot_does() -> None:
     assert lines(conn.receive(plain(1))) == ["OK\t1\tuser=tim\n"]  # the id is free again
 
 
+NUL_NAME, NUL_SCRAM = b64(b"ti\0m"), b64(b"n,,n=ti\0m,r=abc")
+
+
+@pytest.mark.parametrize(
+    "lines_sent",
+    [
+        [f"AUTH\t1\tLOGIN\tservice=smtp\tsecured\tresp={NUL_NAME}\n"],
+        ["AUTH\t1\tLOGIN\tservice=smtp\tsecured\n", f"CONT\t1\t{NUL_NAME}\n"],
+        [f"AUTH\t1\tSCRAM-SHA-256\tservice=smtp\tresp={NUL_SCRAM}\n"],
+    ],
+    ids=["login-initial", "login-continued", "scram"],
+)
+def test_a_nul_fails_a_mechanism_that_takes_none_as_dovecot_does(lines_sent: list[str]) -> None:
+    said: list[str] = []
+    conn = connection(log=said.append)
+    out = [o for line in lines_sent for o in conn.receive(line.encode())]
+    assert out[-1] == Output(b"FAIL\t1\n", delay=True)
+    assert said[-1].endswith("got a NUL, which it takes none of")
+
+
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")

@@ -45,7 +45,11 @@ Dovecot takes no request before the client's CPID ("BUG: Authentication client s
 unknown handshake command: AUTH...") nor a CPID of 0 or not a number ("BUG:
 Authentication client said it's PID 0"): it closes; ours answered. ``CANCEL <id>`` makes
 Dovecot forget the request and answer nothing (a CONT for it then "timed out"), and
-closes on a CANCEL whose id is not a number; ours closed on any CANCEL.
+closes on a CANCEL whose id is not a number; ours closed on any CANCEL. A NUL in the
+data of a mechanism not flagged ``MECH_SEC_ALLOW_NULS`` (of ours, all but PLAIN and NTLM)
+is a bare FAIL before the mechanism sees it (auth-request.c, logged at debug level only,
+"Unexpected NUL in auth data"); ours let LOGIN take a user name with a NUL and ask for
+the password.
 """
 
 from __future__ import annotations
@@ -542,6 +546,45 @@ def test_our_service_takes_cancel_as_dovecot_does(
 def _unchallenged(answer: bytes) -> bytes:
     """An answer without the challenge of a CONT (each server makes its own)."""
     return answer.rpartition(b"\t")[0] if answer.startswith(b"CONT\t") else answer
+
+
+NULS = [  # a NUL in the data of a mechanism that takes none: Dovecot's answers
+    pytest.param(
+        [b"AUTH\t1\tLOGIN\tservice=smtp\tsecured\tresp=" + _b64(b"al\0ice") + b"\n"], id="login"
+    ),
+    pytest.param(
+        [b"AUTH\t1\tLOGIN\tservice=smtp\tsecured\n", b"CONT\t1\t" + _b64(b"al\0ice") + b"\n"],
+        id="login-continued",
+    ),
+    pytest.param(
+        [
+            b"AUTH\t1\tCRAM-MD5\tservice=smtp\n",
+            b"CONT\t1\t" + _b64(b"alice\0 " + b"0" * 32) + b"\n",
+        ],
+        id="cram-md5",
+    ),
+    pytest.param(
+        [b"AUTH\t1\tSCRAM-SHA-256\tservice=smtp\tresp=" + _b64(b"n,,n=al\0ice,r=abc") + b"\n"],
+        id="scram",
+    ),
+]
+
+
+@pytest.mark.parametrize("lines", NULS)
+def test_dovecot_fails_a_nul_in_a_mechanism_that_takes_none(
+    dovecot: Dovecot, lines: list[bytes]
+) -> None:
+    assert _answers(dovecot.auth_port, *lines)[-1] == b"FAIL\t1\n"
+
+
+@pytest.mark.parametrize("lines", NULS)
+def test_our_service_fails_a_nul_as_dovecot_does(
+    service: Service, dovecot: Dovecot, lines: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sasl_kit.auth_service")
+    ours, theirs = (_answers(port, *lines) for port in (service.port, dovecot.auth_port))
+    assert [_unchallenged(a) for a in ours] == [_unchallenged(a) for a in theirs]
+    assert "got a NUL, which it takes none of" in caplog.text
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
