@@ -611,6 +611,19 @@ def test_postfix_answers_an_empty_initial_response_the_same_through_either_servi
     assert theirs[0] == 535, theirs
 
 
+def test_postfix_answers_a_wrong_password_the_same_through_either_service(
+    postfix: Postfix, postfix_kit: Postfix, mail_store: MailSite, dovecot: Dovecot
+) -> None:
+    wrong = _b64(f"\0{ALICE.user}\0not-{ALICE.password}".encode()).decode()
+    line = f"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp={wrong}\n".encode()
+    # Dovecot names the user in its FAIL, ours does not (our mechanisms keep no name
+    # after a failure); Postfix tells its client the same either way.
+    assert _answer(dovecot.auth_port, line) == b"FAIL\t1\tuser=alice\n"
+    theirs = _smtp_auth(postfix, mail_store, "PLAIN " + wrong)
+    assert _smtp_auth(postfix_kit, mail_store, "PLAIN " + wrong) == theirs
+    assert theirs == (535, b"5.7.8 Error: authentication failed: (reason unavailable)")
+
+
 def _ehlo_auth(postfix: Postfix, site: MailSite) -> list[str]:
     with smtplib.SMTP(HOST, postfix.smtp_port, timeout=TIMEOUT) as smtp:
         smtp.starttls(context=ssl.create_default_context(cafile=site.cafile))
