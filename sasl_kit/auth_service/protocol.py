@@ -71,6 +71,9 @@ MAX_ID = 2**32 - 1
 TAKE_NULS = frozenset({"PLAIN", "NTLM", "ANONYMOUS", "GSSAPI", "APOP", "OTP"})
 """The mechanisms Dovecot 2.3.19 lets see a NUL (``MECH_SEC_ALLOW_NULS``, NTLM through
 winbind); any other fails a request whose data holds one (auth-request.c)."""
+SERVER_FIRST = frozenset({"CRAM-MD5", "DIGEST-MD5"})
+"""The mechanisms whose initial response Dovecot 2.3.19 ignores, sending its challenge
+(mech-cram-md5.c, mech-digest-md5.c)."""
 
 PLAINTEXT_REFUSED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 BAD_BASE64 = "Invalid base64 data in {where}"
@@ -289,6 +292,9 @@ class Connection:
             return [_fail(rid, TEMPORARY, temp=True)]
         pending = _Pending(request, mechanism)
         self._pending[rid] = pending
+        if initial and info.name in SERVER_FIRST and b"\0" not in initial:
+            self._log(f"request {rid}: {info.name} takes no initial response: ignored")
+            initial = None
         return self._step(pending, initial)
 
     def _cont(self, args: list[str]) -> Iterable[Output]:

@@ -291,6 +291,18 @@ def test_a_nul_fails_a_mechanism_that_takes_none_as_dovecot_does(lines_sent: lis
     assert said[-1].endswith("got a NUL, which it takes none of")
 
 
+@pytest.mark.parametrize("mechanism", ["CRAM-MD5", "DIGEST-MD5"])
+def test_an_initial_response_to_a_server_first_mechanism_is_ignored_as_dovecot_does(
+    mechanism: str,
+) -> None:
+    said: list[str] = []
+    conn = connection(log=said.append)
+    line = f"AUTH\t1\t{mechanism}\tservice=smtp\tresp={b64(b'tim')}\n"
+    (out,) = conn.receive(line.encode())
+    assert out.line.startswith(b"CONT\t1\t") and len(out.line) > len(b"CONT\t1\t\n")
+    assert said == [f"request 1: {mechanism} takes no initial response: ignored"]
+
+
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")

@@ -49,7 +49,8 @@ closes on a CANCEL whose id is not a number; ours closed on any CANCEL. A NUL in
 data of a mechanism not flagged ``MECH_SEC_ALLOW_NULS`` (of ours, all but PLAIN and NTLM)
 is a bare FAIL before the mechanism sees it (auth-request.c, logged at debug level only,
 "Unexpected NUL in auth data"); ours let LOGIN take a user name with a NUL and ask for
-the password.
+the password. Dovecot's CRAM-MD5 and DIGEST-MD5 ignore an initial response and send
+their challenge (mech-cram-md5.c, mech-digest-md5.c); ours failed CRAM-MD5's.
 """
 
 from __future__ import annotations
@@ -587,11 +588,33 @@ def test_our_service_fails_a_nul_as_dovecot_does(
     assert "got a NUL, which it takes none of" in caplog.text
 
 
+@pytest.mark.parametrize("mechanism", ["CRAM-MD5", "DIGEST-MD5"])
+def test_an_initial_response_to_a_server_first_mechanism_is_ignored_by_both(
+    service: Service, dovecot: Dovecot, mechanism: str
+) -> None:
+    line = f"AUTH\t1\t{mechanism}\tservice=smtp\tresp={_b64(b'alice').decode()}\n".encode()
+    ours, theirs = (_answer(port, line) for port in (service.port, dovecot.auth_port))
+    assert _unchallenged(ours) == _unchallenged(theirs) == b"CONT\t1"  # the challenge
+    assert len(ours) > len(b"CONT\t1\t\n") and len(theirs) > len(b"CONT\t1\t\n")
+
+
+def test_postfix_answers_cram_md5_with_an_initial_response_the_same_through_either_service(
+    postfix: Postfix, postfix_kit: Postfix, mail_store: MailSite
+) -> None:
+    theirs = _smtp_auth(postfix, mail_store, "CRAM-MD5 " + _b64(b"alice").decode())
+    ours = _smtp_auth(postfix_kit, mail_store, "CRAM-MD5 " + _b64(b"alice").decode())
+    assert (ours[0], theirs[0]) == (334, 334)  # each its own challenge
+
+
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
+    """Postfix's first answer to ``AUTH argument`` (a challenge is then cancelled)."""
     with smtplib.SMTP(HOST, postfix.smtp_port, timeout=TIMEOUT) as smtp:
         smtp.starttls(context=ssl.create_default_context(cafile=site.cafile))
         smtp.ehlo()
-        return smtp.docmd("AUTH", argument)
+        answer = smtp.docmd("AUTH", argument)
+        if answer[0] == 334:
+            assert smtp.docmd("*")[0] == 501  # RFC 4954 4: the client cancels
+        return answer
 
 
 def test_postfix_answers_a_malformed_plain_the_same_through_either_service(
