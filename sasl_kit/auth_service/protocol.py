@@ -10,15 +10,16 @@ Rules of this module:
   write; no sockets, no clocks, no logging. The asyncio server (``server.py``)
   moves bytes, applies the failure delay to outputs marked ``delay`` and logs
   what ``log`` says.
-- Every line from the client is untrusted. A line that breaks the protocol
-  (unknown command, bad version, anything but CPID before CPID, a CPID of 0,
-  an AUTH with id 0 or an id in use, a CONT
-  without an id and data, an AUTH for a mechanism not announced, an AUTH with a
-  field after ``resp=``, a line over ``MAX_LINE``, too many requests at once)
-  raises ``ProtocolViolation``: the connection must be closed, as Dovecot
-  closes it. A bad SASL message inside a request is that request's FAIL, and a
-  CONT for no waiting request gets the FAIL Dovecot sends for one (it took
-  the request for timed out), never the connection's end.
+- Every line from the client is untrusted, and is answered as Dovecot 2.3.19
+  answers it. A line that breaks the protocol (unknown command, bad version,
+  anything but CPID before CPID, a CPID of 0, an AUTH with id 0 or an id in
+  use, a CONT or CANCEL without a proper id, an AUTH for a mechanism not
+  announced, an AUTH with a field after ``resp=``, a line over ``MAX_LINE``,
+  too many requests at once) raises ``ProtocolViolation``: the connection must
+  be closed, as Dovecot closes it. A bad SASL message inside a request is that
+  request's FAIL, and a CONT for no waiting request gets the FAIL Dovecot
+  sends for one (it took the request for timed out), never the connection's
+  end.
 - Lines are split by the profiles' ``LineBuffer``, which counts a line with
   its ending here, as Dovecot's reader does.
 - What the client may learn of a failure is what Dovecot 2.3.19 sends in the
