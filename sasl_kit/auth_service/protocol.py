@@ -210,11 +210,9 @@ class Connection:
     # --- commands ----------------------------------------------------------------------
 
     def _line(self, raw: bytes) -> Iterable[Output]:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolViolation("a line that is not UTF-8") from None
-        command, *args = text.split("\t")
+        # Dovecot reads bytes: one that is not UTF-8 is kept (as a lone surrogate), so
+        # that in base64 it is bad base64 and in a field it does not know, nothing.
+        command, *args = raw.decode("utf-8", "surrogateescape").split("\t")
         if not self._version_seen:
             if command != "VERSION":
                 raise ProtocolViolation(f"expected VERSION first, got {_shown(command)}")
@@ -268,6 +266,8 @@ class Connection:
             parameters[name] = unescape(value)
         if "service" not in parameters:
             raise ProtocolViolation(f"AUTH {rid} without service=")
+        if not _utf8(parameters["service"]):  # where ours differs: a mechanism reads it
+            raise ProtocolViolation(f"AUTH {rid} with a service= that is not UTF-8")
         request = Request(
             rid, info.name, parameters["service"], "secured" in parameters, parameters
         )
@@ -400,6 +400,11 @@ def _id(text: str) -> int:
     if rid is None:
         raise ProtocolViolation(f"a request id that is not a 32-bit number: {_shown(text)}")
     return rid
+
+
+def _utf8(text: str) -> bool:
+    """Whether a decoded field was UTF-8 (no byte kept as a surrogate)."""
+    return text.isascii() or not any("\udc80" <= c <= "\udcff" for c in text)
 
 
 def _shown(*texts: str) -> str:

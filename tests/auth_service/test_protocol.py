@@ -303,6 +303,22 @@ def test_an_initial_response_to_a_server_first_mechanism_is_ignored_as_dovecot_d
     assert said == [f"request 1: {mechanism} takes no initial response: ignored"]
 
 
+def test_a_byte_that_is_not_utf8_is_kept_as_dovecot_keeps_it() -> None:
+    conn = connection()
+    ok = b64(b"\0tim\0" + USERS["tim"].encode()).encode()
+    assert lines(conn.receive(b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=\xff\xfe==\n")) == [
+        "FAIL\t1\tcode=invalid_base64\treason=Invalid base64 data in initial response\n"
+    ]
+    line = b"AUTH\t1\tPLAIN\tservice=smtp\tlip=\xff\tsecured\tresp=" + ok + b"\n"
+    assert lines(conn.receive(line)) == ["OK\t1\tuser=tim\n"]  # a field it does not read
+    conn.receive(b"AUTH\t2\tPLAIN\tservice=smtp\tsecured\n")
+    assert lines(conn.receive(b"CONT\t2\t\xc3(\n")) == [
+        "FAIL\t2\tcode=invalid_base64\treason=Invalid base64 data in continued response\n"
+    ]
+    with pytest.raises(ProtocolViolation, match="service= that is not UTF-8"):
+        conn.receive(b"AUTH\t3\tPLAIN\tservice=smtp\xff\tsecured\n")  # ours only
+
+
 def test_a_cancelling_star_fails_the_request_as_dovecot_does() -> None:
     conn = connection()
     conn.receive(b"AUTH\t4\tCRAM-MD5\tservice=smtp\tsecured\n")

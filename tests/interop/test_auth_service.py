@@ -50,7 +50,11 @@ data of a mechanism not flagged ``MECH_SEC_ALLOW_NULS`` (of ours, all but PLAIN 
 is a bare FAIL before the mechanism sees it (auth-request.c, logged at debug level only,
 "Unexpected NUL in auth data"); ours let LOGIN take a user name with a NUL and ask for
 the password. Dovecot's CRAM-MD5 and DIGEST-MD5 ignore an initial response and send
-their challenge (mech-cram-md5.c, mech-digest-md5.c); ours failed CRAM-MD5's.
+their challenge (mech-cram-md5.c, mech-digest-md5.c); ours failed CRAM-MD5's. Dovecot
+reads a line as bytes: one that is not UTF-8 is bad base64 in a response and nothing in
+a field it does not read; ours closed the connection on any such line (Postfix itself
+refuses a command that is not UTF-8, "500 5.5.2 Error: bad UTF-8 syntax", so it never
+forwards one).
 """
 
 from __future__ import annotations
@@ -604,6 +608,25 @@ def test_postfix_answers_cram_md5_with_an_initial_response_the_same_through_eith
     theirs = _smtp_auth(postfix, mail_store, "CRAM-MD5 " + _b64(b"alice").decode())
     ours = _smtp_auth(postfix_kit, mail_store, "CRAM-MD5 " + _b64(b"alice").decode())
     assert (ours[0], theirs[0]) == (334, 334)  # each its own challenge
+
+
+NOT_UTF8 = [  # bytes that are not UTF-8, which Dovecot reads as bytes
+    pytest.param([b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\tresp=\xff\xfe==\n"], id="resp"),
+    pytest.param([b"AUTH\t1\tPLAIN\tservice=smtp\tsecured\n", b"CONT\t1\t\xc3(\n"], id="continued"),
+    pytest.param(
+        [b"AUTH\t1\tPLAIN\tservice=smtp\tlip=\xff\tsecured\tresp=" + _OK_PLAIN + b"\n"],
+        id="a-field-not-read",
+    ),
+]
+
+
+@pytest.mark.parametrize("lines", NOT_UTF8)
+def test_our_service_reads_bytes_that_are_not_utf8_as_dovecot_does(
+    service: Service, dovecot: Dovecot, lines: list[bytes]
+) -> None:
+    ours, theirs = (_answers(port, *lines) for port in (service.port, dovecot.auth_port))
+    assert ours == theirs
+    assert theirs[-1].startswith((b"FAIL\t1\tcode=invalid_base64\t", b"OK\t1\t"))
 
 
 def _smtp_auth(postfix: Postfix, site: MailSite, argument: str) -> tuple[int, bytes]:
