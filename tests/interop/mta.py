@@ -146,13 +146,23 @@ class MailSite:
         self, box: str, marker: str, *, timeout: float = START_TIMEOUT
     ) -> EmailMessage:
         """The one delivered message for ``box`` with ``marker``; ``MTAFailed`` at the deadline."""
-        deadline = time.monotonic() + timeout
-        while not (found := self.delivered(box, marker)):
-            if time.monotonic() > deadline:
-                raise MTAFailed(f"no message {marker!r} in {box}'s maildir within {timeout} s")
-            time.sleep(0.05)
-        (message,) = found
+        (message,) = self.wait_for_mails(box, marker, 1, timeout=timeout)
         return message
+
+    def wait_for_mails(
+        self, box: str, marker: str, count: int, *, timeout: float = START_TIMEOUT
+    ) -> list[EmailMessage]:
+        """The ``count`` messages delivered to ``box`` with ``marker``, once that many are
+        there (more is a failure of the caller's assertion); ``MTAFailed`` at the deadline."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.delivered(box, marker)) < count:
+            if time.monotonic() > deadline:
+                raise MTAFailed(
+                    f"{len(found)} of {count} messages {marker!r} in {box}'s maildir "
+                    f"within {timeout} s"
+                )
+            time.sleep(0.05)
+        return found
 
 
 @contextlib.contextmanager
