@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import gc
 import hashlib
 import hmac
@@ -47,12 +48,13 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pairs import Paired, text_table, time_pairs
 
 import sasl_kit
 
@@ -226,21 +228,6 @@ def check(mechanism: str, implementation: str, response: object) -> None:
             )
 
 
-@dataclass(frozen=True)
-class Paired:
-    """Per-pair ratios of two responders timed in adjacent batches: their median and quartiles."""
-
-    ratio: str  # what is divided by what, e.g. "sasl-kit/floor"
-    median: float
-    p25: float
-    p75: float
-    pairs: int
-    calls_per_batch: int  # the same on both sides
-
-    def cell(self) -> str:
-        return f"{self.median:.2f} ({self.p25:.2f}-{self.p75:.2f})"
-
-
 @dataclass
 class Row:
     """One timed thing; ``fresh`` makes a responder untimed (``None``: not installed)."""
@@ -366,34 +353,6 @@ def _time_calls(respond: Respond, challenge: bytes, calls: int) -> float:
     return time.perf_counter() - start
 
 
-def time_pair(
-    upper: Respond, lower: Respond, challenge: bytes, calls: int, pairs: int
-) -> tuple[float, float, float]:
-    """Median, p25 and p75 of ``upper``'s time over ``lower``'s, batch by adjacent batch.
-
-    Each pair is ``calls`` calls of one right after ``calls`` of the other, which
-    goes first alternating, garbage collector off; a few pairs warm both up first.
-    """
-    ratios: list[float] = []
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(-min(pairs, 10), pairs):
-            if i % 2:
-                up = _time_calls(upper, challenge, calls)
-                low = _time_calls(lower, challenge, calls)
-            else:
-                low = _time_calls(lower, challenge, calls)
-                up = _time_calls(upper, challenge, calls)
-            if i >= 0:
-                ratios.append(up / low)
-    finally:
-        if collecting:
-            gc.enable()
-    p25, median, p75 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return median, p25, p75
-
-
 def time_paired(rows: list[Row], quick: bool) -> None:
     """The paired ratio of each ``create + answer`` sasl-kit row (``Paired``).
 
@@ -410,9 +369,12 @@ def time_paired(rows: list[Row], quick: bool) -> None:
             continue
         calls, pairs = PAIRED[mechanism]
         pairs = QUICK_PAIRS if quick else pairs
-        median, p25, p75 = time_pair(up.fresh(), low.fresh(), up.challenge, calls, pairs)
-        made[(mechanism, SASL_KIT)].paired = Paired(
-            f"{upper}/{lower}", median, p25, p75, pairs, calls
+        made[(mechanism, SASL_KIT)].paired = time_pairs(
+            functools.partial(_time_calls, up.fresh(), up.challenge, calls),
+            functools.partial(_time_calls, low.fresh(), up.challenge, calls),
+            pairs,
+            f"{upper}/{lower}",
+            calls,
         )
 
 
@@ -485,16 +447,7 @@ def _table(rows: list[Row]) -> list[str]:
         if paired:
             line.insert(5, "-" if row.paired is None else row.paired.cell())
         table.append(line)
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.rjust(width) if i in (2, 3, 4) else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in table
-    ]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return lines
+    return text_table(table, numeric=(2, 3, 4))
 
 
 def render(rows: list[Row], creation: list[Row], env: dict[str, str], notes: list[str]) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import datetime
 import gc
 import hashlib
@@ -51,12 +52,13 @@ import json
 import os
 import platform
 import ssl
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pairs import Paired, text_table, time_pairs
 
 import sasl_kit
 from sasl_kit.mechanisms import scram
@@ -234,28 +236,6 @@ def check_fresh_salt(module: Any | None) -> None:
         created_scramp(module, server)()  # raises if the signature is wrong
 
 
-@dataclass(frozen=True)
-class Paired:
-    """Per-pair ratios, sasl-kit login over floor login, adjacent: median and quartiles."""
-
-    median: float
-    p25: float
-    p75: float
-    pairs: int
-
-    def cell(self) -> str:
-        return f"{self.median:.3f} ({self.p25:.3f}-{self.p75:.3f})"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ratio": f"{SASL_KIT}/floor",
-            "median": self.median,
-            "p25": self.p25,
-            "p75": self.p75,
-            "pairs": self.pairs,
-        }
-
-
 @dataclass
 class Row:
     """One timed thing; ``fresh`` prepares a login untimed (``None``: not installed)."""
@@ -281,7 +261,7 @@ class Row:
             "scramp_over_sasl_kit": self.scramp_over_sasl_kit,
             "target": self.target or None,
             "met": self.met,
-            "paired": None if self.paired is None else self.paired.as_json(),
+            "paired": None if self.paired is None else dataclasses.asdict(self.paired),
         }
 
 
@@ -364,29 +344,17 @@ def _timed(login: Login) -> float:
 def time_paired(pairs: int) -> Paired:
     """The cold create + steps login over the floor, pair by pair (module docstring).
 
-    Each pair: a fresh-salt server and a floor over another fresh salt made
-    untimed, then the two logins back to back, which one first alternating,
-    the garbage collector off; a few pairs warm both up first.
+    Each unit makes its fresh-salt server (sasl-kit) or its fresh salt (the
+    floor) untimed, then times one login; ``pairs.time_pairs`` alternates them.
     """
-    ratios: list[float] = []
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(-min(pairs, 10), pairs):
-            kit, low = created_sasl_kit(fresh_salt_server()), created_floor()
-            if i % 2:
-                kit_seconds = _timed(kit)
-                floor_seconds = _timed(low)
-            else:
-                floor_seconds = _timed(low)
-                kit_seconds = _timed(kit)
-            if i >= 0:
-                ratios.append(kit_seconds / floor_seconds)
-    finally:
-        if collecting:
-            gc.enable()
-    p25, median, p75 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return Paired(median, p25, p75, pairs)
+
+    def kit() -> float:
+        return _timed(created_sasl_kit(fresh_salt_server()))
+
+    def floor_login() -> float:
+        return _timed(created_floor())
+
+    return time_pairs(kit, floor_login, pairs, f"{SASL_KIT}/floor")
 
 
 def assess(rows: list[Row]) -> None:
@@ -448,19 +416,9 @@ def _table(rows: list[Row]) -> list[str]:
             verdict if row.target else "-",
         ]
         if paired:
-            line.insert(5, "-" if row.paired is None else row.paired.cell())
+            line.insert(5, "-" if row.paired is None else row.paired.cell(digits=3))
         table.append(line)
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    numeric = (2, 3, 4, 5) if paired else (2, 3, 4)
-    lines = [
-        "  ".join(
-            cell.rjust(width) if i in numeric else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in table
-    ]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return lines
+    return text_table(table, numeric=(2, 3, 4, 5) if paired else (2, 3, 4))
 
 
 def render(rows: list[Row], env: dict[str, str], notes: list[str]) -> str:
