@@ -38,8 +38,11 @@ MAX_COMMAND_LINE = 512
 """RFC 5321 4.5.3.1.4: a command line, CRLF included. RFC 4954 4 applies it to AUTH."""
 
 _REPLY_LINE = re.compile(rb"([2-5][0-9][0-9])([ -]?)(.*)", re.DOTALL)
-_FINAL_CODES = frozenset(b"%d" % code for code in range(200, 600))
-"""Every code ``_REPLY_LINE`` takes, as the bytes that start a line."""
+_ONE_LINE = {b"%d " % code: code for code in range(200, 600)}
+"""How the last line of a reply starts, for every code ``_REPLY_LINE`` takes: the code."""
+KNOWN_LINES = 32
+"""One-line replies a parser keeps by their bytes (the first ones it sees): a server
+says the same few again and again, and a ``Reply`` is frozen, so one serves them all."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Reply:
 
     @property
     def text(self) -> str:
-        return " ".join(line for line in self.lines if line)
+        return " ".join(filter(None, self.lines))  # the lines that are not empty
 
     @property
     def positive(self) -> bool:
@@ -72,6 +75,7 @@ class ReplyParser:
         self._buffer = b""
         self._lines: list[str] = []
         self._code: int | None = None
+        self._known: dict[bytes, Reply] = {}  # see KNOWN_LINES
 
     @property
     def idle(self) -> bool:
@@ -81,18 +85,25 @@ class ReplyParser:
     def feed(self, data: bytes) -> list[Reply]:
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         replies: list[Reply] = []
+        known = self._known
         for line in lines:
-            reply = self._line(line.removesuffix(b"\r"))
-            if reply is not None:
+            if self._code is None:
+                reply = known.get(line)
+                if reply is None and (code := _ONE_LINE.get(line[:4])) is not None:
+                    # The usual reply, one line: what ``_line`` makes of it, without the call.
+                    reply = Reply(code, (line[4:].removesuffix(b"\r").decode("utf-8", "replace"),))
+                    if len(known) < KNOWN_LINES:
+                        known[line] = reply
+                if reply is not None:
+                    replies.append(reply)
+                    continue
+            if (reply := self._line(line.removesuffix(b"\r"))) is not None:
                 replies.append(reply)
         if len(self._buffer) > MAX_REPLY_LINE:
             raise SMTPProtocolError(f"server reply line longer than {MAX_REPLY_LINE} bytes")
         return replies
 
     def _line(self, line: bytes) -> Reply | None:
-        if self._code is None and line[3:4] == b" " and line[:3] in _FINAL_CODES:
-            # The usual reply, one line: what the general path below makes of it.
-            return Reply(int(line[:3]), (line[4:].decode("utf-8", errors="replace"),))
         match = _REPLY_LINE.fullmatch(line)
         if match is None:
             raise SMTPProtocolError(f"server sent a line that is not a reply: {_show(line)}")
@@ -155,10 +166,10 @@ class Extensions:
 
 def command(verb: str, *args: str) -> str:
     """One command line, without CRLF; refuses CR, LF and NUL in any argument."""
-    for arg in args:
-        if any(c in arg for c in "\r\n\0"):
-            raise UsageError(f"{verb}: an argument contains CR, LF or NUL (command injection)")
-    return " ".join((verb, *args))
+    line = " ".join((verb, *args))
+    if "\r" in line or "\n" in line or "\0" in line:  # the verb is ours: an argument has it
+        raise UsageError(f"{verb}: an argument contains CR, LF or NUL (command injection)")
+    return line
 
 
 def xtext(value: str) -> str:

@@ -476,8 +476,8 @@ class ClientSession:
         self._require_session()
         if not message.recipients:
             raise UsageError("a message needs at least one recipient")
-        utf8 = message.smtputf8 or not all(
-            a.isascii() for a in (message.sender, *message.recipients)
+        utf8 = message.smtputf8 or not (
+            message.sender.isascii() and all(map(str.isascii, message.recipients))
         )
         reason, size = self._local_refusal(message, dsn, utf8)
         if reason:
@@ -639,11 +639,14 @@ class ClientSession:
             yield from self._send_lines(group)
             if reset:
                 self._expect((yield from self._read("RSET")), 250, "RSET")
-            mail_reply = yield from self._read("MAIL FROM")
-            rcpt_replies: list[Reply | None] = []
-            for a in addresses:
-                rcpt_replies.append((yield from self._read(f"RCPT TO:<{a}>")))
-            data_reply = (yield from self._read("DATA")) if data else None
+            whats = [
+                "MAIL FROM",
+                *[f"RCPT TO:<{a}>" for a in addresses],
+                *(["DATA"] if data else []),
+            ]
+            mail_reply, *replies = yield from self._read_all(whats)
+            data_reply = replies.pop() if data else None
+            rcpt_replies: list[Reply | None] = list(replies)
             return mail_reply, rcpt_replies, data_reply
         if reset:
             yield from self._send_line("RSET")
@@ -780,8 +783,8 @@ class ClientSession:
         """A reason to refuse before saying MAIL (and the size, when the server takes SIZE)."""
         ext = self.extensions
         size = message.size() if "SIZE" in ext else None
-        if size is not None and ext.size is not None and size > ext.size:
-            return f"the message is {size} bytes; {self.host} accepts at most {ext.size}", size
+        if size is not None and (limit := ext.size) is not None and size > limit:
+            return f"the message is {size} bytes; {self.host} accepts at most {limit}", size
         if utf8 and "SMTPUTF8" not in ext:
             return f"the message needs SMTPUTF8, which {self.host} does not offer", size
         if message.eight_bit and "8BITMIME" not in ext:
@@ -820,7 +823,7 @@ class ClientSession:
             for line in lines:
                 self._log(f"C: {line}")
         what = lines[0].partition(" ")[0]
-        text = "".join(f"{line}\r\n" for line in lines).encode("utf-8")
+        text = ("\r\n".join(lines) + "\r\n").encode("utf-8")
         yield from self._write(text + payload if payload else text, what)
 
     def _write(self, data: bytes | memoryview, what: str) -> Steps[int]:
@@ -849,10 +852,27 @@ class ClientSession:
                 raise
         reply = self._replies.popleft()
         if self._traced():
-            for i, text in enumerate(reply.lines):
-                separator = "-" if i < len(reply.lines) - 1 else " "
-                self._log(f"S: {reply.code}{separator}{text}".rstrip())
+            self._trace(reply)
         return reply
+
+    def _read_all(self, whats: Sequence[str]) -> Steps[list[Reply]]:
+        """``_read`` for each of ``whats`` in turn, in one generator: the replies to a
+        PIPELINING group, which usually come in one read."""
+        replies, traced, read = self._replies, self._traced(), []
+        for what in whats:
+            if replies:  # parsed already: what ``_read`` does, without a generator
+                reply = replies.popleft()
+                if traced:
+                    self._trace(reply)
+            else:
+                reply = yield from self._read(what)
+            read.append(reply)
+        return read
+
+    def _trace(self, reply: Reply) -> None:
+        for i, text in enumerate(reply.lines):
+            separator = "-" if i < len(reply.lines) - 1 else " "
+            self._log(f"S: {reply.code}{separator}{text}".rstrip())
 
     def _recv(self, what: str) -> Steps[bytes]:
         """Bytes from the server; none (the link failing, a hang-up) is ``ConnectionFailed``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -97,3 +99,50 @@ def test_the_one_line_fast_path_reads_a_reply_as_the_general_path(code: int, tex
     (fast,) = ReplyParser().feed(line + b"\r\n")
     (general,) = ReplyParser().feed(b"%d-first\r\n" % code + line + b"\r\n")  # the regex path
     assert fast == Reply(general.code, general.lines[1:])
+
+
+REPLY_LINES = st.lists(
+    st.one_of(
+        st.sampled_from([b"250 ok", b"250-first", b"354 go", b"250", b"550 5.1.1 no", b"25 x"]),
+        st.tuples(
+            st.integers(100, 699).map(b"%d".__mod__),
+            st.sampled_from([b" ", b"-", b"", b"x"]),
+            st.binary(max_size=6).filter(lambda b: b"\n" not in b),
+        ).map(b"".join),
+    ),
+    max_size=10,
+)
+
+
+def general_path(lines: list[bytes]) -> list[Reply] | str:
+    """What ``_line`` alone, the general path, makes of each line: the replies, or the error."""
+    parser, replies = ReplyParser(), []
+    for line in lines:
+        try:
+            reply = parser._line(line.removesuffix(b"\r"))
+        except SMTPProtocolError as exc:
+            return str(exc)
+        if reply is not None:
+            replies.append(reply)
+    return replies
+
+
+@given(
+    lines=REPLY_LINES,
+    endings=st.lists(st.sampled_from([b"\r\n", b"\n"]), min_size=10, max_size=10),
+    cuts=st.lists(st.integers(0, 200), max_size=4),
+)
+def test_feed_reads_any_replies_as_the_general_path_twice_over(
+    lines: list[bytes], endings: list[bytes], cuts: list[int]
+) -> None:
+    # feed's one-line path, and its known lines the second time round, against _line.
+    data = b"".join(line + ending for line, ending in zip(lines, endings, strict=False)) * 2
+    bounds = [0, *sorted(c for c in cuts if c <= len(data)), len(data)]
+    parser, replies = ReplyParser(), []
+    try:
+        for a, b in itertools.pairwise(bounds):
+            replies.extend(parser.feed(data[a:b]))
+    except SMTPProtocolError as exc:
+        assert general_path(data.split(b"\n")[:-1]) == str(exc)
+    else:
+        assert general_path(data.split(b"\n")[:-1]) == replies
