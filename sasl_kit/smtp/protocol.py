@@ -24,6 +24,7 @@ chunks needs, and dot-stuffs for DATA (RFC 5321 4.5.2) but not for BDAT.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,9 +53,9 @@ class Reply:
     code: int
     lines: tuple[str, ...]
 
-    @property
+    @functools.cached_property  # a parser hands out one Reply for every line it knows
     def text(self) -> str:
-        return " ".join(filter(None, self.lines))  # the lines that are not empty
+        return " ".join(line for line in self.lines if line)
 
     @property
     def positive(self) -> bool:
