@@ -43,7 +43,8 @@ _ONE_LINE = {b"%d " % code: code for code in range(200, 600)}
 """How the last line of a reply starts, for every code ``_REPLY_LINE`` takes: the code."""
 KNOWN_LINES = 32
 """One-line replies a parser keeps by their bytes (the first ones it sees): a server
-says the same few again and again, and a ``Reply`` is frozen, so one serves them all."""
+says the same few again and again, and a ``Reply`` is frozen, so one serves them all.
+Each is at most ``MAX_REPLY_LINE`` bytes, so a parser keeps at most 256 KiB."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,11 @@ class ReplyParser:
         return not self._buffer and not self._lines
 
     def feed(self, data: bytes) -> list[Reply]:
-        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        joined = self._buffer + data
+        *lines, self._buffer = joined.split(b"\n")
+        if len(joined) > MAX_REPLY_LINE and any(len(line) > MAX_REPLY_LINE for line in lines):
+            # A whole line over the limit is refused as a part of one is, however it was read.
+            raise SMTPProtocolError(f"server reply line longer than {MAX_REPLY_LINE} bytes")
         replies: list[Reply] = []
         known = self._known
         for line in lines:

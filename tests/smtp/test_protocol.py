@@ -48,6 +48,20 @@ def test_parser_blames_the_server_for_a_broken_reply(data: bytes, message: str) 
         ReplyParser().feed(data)
 
 
+@pytest.mark.parametrize("cut", [None, 4000, 8191])
+def test_a_reply_line_over_the_limit_is_refused_however_it_is_read(cut: int | None) -> None:
+    line = b"250 " + b"x" * 8200 + b"\r\n"  # whole in one read, or cut where a read may end
+    parser = ReplyParser()
+    with pytest.raises(SMTPProtocolError, match="longer than 8192 bytes"):
+        for part in (line,) if cut is None else (line[:cut], line[cut:]):
+            parser.feed(part)
+
+
+def test_a_reply_line_at_the_limit_is_read() -> None:
+    line = b"250 " + b"x" * (8192 - 5) + b"\r\n"  # 8192 bytes with its CR, 8193 with its LF
+    assert ReplyParser().feed(line) == [Reply(250, ("x" * (8192 - 5),))]
+
+
 def test_extensions_are_case_insensitive_and_keep_the_auth_list() -> None:
     ext = Extensions.parse(Reply(250, ("me", "pipelining", "AUTH PLAIN SCRAM-SHA-256", "SIZE 0")))
     assert "PIPELINING" in ext
