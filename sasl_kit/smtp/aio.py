@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -40,6 +40,7 @@ from sasl_kit.smtp.session import (
     READ_SIZE,
     Connect,
     ConnectStage,
+    M,
     StartTLS,
     Step,
     Steps,
@@ -104,6 +105,17 @@ class AsyncSMTPClient(SessionDriver[ssl.SSLObject]):
     ) -> SendResult:
         """Send one message; what the server did with it (``ClientSession.send``)."""
         return await self._run(self._session.send(message, dsn=dsn, progress=progress))
+
+    async def send_many(
+        self,
+        messages: Iterable[M],
+        *,
+        dsn: DSN | None = None,
+        on_result: Callable[[M, SendResult], None] | None = None,
+    ) -> list[SendResult]:
+        """Send each message in turn; a result for each, in order (``ClientSession.send_many``:
+        RFC 2920 pipelining across messages; a batch that stops raises ``BatchStopped``)."""
+        return await self._run(self._session.send_many(messages, dsn=dsn, on_result=on_result))
 
     async def check_envelope(
         self, sender: str, recipients: Sequence[str] = (), *, dsn: DSN | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ from sasl_kit.smtp.session import (
     READ_SIZE,
     Connect,
     ConnectStage,
+    M,
     StartTLS,
     Step,
     Steps,
@@ -95,6 +96,17 @@ class SMTPClient(SessionDriver[ssl.SSLSocket]):
     ) -> SendResult:
         """Send one message; what the server did with it (``ClientSession.send``)."""
         return self._run(self._session.send(message, dsn=dsn, progress=progress))
+
+    def send_many(
+        self,
+        messages: Iterable[M],
+        *,
+        dsn: DSN | None = None,
+        on_result: Callable[[M, SendResult], None] | None = None,
+    ) -> list[SendResult]:
+        """Send each message in turn; a result for each, in order (``ClientSession.send_many``:
+        RFC 2920 pipelining across messages; a batch that stops raises ``BatchStopped``)."""
+        return self._run(self._session.send_many(messages, dsn=dsn, on_result=on_result))
 
     def check_envelope(
         self, sender: str, recipients: Sequence[str] = (), *, dsn: DSN | None = None

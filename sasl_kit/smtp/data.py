@@ -55,12 +55,13 @@ def wire(chunks: Iterator[bytes], encoder: DataEncoder, report: Report) -> Itera
     yield encoder.end()
 
 
-def coalesced(wire: Iterator[bytes], small: int = COALESCE) -> Iterator[bytes]:
+def coalesced(wire: Iterator[bytes], small: int = COALESCE, tail: bytes = b"") -> Iterator[bytes]:
     """``wire`` with runs of pieces under ``small`` bytes joined into one write.
 
     A short message and its ending ``.`` line then take one ``sendall``, not two
     (each costs a system call and, on loopback, the peer's wake-up: a third of
     sending a 2 KiB message, docs/bench.md); a large piece goes out uncopied.
+    ``tail`` goes in the last write, after the end (the next message's envelope).
     """
     held: list[bytes] = []
     size = 0
@@ -76,6 +77,8 @@ def coalesced(wire: Iterator[bytes], small: int = COALESCE) -> Iterator[bytes]:
         if size >= small:
             yield b"".join(held)
             held, size = [], 0
+    if tail:
+        held.append(tail)
     if held:
         yield b"".join(held)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sasl_kit.errors import AuthenticationFailed, MalformedMessage, PolicyRefused, SASLError
 
 if TYPE_CHECKING:
+    from sasl_kit.smtp.data import OutgoingMessage
     from sasl_kit.smtp.results import SendResult
 
 
@@ -47,6 +48,35 @@ class OutcomeUnknown(SMTPError):
     def __init__(self, message: str, *, result: SendResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class BatchStopped(SMTPError):
+    """``send_many`` stopped before the end of its messages; ``error`` (also the
+    ``__cause__``) is what stopped it, as ``send`` raised it, and says who is at fault.
+
+    Every message taken from the batch is in ``results`` (by position, from the
+    first) or in ``unsent``, in order; the batch's messages after those were
+    not taken. ``results`` holds a ``SendResult`` per message whose outcome is
+    known, the last one ``unknown`` when ``error`` is ``OutcomeUnknown`` (that
+    message may have been delivered). ``unsent`` holds the messages after
+    them: not delivered, safe to send again (the one the batch stopped at,
+    and with PIPELINING the one whose envelope went with its data).
+    ``code``/``text`` are ``error``'s when it has them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        results: list[SendResult],
+        unsent: tuple[OutgoingMessage, ...],
+        error: Exception,
+    ) -> None:
+        code, text = (error.code, error.text) if isinstance(error, SMTPError) else (None, "")
+        super().__init__(message, code=code, text=text)
+        self.results = results
+        self.unsent = unsent
+        self.error = error
 
 
 class SMTPProtocolError(SMTPError, MalformedMessage):

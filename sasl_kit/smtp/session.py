@@ -2,12 +2,13 @@
 
 Rules of this module:
 - No socket and no ``await``. Every operation (``opening``, ``login``,
-  ``authenticate``, ``send``, ``check_envelope``, ``quit``) is a generator of
-  I/O steps: ``Connect``, ``Write``, ``Recv``, ``StartTLS``. A driver performs
-  each step and sends back what it got (the local address after ``Connect``,
-  the bytes read after ``Recv``, ``b""`` otherwise): ``SMTPClient`` on a
-  socket, ``AsyncSMTPClient`` on asyncio streams. Both run this one session,
-  so both put the same bytes on the wire and reach the same results.
+  ``authenticate``, ``send``, ``send_many``, ``check_envelope``, ``quit``) is
+  a generator of I/O steps: ``Connect``, ``Write``, ``Recv``, ``StartTLS``. A
+  driver performs each step and sends back what it got (the local address
+  after ``Connect``, the bytes read after ``Recv``, ``b""`` otherwise):
+  ``SMTPClient`` on a socket, ``AsyncSMTPClient`` on asyncio streams. Both
+  run this one session, so both put the same bytes on the wire and reach the
+  same results.
 - A driver throws the exception of a failed step into the generator; the
   session turns it into the project's error (``ConnectionFailed`` naming the
   host and what it was doing) and ends itself. Whenever ``open`` is false
@@ -40,6 +41,8 @@ walks the registry's usable mechanisms, strongest first, each exchange run by
 the server offers PIPELINING, reads the replies in order, then sends the data
 with BDAT (CHUNKING) or DATA, and reads the final reply; with CHUNKING and
 PIPELINING a small CRLF-only message goes in the same write as its envelope.
+``send_many`` sends a batch; with PIPELINING and DATA the end of each message's
+data goes in one write with the next one's MAIL, RCPT and DATA (RFC 2920 3.1).
 """
 
 from __future__ import annotations
@@ -48,9 +51,9 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypeVar
+from typing import Generic, Literal, TypeAlias, TypeVar
 
 from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, UsageError
 from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
@@ -61,6 +64,7 @@ from sasl_kit.registry import Registry, credential_kinds, default_registry
 from sasl_kit.smtp import data
 from sasl_kit.smtp.data import OutgoingMessage, Progress, Report
 from sasl_kit.smtp.errors import (
+    BatchStopped,
     CommandRejected,
     ConnectionFailed,
     CredentialsRejected,
@@ -93,6 +97,9 @@ WITH_ENVELOPE = 1 << 16
 write with its envelope (``ClientSession._send_with_envelope``)."""
 
 T = TypeVar("T")
+M = TypeVar("M", bound=OutgoingMessage)
+Envelope: TypeAlias = tuple[Reply, list[Reply | None], Reply | None]
+"""The replies to MAIL and to each RCPT (``None``: not sent), and to DATA when it went with them."""
 
 
 # --- the steps a driver performs ---------------------------------------------
@@ -474,6 +481,137 @@ class ClientSession:
         of them back), and ``size()``.
         """
         self._require_session()
+        prepared = self._prepare(message, dsn)
+        if isinstance(prepared, SendResult):
+            return prepared
+        chunks, mail, rcpts = prepared
+        bdat = "CHUNKING" in self.extensions
+        if bdat and self._fits_with_envelope(message):
+            return (yield from self._send_with_envelope(message, chunks, mail, rcpts, progress))
+        replies = yield from self._envelope(mail, rcpts, message.recipients, data=not bdat)
+        recipients, refused = self._envelope_outcome(message.recipients, replies)
+        if refused is not None:
+            yield from self._end_empty_data(replies[2])
+            return refused
+        report = Report(progress, message.size() if progress is not None else 0)
+        try:
+            if bdat:
+                return (yield from self._send_bdat(message, chunks, recipients, report))
+            return (yield from self._send_data(message, chunks, recipients, replies[2], report))
+        except BaseException:
+            # Stopped inside the data (a file changed, the message misstated its
+            # size, an interrupt): the server holds part of a message, and the
+            # next command would land in it. Only closing discards it.
+            self.end()
+            raise
+
+    def send_many(
+        self,
+        messages: Iterable[M],
+        *,
+        dsn: DSN | None = None,
+        on_result: Callable[[M, SendResult], None] | None = None,
+    ) -> Steps[list[SendResult]]:
+        """Send each of ``messages`` in turn on this session; a ``SendResult`` for each,
+        in order, each exactly what ``send`` gives for it.
+
+        ``messages`` may be any iterable (a generator: a message is taken only
+        when its turn comes, at most one ahead). With PIPELINING and DATA (no
+        CHUNKING) the end of one message's data and the next one's MAIL, RCPT
+        and DATA go in one write (RFC 2920 3.1): a message costs one round
+        trip, not two. Otherwise each is sent as ``send`` sends it (with
+        CHUNKING a small message already goes with its envelope).
+        ``on_result(message, result)`` is called as each result is decided.
+
+        A refusal (by the server or here) is a result and the batch goes on.
+        Anything ``send`` raises stops the batch with ``BatchStopped``: its
+        ``results`` and ``unsent`` account for every message taken, its
+        ``error`` is what ``send`` raised (``OutcomeUnknown``: the last result
+        is ``unknown``). The session stays open when ``send`` would keep it.
+        """
+        self._require_session()
+        batch = _Batch(iter(messages), on_result)
+        try:
+            if "PIPELINING" in self.extensions and "CHUNKING" not in self.extensions:
+                yield from self._pipelined(batch, dsn)
+            else:
+                while (message := batch.take()) is not None:
+                    batch.record((yield from self.send(message, dsn=dsn)))
+        except Exception as exc:
+            raise batch.stopped(exc) from exc
+        return batch.results
+
+    def _pipelined(self, batch: _Batch[M], dsn: DSN | None) -> Steps[None]:
+        """``send_many`` with PIPELINING and DATA: a message's end of data and the next
+        one's MAIL, RCPT and DATA go in one write (RFC 2920 3.1); then its final reply
+        is read, then the next one's envelope replies. No RSET goes before that MAIL:
+        a final reply ends the transaction, whatever it says (RFC 5321 4.1.1.4).
+
+        The next message is taken and made ready before the data goes: one that
+        raises (no recipient, a file gone) is raised once the message before it
+        has its result, as ``send`` would raise it with a clean session.
+        """
+        ahead: tuple[M, Iterator[bytes], Envelope] | None = None
+        while True:
+            if ahead is None:
+                message = batch.take()
+                if message is None:
+                    return
+                prepared = self._prepare(message, dsn)
+                if isinstance(prepared, SendResult):
+                    batch.record(prepared)
+                    continue
+                chunks, mail, rcpts = prepared
+                replies = yield from self._envelope(mail, rcpts, message.recipients, data=True)
+            else:
+                message, chunks, replies = ahead
+            recipients, refused = self._envelope_outcome(message.recipients, replies)
+            if refused is not None:
+                yield from self._end_empty_data(replies[2])
+                batch.record(refused)
+                ahead = None
+                continue
+            following, local, group, held = None, None, [], None
+            try:
+                following = batch.take()
+                if following is not None:
+                    ready = self._prepare(following, dsn)
+                    if isinstance(ready, SendResult):
+                        local = ready
+                    else:
+                        next_chunks, next_mail, next_rcpts = ready
+                        group = [next_mail, *next_rcpts, "DATA"]
+            except Exception as exc:  # raised once this message has its result
+                held = exc
+            try:
+                result = yield from self._send_data(
+                    message, chunks, recipients, replies[2], Report(None, 0), group
+                )
+            except BaseException:
+                self.end()  # as in ``send``: stopped inside the data
+                raise
+            try:
+                batch.record(result)
+            except BaseException:
+                if group:  # the next envelope's replies are on their way, unread
+                    self.end()
+                raise
+            ahead = None
+            if group:
+                assert following is not None
+                self._dirty = True  # the final reply ended one transaction; MAIL began the next
+                next_replies = yield from self._read_envelope(following.recipients, data=True)
+                ahead = (following, next_chunks, next_replies)
+            elif local is not None:
+                batch.record(local)
+            if held is not None:
+                raise held
+
+    def _prepare(
+        self, message: OutgoingMessage, dsn: DSN | None
+    ) -> SendResult | tuple[Iterator[bytes], str, list[str]]:
+        """The message refused here (a local ``SendResult``), or its chunks, MAIL and
+        RCPT lines."""
         if not message.recipients:
             raise UsageError("a message needs at least one recipient")
         utf8 = message.smtputf8 or not (
@@ -490,35 +628,32 @@ class ClientSession:
             "MAIL", f"FROM:<{message.sender}>", *self._mail_params(size, message, dsn, utf8)
         )
         rcpts = [command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients]
-        bdat = "CHUNKING" in self.extensions
-        if bdat and self._fits_with_envelope(message):
-            return (yield from self._send_with_envelope(message, chunks, mail, rcpts, progress))
-        mail_reply, rcpt_replies, data_reply = yield from self._envelope(
-            mail, rcpts, message.recipients, data=not bdat
-        )
+        return chunks, mail, rcpts
+
+    def _envelope_outcome(
+        self, addresses: tuple[str, ...], replies: Envelope
+    ) -> tuple[tuple[RecipientResult, ...], SendResult | None]:
+        """A row per recipient, and the result when the envelope ends the message
+        (MAIL refused, no recipient taken, a pipelined DATA refused: then
+        ``_end_empty_data``)."""
+        mail_reply, rcpt_replies, data_reply = replies
         recipients = tuple(
             RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
-            for a, r in zip(message.recipients, rcpt_replies, strict=True)
+            for a, r in zip(addresses, rcpt_replies, strict=True)
         )
         if mail_reply.code // 100 != 2:
-            yield from self._end_empty_data(data_reply)
-            return SendResult(Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text)
-        if not any(r.accepted for r in recipients):
-            yield from self._end_empty_data(data_reply)
-            return SendResult(
-                Status.of(rcpt_replies), recipients, None, "no recipient was accepted"
+            refused = SendResult(
+                Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text
             )
-        report = Report(progress, message.size() if progress is not None else 0)
-        try:
-            if bdat:
-                return (yield from self._send_bdat(message, chunks, recipients, report))
-            return (yield from self._send_data(message, chunks, recipients, data_reply, report))
-        except BaseException:
-            # Stopped inside the data (a file changed, the message misstated its
-            # size, an interrupt): the server holds part of a message, and the
-            # next command would land in it. Only closing discards it.
-            self.end()
-            raise
+            return recipients, refused
+        if not any(r.accepted for r in recipients):
+            nobody = "no recipient was accepted"
+            return recipients, SendResult(Status.of(rcpt_replies), recipients, None, nobody)
+        if data_reply is not None and data_reply.code != 354:
+            return recipients, SendResult(
+                Status.of([data_reply]), recipients, data_reply.code, data_reply.text
+            )
+        return recipients, None
 
     def _fits_with_envelope(self, message: OutgoingMessage) -> bool:
         """Whether the message goes in one write with its envelope: PIPELINING, a
@@ -626,7 +761,7 @@ class ClientSession:
 
     def _envelope(
         self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool
-    ) -> Steps[tuple[Reply, list[Reply | None], Reply | None]]:
+    ) -> Steps[Envelope]:
         """MAIL and every RCPT (and DATA, with PIPELINING): their replies, in order.
 
         An RCPT never sent (MAIL refused, no PIPELINING) has ``None``; so has
@@ -639,21 +774,13 @@ class ClientSession:
             yield from self._send_lines(group)
             if reset:
                 self._expect((yield from self._read("RSET")), 250, "RSET")
-            whats = [
-                "MAIL FROM",
-                *[f"RCPT TO:<{a}>" for a in addresses],
-                *(["DATA"] if data else []),
-            ]
-            mail_reply, *replies = yield from self._read_all(whats)
-            data_reply = replies.pop() if data else None
-            rcpt_replies: list[Reply | None] = list(replies)
-            return mail_reply, rcpt_replies, data_reply
+            return (yield from self._read_envelope(addresses, data=data))
         if reset:
             yield from self._send_line("RSET")
             self._expect((yield from self._read("RSET")), 250, "RSET")
         yield from self._send_line(mail)
         mail_reply = yield from self._read("MAIL FROM")
-        rcpt_replies = [None] * len(rcpts)
+        rcpt_replies: list[Reply | None] = [None] * len(rcpts)
         if mail_reply.code // 100 == 2:
             for i, (line, address) in enumerate(zip(rcpts, addresses, strict=True)):
                 yield from self._send_line(line)
@@ -667,18 +794,26 @@ class ClientSession:
         recipients: tuple[RecipientResult, ...],
         data_reply: Reply | None,
         report: Report,
+        then: Sequence[str] = (),
     ) -> Steps[SendResult]:
-        """DATA (unless it went with the group), 354, the dot-stuffed message, the final reply."""
+        """DATA (unless it went with the group), 354, the dot-stuffed message, the final reply.
+
+        ``then``: the next message's envelope, in the write that ends this data (``send_many``).
+        """
         if data_reply is None:
             yield from self._send_line("DATA")
             data_reply = yield from self._read("DATA")
         if data_reply.code != 354:
             return SendResult(Status.of([data_reply]), recipients, data_reply.code, data_reply.text)
         encoder = DataEncoder(dot_stuff=True, crlf_only=data.crlf_only(message))
-        sent = 0
-        for piece in data.coalesced(data.wire(chunks, encoder, report)):
+        tail = _lines(then) if then else b""
+        sent = -len(tail)
+        for piece in data.coalesced(data.wire(chunks, encoder, report), data.COALESCE, tail):
             sent += yield from self._write(piece, "the message data")
         self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
+        if then and self._traced():
+            for line in then:
+                self._log(f"C: {line}")
         return (yield from self._final(recipients, "the end of the data"))
 
     def _send_bdat(
@@ -823,7 +958,7 @@ class ClientSession:
             for line in lines:
                 self._log(f"C: {line}")
         what = lines[0].partition(" ")[0]
-        text = ("\r\n".join(lines) + "\r\n").encode("utf-8")
+        text = _lines(lines)
         yield from self._write(text + payload if payload else text, what)
 
     def _write(self, data: bytes | memoryview, what: str) -> Steps[int]:
@@ -855,19 +990,24 @@ class ClientSession:
             self._trace(reply)
         return reply
 
-    def _read_all(self, whats: Sequence[str]) -> Steps[list[Reply]]:
-        """``_read`` for each of ``whats`` in turn, in one generator: the replies to a
-        PIPELINING group, which usually come in one read."""
+    def _read_envelope(self, addresses: tuple[str, ...], *, data: bool) -> Steps[Envelope]:
+        """The replies to a pipelined MAIL, every RCPT (and DATA), in order, in one
+        generator: they usually come in one read."""
         replies, traced, read = self._replies, self._traced(), []
-        for what in whats:
+        for i in range(1 + len(addresses) + data):
             if replies:  # parsed already: what ``_read`` does, without a generator
                 reply = replies.popleft()
                 if traced:
                     self._trace(reply)
-            else:
+            else:  # what the reply answers, named only when it must be waited for
+                rcpt = 0 < i <= len(addresses)
+                what = f"RCPT TO:<{addresses[i - 1]}>" if rcpt else "DATA" if i else "MAIL FROM"
                 reply = yield from self._read(what)
             read.append(reply)
-        return read
+        mail_reply, *rest = read
+        data_reply = rest.pop() if data else None
+        rcpt_replies: list[Reply | None] = list(rest)
+        return mail_reply, rcpt_replies, data_reply
 
     def _trace(self, reply: Reply) -> None:
         for i, text in enumerate(reply.lines):
@@ -914,6 +1054,50 @@ class ClientSession:
             logger.debug("%s", line)
         if self._transcript is not None:
             self._transcript(line if self._redact or unredacted is None else unredacted)
+
+
+class _Batch(Generic[M]):
+    """One ``send_many``'s bookkeeping: its results in order, and the messages taken
+    from the iterable that have none yet."""
+
+    def __init__(
+        self, messages: Iterator[M], on_result: Callable[[M, SendResult], None] | None
+    ) -> None:
+        self._messages, self._on_result = messages, on_result
+        self.results: list[SendResult] = []
+        self._pending: deque[M] = deque()
+
+    def take(self) -> M | None:
+        """The next message, or ``None`` at the end."""
+        message = next(self._messages, None)
+        if message is not None:
+            self._pending.append(message)
+        return message
+
+    def record(self, result: SendResult) -> None:
+        """``result`` is the oldest pending message's."""
+        message = self._pending.popleft()
+        self.results.append(result)
+        if self._on_result is not None:
+            self._on_result(message, result)
+
+    def stopped(self, error: Exception) -> BatchStopped:
+        if isinstance(error, OutcomeUnknown) and self._pending:
+            self._pending.popleft()
+            self.results.append(error.result)
+        unsent = tuple(self._pending)
+        return BatchStopped(
+            f"the batch stopped with {len(self.results)} results and {len(unsent)} messages "
+            f"taken but not sent: {error}",
+            results=self.results,
+            unsent=unsent,
+            error=error,
+        )
+
+
+def _lines(lines: Sequence[str]) -> bytes:
+    """Command lines as they go on the wire."""
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _rcpt_params(address: str, dsn: DSN | None) -> list[str]:

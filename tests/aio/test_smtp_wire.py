@@ -193,7 +193,6 @@ def test_a_cancelled_send_ends_the_session_and_its_connection() -> None:
     assert server.messages  # it had the whole message when the client left
 
 
-
 @pytest.mark.parametrize("extensions", [(), ("CHUNKING",)], ids=["DATA", "BDAT"])
 def test_a_plain_connection_lost_inside_the_data_is_a_connection_failure(
     extensions: tuple[str, ...],

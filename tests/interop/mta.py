@@ -439,13 +439,14 @@ class DovecotOAuth(Dovecot):
 
 
 class Postfix(Server):
-    """``postfix start-fg`` from a private config directory: one smtpd on loopback."""
+    """``postfix start-fg`` from a private config directory: smtpd on loopback, on
+    ``smtp_port`` and, without CHUNKING (so messages go with DATA), on ``data_port``."""
 
     name = "postfix"
 
     def __init__(self, site: MailSite, dovecot: Dovecot) -> None:
         super().__init__(site)
-        (self.smtp_port,) = free_ports(1)
+        self.smtp_port, self.data_port = free_ports(2)
         self.config = self.directory / "conf"
         self.maillog = self.directory / "maillog"
         self._auth_port = dovecot.auth_port
@@ -500,6 +501,7 @@ smtputf8_enable = yes
         (config / "master.cf").write_text(
             f"""\
 {HOST}:{self.smtp_port} inet n - n - - smtpd
+{HOST}:{self.data_port} inet n - n - - smtpd -o smtpd_discard_ehlo_keywords=chunking
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 tlsmgr unix - - n 1000? 1 tlsmgr

@@ -7,12 +7,16 @@ Rules of this file:
   and ``received`` (every byte the client sent, decrypted after TLS).
 - ``drop`` names the one point where the server hangs up instead of replying:
   ``greeting``, a verb (``EHLO``, ``STARTTLS``, ``AUTH``, ``MAIL``, ``DATA``),
-  ``RCPT#n`` (the n-th RCPT of the session), ``data`` (in the middle of the
-  message data) or ``final`` (after the data, before the final reply).
+  ``RCPT#n`` (the n-th RCPT of the session), ``MAIL#n`` (likewise), ``data``
+  (in the middle of the message data), ``final`` (after the data, before the
+  final reply) or ``final#n`` (the same, for the n-th message of the session).
   ``stall`` names a point where it goes silent instead, until the client leaves.
 - With ``group=N`` the server, on MAIL, reads the N lines that follow before it
   replies to anything: a client that waits for a reply inside a PIPELINING
-  group then times out instead of passing.
+  group then times out instead of passing. With ``hold_final=N`` the final
+  reply to each of the session's first N messages waits until the line after
+  its "." has arrived: a client that waits for it before saying the next MAIL
+  then times out.
 - AUTH runs real server mechanisms from ``sasl_kit.server``; ``auth_replies``
   answers a mechanism with a fixed reply instead (504, 535, 454, 538 ...), and
   ``skip_success_data`` says 235 without sending the server's final proof.
@@ -81,6 +85,7 @@ class Behaviour:
     drop: str | None = None
     stall: str | None = None
     group: int | None = None
+    hold_final: int = 0
 
 
 class FakeSMTPServer:
@@ -97,6 +102,7 @@ class FakeSMTPServer:
         self._conn: socket.socket | None = None
         self._buffer = b""
         self._rcpts = 0
+        self._mails = 0
         self._bdat = bytearray()
         self._bdat_count = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -223,6 +229,10 @@ class FakeSMTPServer:
         if verb == "RCPT":
             self._rcpts += 1
             self._hang_up_if(f"RCPT#{self._rcpts}")
+        elif verb == "MAIL":
+            self._mails += 1
+            self._hang_up_if(f"MAIL#{self._mails}")
+            self._hang_up_if(verb)
         else:
             self._hang_up_if(verb)
         if verb == "EHLO":
@@ -264,6 +274,10 @@ class FakeSMTPServer:
                 raise HungUp
         self.messages.append(bytes(data))
         self._hang_up_if("final")
+        self._hang_up_if(f"final#{len(self.messages)}")
+        if len(self.messages) <= self.behaviour.hold_final:
+            while b"\r\n" not in self._buffer:
+                self._fill()
         self._send(self.behaviour.final_reply)
 
     def _chunk(self, line: str) -> None:
