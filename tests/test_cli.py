@@ -150,6 +150,8 @@ def test_respond_digest_md5_refuses_a_tampered_rspauth(
         (["respond", "CRAM-MD5", "not base64!"], "challenge 1 is not valid base64"),
         (["respond", "CRAM-MD5", "PDE+", "Zm9v"], "challenge 2: the CRAM-MD5 exchange is already"),
         (["respond", "CRAM-MD5", ""], "challenge 1: CRAM-MD5"),
+        (["respond", "CRAM-MD5", "--password", "p"], "give its first challenge"),
+        (["respond", "LOGIN", "--password", "p"], "LOGIN answers the server"),
         (["respond", "X-NONE"], "'X-NONE'"),
         (["respond", "scram-sha-256-plus"], "respond has none: use SCRAM-SHA-256"),
         (["respond", "PLAIN", "--password-file", "/nonexistent/pw"], "/nonexistent/pw"),

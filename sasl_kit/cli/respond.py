@@ -120,6 +120,10 @@ def respond(args: argparse.Namespace) -> int:
     steps = [(f"challenge {n}", data) for n, data in enumerate(challenges, 1)]
     if mech.client_first and challenges[:1] != [b""]:  # else the empty challenge asks for it
         steps.insert(0, ("initial response", b""))
+    if not steps:  # a mechanism that speaks second has nothing to say yet
+        raise CommandFailed(
+            f"{mech.name} answers the server: give its first challenge (base64) as CHALLENGE"
+        )
     show = raw_text if args.raw else encode_base64
     for label, data in steps:
         if mech.complete and not (mech.answers_errors and data):
