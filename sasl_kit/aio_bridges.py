@@ -4,8 +4,8 @@ Rules of this module:
 - A bridge moves bytes between the library's connection and the SMTP profile
   (``sasl_kit.protocols.smtp``), which frames AUTH, reads the replies and says
   what they mean; nothing about SMTP's ``334`` or base64 lives here. Which
-  mechanism runs is the registry's decision (``Registry.choose``), as in the
-  synchronous bridges (``sasl_kit.bridges``).
+  mechanism runs is the registry's decision (``login_plan.plan_login``), as in
+  the synchronous bridges (``sasl_kit.bridges``).
 - aiosmtplib hands over its replies parsed (code, lines); the bridge writes
   them back as the reply lines they were (``code-line`` ... ``code line``) for
   the profile to read, so that every rule of RFC 4954 is applied in one place.
@@ -24,9 +24,10 @@ from typing import Any
 import aiosmtplib
 
 from sasl_kit import channel_binding as bindings
+from sasl_kit.login_plan import plan_login
 from sasl_kit.protocols import profile
 from sasl_kit.protocols.base import Outcome, Result
-from sasl_kit.registry import Registry, credential_kinds, default_registry
+from sasl_kit.registry import Registry, default_registry
 
 
 async def aiosmtplib_authenticate(
@@ -47,44 +48,37 @@ async def aiosmtplib_authenticate(
     are further ``ClientOptions`` fields (``token`` for OAUTHBEARER/XOAUTH2).
     Returns the mechanism's name.
     """
-    offered = smtp.server_auth_methods
     ssl_object = smtp.get_transport_info("ssl_object")
     binding = None
     if binding_type is not None and ssl_object is not None:
         binding = bindings.from_connection(ssl_object, binding_type)
-    token = options.get("token")
-    choice = registry.choose(
-        [name.upper() for name in offered],
+    smtp_profile = profile("smtp")
+    plan = plan_login(
+        registry,
+        smtp.server_auth_methods,
         encrypted=ssl_object is not None,
+        username=username,
+        password=password,
+        service=smtp_profile.service,
+        host=smtp.hostname or "localhost",
+        options=options,
+        binding=binding,
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
-        channel_binding=binding is not None,
-        credentials=credential_kinds(password, token),
     )
-    if not choice.usable:
-        reasons = "; ".join(f"{name}: {why}" for name, why in choice.passed_over.items())
+    if not plan.choice.usable:
+        reasons = "; ".join(f"{name}: {why}" for name, why in plan.choice.passed_over.items())
         raise aiosmtplib.SMTPException(f"no usable AUTH mechanism at {smtp.hostname}: {reasons}")
-    smtp_profile = profile("smtp")
     refused: Result | None = None
-    for info in choice.usable:
-        mechanism = registry.client(
-            info.name,
-            username=username,
-            password=password,
-            service=smtp_profile.service,
-            host=smtp.hostname or "localhost",
-            channel_binding=binding,
-            server_offers_plus=choice.offers_channel_binding,
-            **options,
-        )
-        result = await _exchange(smtp, smtp_profile.client(info.name, mechanism))
+    for name, mechanism in plan:
+        result = await _exchange(smtp, smtp_profile.client(name, mechanism))
         if result.outcome is Outcome.SUCCESS:
-            return info.name
+            return name
         if result.outcome is Outcome.CANCELLED:
             result.raise_for_outcome(smtp.hostname or "the server")
         if result.outcome is not Outcome.REFUSED:
             reason = mechanism.server_reason
-            text = result.text + (f"; its {info.name} error: {reason}" if reason else "")
+            text = result.text + (f"; its {name} error: {reason}" if reason else "")
             raise aiosmtplib.SMTPAuthenticationError(int(result.code or 0), text)
         refused = result
     assert refused is not None

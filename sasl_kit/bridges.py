@@ -4,7 +4,7 @@ Rules of this module:
 - A bridge moves bytes between a library object (``smtplib.SMTP``,
   ``imaplib.IMAP4``, ``poplib.POP3``) and a mechanism object, and nothing more:
   nothing about a mechanism lives here, and which mechanism runs is the
-  registry's decision (``Registry.choose``) unless the caller limits it.
+  registry's decision (``login_plan.plan_login``) unless the caller limits it.
 - The server's refusal surfaces as the library's own exception
   (``smtplib.SMTPAuthenticationError``, ``imaplib.IMAP4.error``,
   ``poplib.error_proto``), which is what callers of those libraries handle.
@@ -36,14 +36,15 @@ import poplib
 import smtplib
 import ssl
 from collections.abc import Collection, Iterable
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from sasl_kit.errors import MalformedMessage, MutualAuthenticationFailed, SASLError, UsageError
-from sasl_kit.mechanisms.base import ClientMechanism
+from sasl_kit.login_plan import plan_login
+from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
 from sasl_kit.protocols import pop3 as pop3_profile
 from sasl_kit.protocols.base import Outcome
 from sasl_kit.protocols.errors import ProtocolViolation
-from sasl_kit.registry import Registry, credential_kinds, default_registry
+from sasl_kit.registry import Registry, default_registry
 
 SMTPLIB_MAX_ROUNDS = 5  # smtplib._MAXCHALLENGE: responses per AUTH, the initial one included
 POP3_MAX_LINE = 2048  # poplib._MAXLINE: a longer reply line is an error
@@ -110,11 +111,13 @@ class Exchange:
 
 def choose_mechanism(
     offered: Iterable[str],
+    service: str,
+    host: str,
+    /,
     *,
     encrypted: bool,
     username: str,
     password: str,
-    defaults: dict[str, object],
     authzid: str = "",
     mechanisms: Collection[str] | None = None,
     allow_plaintext: bool = False,
@@ -123,24 +126,26 @@ def choose_mechanism(
 ) -> Exchange:
     """The strongest mechanism the registry allows among ``offered``, ready to step.
 
-    ``defaults`` (the protocol's ``service`` and the server's ``host``) give way
-    to ``options``, which are further ``ClientOptions`` fields.
+    The protocol's ``service`` and the server's ``host`` give way to ``options``,
+    which are further ``ClientOptions`` fields (``service``, ``host`` and
+    ``channel_binding`` among them).
     """
-    binding = options.get("channel_binding")
-    choice = registry.choose(
+    plan = plan_login(
+        registry,
         list(offered),
         encrypted=encrypted,
+        username=username,
+        password=password,
+        service=service,
+        host=host,
+        options=options,
+        authzid=authzid,
+        binding=cast("ChannelBinding | None", options.get("channel_binding")),
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
-        channel_binding=binding is not None,
-        credentials=credential_kinds(password, options.get("token")),
     )
-    name = choice.best.name
-    settings = {**defaults, **options, "server_offers_plus": choice.offers_channel_binding}
-    mechanism = registry.client(
-        name, username=username, password=password, authzid=authzid, **settings
-    )
-    return Exchange(name, mechanism)
+    name = plan.choice.best.name
+    return Exchange(name, plan.client(name))
 
 
 def _encrypted(sock: object) -> bool:
@@ -209,10 +214,11 @@ def smtp_authenticate(
     host = getattr(smtp, "_host", "") or "localhost"
     exchange = choose_mechanism(
         smtp.esmtp_features["auth"].split(),
+        "smtp",
+        host,
         encrypted=_encrypted(smtp.sock),
         username=username,
         password=password,
-        defaults={"service": "smtp", "host": host},
         **choice,
     )
     authobject = SMTPAuthObject(exchange)
@@ -265,10 +271,11 @@ def imap_authenticate(imap: imaplib.IMAP4, username: str, password: str, **choic
     offered = [c[5:] for c in imap.capabilities if c.upper().startswith("AUTH=")]
     exchange = choose_mechanism(
         offered,
+        "imap",
+        imap.host or "localhost",
         encrypted=_encrypted(imap.sock),
         username=username,
         password=password,
-        defaults={"service": "imap", "host": imap.host or "localhost"},
         **choice,
     )
     authobject = IMAPAuthObject(exchange)
@@ -330,10 +337,11 @@ def pop3_authenticate(pop: poplib.POP3, username: str, password: str, **choice: 
     offered = pop.capa().get("SASL", [])
     exchange = choose_mechanism(
         offered,
+        "pop",
+        pop.host or "localhost",
         encrypted=_encrypted(pop.sock),
         username=username,
         password=password,
-        defaults={"service": "pop", "host": pop.host or "localhost"},
         **choice,
     )
     pop3_auth(pop, exchange)

@@ -13,7 +13,7 @@ Rules of this module:
   will not start, ``ConnectionClosed``/``ProtocolViolation`` for a broken
   exchange. ``settings.timeout`` bounds each connect, handshake and read.
 - ``run`` is the one asynchronous exchange loop, ``drivers.base.run``'s twin.
-  ``login`` lets the registry choose (``Registry.choose``), tries the next
+  ``login`` lets the registry choose (``login_plan.plan_login``), tries the next
   mechanism only when the server refused one, and raises the project's error
   of the guilty side (``Result.raise_for_outcome``).
 """
@@ -42,9 +42,10 @@ from sasl_kit.drivers.base import (
 from sasl_kit.drivers.imap import IMAPDialogue
 from sasl_kit.drivers.pop3 import POP3Dialogue
 from sasl_kit.errors import UsageError
+from sasl_kit.login_plan import plan_login
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.protocols.base import ClientAuth, LineBuffer, Outcome, Profile, Result
-from sasl_kit.registry import Registry, credential_kinds, default_registry
+from sasl_kit.registry import Registry, default_registry
 
 T = TypeVar("T")
 
@@ -284,33 +285,26 @@ async def login(
     ``PolicyRefused``; a failure is the error of its guilty side
     (``CredentialsRejected`` for a wrong password).
     """
-    binding = None if binding_type is None else session.channel_binding(binding_type)
-    token = options.get("token")
-    choice = registry.choose(
+    plan = plan_login(
+        registry,
         session.mechanisms,
         encrypted=session.encrypted,
+        username=username,
+        password=password,
+        service=session.profile.service,
+        host=session.host,
+        options=options,
+        binding=None if binding_type is None else session.channel_binding(binding_type),
         allow_plaintext=allow_plaintext,
         allow=mechanisms,
-        channel_binding=binding is not None,
-        credentials=credential_kinds(password, token),
     )
-    # ``best`` is PolicyRefused, with every reason, when nothing is usable.
-    for info in (choice.best, *choice.usable[1:]):
-        mechanism = registry.client(
-            info.name,
-            username=username,
-            password=password,
-            service=session.profile.service,
-            host=session.host,
-            channel_binding=binding,
-            server_offers_plus=choice.offers_channel_binding,
-            **options,
-        )
-        result = await session.authenticate(session.profile.client(info.name, mechanism))
+    # The plan is PolicyRefused, with every reason, when nothing is usable.
+    for name, mechanism in plan:
+        result = await session.authenticate(session.profile.client(name, mechanism))
         if result.outcome is not Outcome.REFUSED:  # a refused mechanism lets the next one try
             break
     result.raise_for_outcome(session.host)
-    return info.name
+    return name
 
 
 def _context(settings: SessionSettings) -> ssl.SSLContext:

@@ -56,11 +56,12 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from sasl_kit.errors import MutualAuthenticationFailed, PolicyRefused, UsageError
+from sasl_kit.login_plan import plan_login
 from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism
 from sasl_kit.protocols import smtp as smtp_profile
 from sasl_kit.protocols.base import ClientAuth, Outcome, Result
 from sasl_kit.protocols.errors import ProtocolViolation
-from sasl_kit.registry import Registry, credential_kinds, default_registry
+from sasl_kit.registry import Registry, default_registry
 from sasl_kit.smtp import data
 from sasl_kit.smtp.data import OutgoingMessage, Progress, Report
 from sasl_kit.smtp.errors import (
@@ -348,40 +349,36 @@ class ClientSession:
             )
         if not self.extensions.auth:
             raise PolicyRefused(f"{self.host} offers no AUTH mechanism (no AUTH in its EHLO reply)")
-        token = options.get("token")
-        bound = binding() if self.encrypted else None
-        choice = self._registry.choose(
+        plan = plan_login(
+            self._registry,
             self.extensions.auth,
             encrypted=self.encrypted,
+            username=username,
+            password=password,
+            service=smtp_profile.PROFILE.service,
+            host=self.host,
+            options=options,
+            authzid=authzid,
+            binding=binding() if self.encrypted else None,
             allow_plaintext=allow_plaintext,
             allow=mechanisms,
-            channel_binding=bound is not None,
-            credentials=credential_kinds(password, token, anonymous),
+            anonymous=anonymous,
         )
-        reasons = dict(choice.passed_over)
-        if not choice.usable:
+        reasons = dict(plan.choice.passed_over)
+        if not plan.choice.usable:
             raise self._no_usable(reasons)
-        settings = {
-            "host": self.host,
-            **options,
-            "channel_binding": bound,
-            "server_offers_plus": choice.offers_channel_binding,
-        }
         refused: Reply | None = None
-        for info in choice.usable:
-            mechanism = self._registry.client(
-                info.name, **settings, username=username, password=password, authzid=authzid
-            )
-            outcome = yield from self._authenticate(info.name, mechanism)
+        for name, mechanism in plan:
+            outcome = yield from self._authenticate(name, mechanism)
             if isinstance(outcome, str):
-                reasons[info.name] = outcome
+                reasons[name] = outcome
                 continue
             if outcome is not None:
                 refused = outcome
-                reasons[info.name] = f"the server refused it ({outcome})"
+                reasons[name] = f"the server refused it ({outcome})"
                 continue
             self.authenticated_as = username
-            return info.name
+            return name
         if refused is None:
             raise self._no_usable(reasons)
         raise CommandRejected(

@@ -166,6 +166,22 @@ def test_login_keeps_plaintext_mechanisms_off_a_connection_in_the_clear(
     assert [line for line in fake.take()[0] if b"AUTHENTICATE" in line] == []
 
 
+def test_login_takes_service_and_host_options_over_the_protocols_as_every_login_does(
+    fake: FakeLineServer,
+) -> None:
+    """The options give way as in the SMTP session and the bridges (sasl_kit.login_plan);
+    before the shared plan, this login raised TypeError for a ``host`` or ``service``."""
+    fake.script = Script("imap")
+
+    async def go() -> str:
+        async with await aio.open_session("imap", _settings(fake)) as session:
+            return await aio.login(
+                session, "alice", "secret", mechanisms=["CRAM-MD5"], service="x", host="mx"
+            )
+
+    assert asyncio.run(go()) == "CRAM-MD5"
+
+
 def test_open_session_names_the_protocols_it_drives(fake: FakeLineServer) -> None:
     with pytest.raises(UsageError, match="imap, pop3"):
         asyncio.run(aio.open_session("smtp", _settings(fake)))
