@@ -74,9 +74,11 @@ def _raw(cipher: str | None, message: bytes, *, mac: bool) -> Callable[[], None]
     kic, _ = signing_keys(H_A1)
     data = message + bytes(-len(message) % 8) if cipher in ("des", "3des") else message
     if cipher is None:
+
         def run_mac_only() -> None:
             hmac.new(kic, message, hashlib.md5).digest()
             hmac.new(kic, message, hashlib.md5).digest()
+
         return run_mac_only
     kcc, _ = sealing_keys(H_A1, cipher)
     if cipher.startswith("rc4"):
