@@ -437,8 +437,11 @@ class Registry:
         denied = {n.upper() for n in deny}
         usable: list[MechanismInfo] = []
         passed: dict[str, str] = {}
+        offers_binding = False
         for name in dict.fromkeys(n.upper() for n in offered):
             info = self._find(name)
+            if info is not None and info.channel_binding:
+                offers_binding = True
             if info is None or not info.has_client:
                 passed[name] = "no client side registered"
             elif allowed is not None and name not in allowed:
@@ -454,7 +457,6 @@ class Registry:
             else:
                 usable.append(info)
         usable.sort(key=lambda i: -i.strength)
-        offers_binding = any(info.channel_binding for n in offered if (info := self._find(n)))
         return Choice(tuple(usable), passed, offers_binding)
 
 
