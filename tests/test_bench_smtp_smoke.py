@@ -7,7 +7,7 @@ import re
 
 from tests.bench_runner import run_bench
 
-CLIENTS = ("sasl-kit", "sasl-kit async", "smtplib", "aiosmtplib")
+CLIENTS = ("sasl-kit", "sasl-kit send_many", "sasl-kit async", "smtplib", "aiosmtplib")
 CONTENDERS = (
     "sasl-kit (DATA)",
     "sasl-kit (BDAT)",

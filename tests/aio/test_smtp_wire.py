@@ -4,7 +4,7 @@ Both drive the one sans-I/O ``ClientSession``; this property holds them to it.
 For arbitrary messages (any bytes, CRLF-vouched or not, several per session),
 arbitrary offers (PIPELINING, CHUNKING, SIZE, 8BITMIME, SMTPUTF8, DSN), any
 replies to MAIL, RCPT, DATA and the final one, and a server that hangs up at
-any point, each client runs against its own scripted server
+any point, sent one by one or as one ``send_many``, each client runs against its own scripted server
 (``tests.smtp.fakes``) with the same behaviour: the bytes each server
 received, and what each client returned or raised, must be equal.
 """
@@ -60,12 +60,16 @@ def messages(draw: st.DrawFn) -> Message:
     return kind("a@example.org", recipients, body, eight_bit=draw(st.booleans()))
 
 
-async def _async_session(port: int, batch: list[Message], dsn: DSN | None) -> list[object]:
+async def _async_session(
+    port: int, batch: list[Message], dsn: DSN | None, many: bool
+) -> list[object]:
     smtp = AsyncSMTPClient("127.0.0.1", port, tls="none", timeout=5)
     seen: list[object] = []
     try:
         await smtp.connect()
-        for message in batch:
+        if many:
+            seen.extend(await smtp.send_many(batch, dsn=dsn))
+        for message in [] if many else batch:
             seen.append(await smtp.send(message, dsn=dsn))
         await smtp.quit()
     except SASLError as exc:
@@ -75,12 +79,14 @@ async def _async_session(port: int, batch: list[Message], dsn: DSN | None) -> li
     return seen
 
 
-def _sync_session(port: int, batch: list[Message], dsn: DSN | None) -> list[object]:
+def _sync_session(port: int, batch: list[Message], dsn: DSN | None, many: bool) -> list[object]:
     smtp = SMTPClient("127.0.0.1", port, tls="none", timeout=5)
     seen: list[object] = []
     try:
         smtp.connect()
-        for message in batch:
+        if many:
+            seen.extend(smtp.send_many(batch, dsn=dsn))
+        for message in [] if many else batch:
             seen.append(smtp.send(message, dsn=dsn))
         smtp.quit()
     except SASLError as exc:
@@ -101,6 +107,7 @@ def _sync_session(port: int, batch: list[Message], dsn: DSN | None) -> list[obje
     drop=DROPS,
     dsn=st.none() | st.builds(DSN, ret=st.sampled_from([None, "HDRS"]), orcpt=st.booleans()),
     chunk=st.integers(min_value=5, max_value=400),
+    many=st.booleans(),
 )
 def test_both_clients_send_the_same_bytes_and_report_the_same(
     batch: list[Message],
@@ -112,7 +119,11 @@ def test_both_clients_send_the_same_bytes_and_report_the_same(
     drop: str | None,
     dsn: DSN | None,
     chunk: int,
+    many: bool,
 ) -> None:
+    """``many``: the batch goes as one ``send_many`` (a ``BatchStopped`` compared by its text,
+    which counts its results and unsent messages and quotes the error)."""
+
     def behaviour() -> Behaviour:
         return Behaviour(
             extensions=tuple(extensions),
@@ -125,9 +136,9 @@ def test_both_clients_send_the_same_bytes_and_report_the_same(
 
     with mock.patch.object(data, "BDAT_CHUNK", chunk):  # small chunks: BDAT crosses messages
         with FakeSMTPServer(behaviour()) as sync_server:
-            sync_seen = _sync_session(sync_server.port, batch, dsn)
+            sync_seen = _sync_session(sync_server.port, batch, dsn, many)
         with FakeSMTPServer(behaviour()) as async_server:
-            async_seen = asyncio.run(_async_session(async_server.port, batch, dsn))
+            async_seen = asyncio.run(_async_session(async_server.port, batch, dsn, many))
     assert async_server.received == sync_server.received
     assert async_seen == sync_seen
 
