@@ -131,33 +131,35 @@ def test_a_message_refused_here_goes_nowhere_and_the_batch_goes_on() -> None:
     assert verbs(server).count("MAIL") == 2
 
 
-def test_a_link_lost_before_a_final_reply_stops_the_batch_with_that_one_unknown() -> None:
-    messages = batch(4)
-    with FakeSMTPServer(Behaviour(drop="final#2")) as server:
+def stopped_by(behaviour: Behaviour, messages: list[Message]) -> tuple[BatchStopped, list[bytes]]:
+    """The ``BatchStopped`` of a batch sent to a server that hangs up, and what it received."""
+    with FakeSMTPServer(behaviour) as server:
         smtp = client(server)
         with smtp, pytest.raises(BatchStopped) as caught:
             smtp.send_many(messages)
-    stopped = caught.value
-    assert isinstance(stopped.error, OutcomeUnknown) and stopped.__cause__ is stopped.error
+    assert caught.value.__cause__ is caught.value.error
+    return caught.value, server.messages
+
+
+def test_a_link_lost_before_a_final_reply_stops_the_batch_with_that_one_unknown() -> None:
+    messages = batch(4)
+    stopped, received = stopped_by(Behaviour(drop="final#2"), messages)
+    assert isinstance(stopped.error, OutcomeUnknown) and not isinstance(stopped, ConnectionFailed)
     assert [r.status for r in stopped.results] == [Status.SENT, Status.UNKNOWN]
     assert stopped.results[1] == stopped.error.result and not stopped.results[1].sent
     # The third message's envelope went with the second's data: not sent, nothing of it
     # delivered; the fourth was never taken.
     assert stopped.unsent == (messages[2],)
-    assert not isinstance(stopped, ConnectionFailed)
+    assert received == [messages[0].body, messages[1].body]
 
 
 def test_a_link_lost_at_the_next_envelope_keeps_the_result_before_it() -> None:
     messages = batch(3)
-    with FakeSMTPServer(Behaviour(drop="MAIL#2")) as server:
-        smtp = client(server)
-        with smtp, pytest.raises(BatchStopped) as caught:
-            smtp.send_many(messages)
-    stopped = caught.value
+    stopped, received = stopped_by(Behaviour(drop="MAIL#2"), messages)
     assert isinstance(stopped.error, ConnectionFailed)
     assert [r.status for r in stopped.results] == [Status.SENT]
     assert stopped.unsent == (messages[1],)
-    assert server.messages == [messages[0].body]
+    assert received == [messages[0].body]
 
 
 def test_a_message_that_raises_before_mail_stops_the_batch_on_a_clean_session() -> None:
@@ -200,3 +202,26 @@ def test_a_generator_is_taken_at_most_one_message_ahead_and_on_result_sees_each(
     assert max(ahead) <= 1
     assert [r for _, r in seen] == results and len(results) == 4
     assert [m.body for m, _ in seen] == server.messages
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_an_on_result_that_raises_stops_the_batch(pipelining: bool) -> None:
+    # With PIPELINING the next envelope's replies are unread when it raises: the
+    # connection is closed. In lockstep nothing is pending, and the session goes on.
+    def refuse(message: Message, result: SendResult) -> None:
+        raise LookupError("the caller's bookkeeping failed")
+
+    first, second = batch(2)
+    behaviour = Behaviour(extensions=("PIPELINING",) if pipelining else ())
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        with pytest.raises(BatchStopped, match="bookkeeping") as caught:
+            smtp.send_many([first, second], on_result=refuse)
+        assert isinstance(caught.value.error, LookupError)
+        assert [r.status for r in caught.value.results] == [Status.SENT]
+        assert caught.value.unsent == ((second,) if pipelining else ())
+        if pipelining:
+            with pytest.raises(UsageError, match="not connected"):
+                smtp.send(second)
+        else:
+            assert smtp.send(second).sent
+    assert server.messages == ([first.body] if pipelining else [first.body, second.body])
