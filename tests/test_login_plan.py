@@ -9,6 +9,7 @@ of the settings is the one the four logins had before they shared the plan
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -176,13 +177,21 @@ def test_a_plan_shows_no_secret() -> None:
 NAMES = [info.name for info in default_registry] + ["GSSAPI", "X-UNKNOWN"]
 
 
+POLICY = st.fixed_dictionaries(
+    {
+        "encrypted": st.booleans(),
+        "allow_plaintext": st.booleans(),
+        "allow": st.none() | st.lists(st.sampled_from(NAMES), max_size=4),
+    }
+)
+"""The arguments that plan_login hands to Registry.choose as they are."""
+
+
 @given(
     offered=st.lists(
         st.sampled_from(NAMES).map(lambda n: n.lower() if len(n) % 2 else n), max_size=8
     ),
-    encrypted=st.booleans(),
-    allow_plaintext=st.booleans(),
-    allow=st.none() | st.lists(st.sampled_from(NAMES), max_size=4),
+    policy=POLICY,
     password=st.sampled_from(["", "tanstaaftanstaaf"]),
     token=st.sampled_from([None, "a-token"]),
     anonymous=st.booleans(),
@@ -191,9 +200,7 @@ NAMES = [info.name for info in default_registry] + ["GSSAPI", "X-UNKNOWN"]
 @settings(max_examples=200, deadline=None)
 def test_a_plan_tries_exactly_the_registrys_choice_with_one_set_of_settings(
     offered: list[str],
-    encrypted: bool,
-    allow_plaintext: bool,
-    allow: list[str] | None,
+    policy: dict[str, Any],
     password: str,
     token: str | None,
     anonymous: bool,
@@ -201,22 +208,11 @@ def test_a_plan_tries_exactly_the_registrys_choice_with_one_set_of_settings(
 ) -> None:
     options = {} if token is None else {"token": token}
     plan = _plan(
-        offered,
-        encrypted=encrypted,
-        allow_plaintext=allow_plaintext,
-        allow=allow,
-        password=password,
-        options=options,
-        anonymous=anonymous,
-        binding=binding,
+        offered, password=password, options=options, anonymous=anonymous, binding=binding, **policy
     )
+    credentials = credential_kinds(password, token, anonymous)
     expected = default_registry.choose(
-        offered,
-        encrypted=encrypted,
-        allow_plaintext=allow_plaintext,
-        allow=allow,
-        channel_binding=binding is not None,
-        credentials=credential_kinds(password, token, anonymous),
+        offered, channel_binding=binding is not None, credentials=credentials, **policy
     )
     assert plan.choice == expected
     if not expected.usable:
