@@ -10,7 +10,7 @@ import pytest
 
 from sasl_kit import UsageError
 from sasl_kit.errors import MessageError
-from sasl_kit.smtp import SMTPClient, Status
+from sasl_kit.smtp import DSN, SMTPClient, Status
 from sasl_kit.smtp.errors import BatchStopped, ConnectionFailed, OutcomeUnknown
 from sasl_kit.smtp.results import SendResult
 from tests.smtp.fakes import Behaviour, FakeSMTPServer, Message
@@ -225,3 +225,17 @@ def test_an_on_result_that_raises_stops_the_batch(pipelining: bool) -> None:
         else:
             assert smtp.send(second).sent
     assert server.messages == ([first.body] if pipelining else [first.body, second.body])
+
+
+def test_an_empty_batch_says_nothing_and_dsn_options_go_with_every_message() -> None:
+    with (
+        FakeSMTPServer(Behaviour(extensions=("PIPELINING", "DSN"))) as server,
+        client(server) as smtp,
+    ):
+        assert smtp.send_many([]) == [] and smtp.send_many(iter(())) == []
+        assert verbs(server) == ["EHLO"]
+        results = smtp.send_many(batch(2), dsn=DSN(ret="HDRS", notify=("FAILURE",)))
+    assert [r.status for r in results] == [Status.SENT] * 2
+    mails = [c for c in server.commands if c.startswith(("MAIL", "RCPT"))]
+    assert mails[0].endswith(" RET=HDRS") and mails[3].endswith(" RET=HDRS")
+    assert all(c.endswith(" NOTIFY=FAILURE") for c in mails if c.startswith("RCPT"))
