@@ -9,9 +9,12 @@ Rules of this module:
 - Every mechanism of one login is made with the same settings, and who gives
   way to whom is decided here alone: the protocol's ``service``, the server's
   ``host`` and ``authzid`` give way to the caller's ``options`` (further
-  ``ClientOptions`` fields: ``token``, ``realm`` ...); what the login knows
-  better wins over them all: ``username``, ``password``, this connection's
-  ``channel_binding`` and ``server_offers_plus`` (``Choice.offers_channel_binding``).
+  ``ClientOptions`` fields: ``token``, ``realm`` ...). What the login knows
+  itself is never an option: ``username``, ``password``, this connection's
+  ``channel_binding`` and ``server_offers_plus`` (``Choice.offers_channel_binding``);
+  an option naming one is ``UsageError``, not silently overridden (a
+  ``channel_binding`` option equal to the login's binding, as the sync bridges
+  pass it, is that binding).
 - A mechanism is made only when the login reaches it, strongest first, on the
   registry's fast path (``Registry.client`` with known fields only). The plan
   is the one object a login adds, and it holds the password: no ``repr`` of
@@ -20,6 +23,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+from sasl_kit.errors import UsageError
 from sasl_kit.registry import credential_kinds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -59,6 +63,16 @@ class LoginPlan:
         return info.name, self._registry.client(info.name, **self._settings)
 
 
+_THE_LOGINS_OWN = {
+    "username": "is the login's own argument",
+    "password": "is the login's own argument",
+    "channel_binding": "comes from this connection (binding_type, or the client's "
+    "channel_binding hook)",
+    "server_offers_plus": "is what the login reads in the server's offer",
+}
+"""What a login knows itself, each with where it comes from: never an option (``plan_login``)."""
+
+
 def plan_login(
     registry: Registry,
     offered: Collection[str],
@@ -84,6 +98,9 @@ def plan_login(
     (this connection's channel binding) the -PLUS ones. ``service``, ``host`` and
     ``authzid`` give way to ``options``; see the module's rules.
     """
+    for name, source in _THE_LOGINS_OWN.items():
+        if name in options and not (name == "channel_binding" and options[name] is binding):
+            raise UsageError(f"{name} {source}: it cannot be given as an option too")
     choice = registry.choose(
         offered,
         encrypted=encrypted,

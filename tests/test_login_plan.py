@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sasl_kit import MechanismInfo, PolicyRefused, Registry, default_registry
+from sasl_kit.errors import UsageError
 from sasl_kit.login_plan import LoginPlan, plan_login
 from sasl_kit.mechanisms.base import ChannelBinding, ClientMechanism, ClientOptions
 from sasl_kit.registry import credential_kinds
@@ -55,18 +56,37 @@ def test_the_protocols_service_host_and_authzid_give_way_to_the_callers_options(
     )
 
 
-def test_what_the_login_knows_wins_over_the_callers_options() -> None:
-    options = {
-        "username": "eve",
-        "password": "guess",
-        "channel_binding": OTHER_BINDING,
-        "server_offers_plus": False,
-    }
-    plan = _plan(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"], options=options, binding=BINDING)
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("username", "eve", "username is the login's own argument"),
+        ("password", "guess", "password is the login's own argument"),
+        ("channel_binding", OTHER_BINDING, "channel_binding comes from this connection"),
+        ("channel_binding", None, "channel_binding comes from this connection"),
+        ("server_offers_plus", False, "server_offers_plus is what the login reads"),
+    ],
+)
+def test_what_the_login_knows_itself_is_refused_as_an_option(
+    name: str, value: object, said: str
+) -> None:
+    # Before, such an option was silently replaced by the login's own value.
+    with pytest.raises(UsageError, match=said) as raised:
+        _plan(PLUS_AND_NOT, options={name: value}, binding=BINDING)
+    assert "tanstaaftanstaaf" not in str(raised.value)
+
+
+def test_the_logins_own_values_reach_every_mechanism() -> None:
+    plan = _plan(PLUS_AND_NOT, binding=BINDING)
     for made in _options(plan):
         assert (made.username, made.password) == ("tim", "tanstaaftanstaaf")
         assert made.channel_binding == BINDING
         assert made.server_offers_plus is True
+
+
+def test_a_channel_binding_option_that_is_the_logins_binding_is_that_binding() -> None:
+    # As the sync bridges hand it over: the caller's channel_binding option is the binding.
+    plan = _plan(PLUS_AND_NOT, options={"channel_binding": BINDING}, binding=BINDING)
+    assert [made.channel_binding for made in _options(plan)] == [BINDING, BINDING]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,13 @@ import ssl
 
 import pytest
 
-from sasl_kit import MalformedMessage, MutualAuthenticationFailed, PolicyRefused, channel_binding
+from sasl_kit import (
+    MalformedMessage,
+    MutualAuthenticationFailed,
+    PolicyRefused,
+    UsageError,
+    channel_binding,
+)
 from sasl_kit.mechanisms.base import ChannelBinding
 from sasl_kit.smtp import SMTPClient
 from sasl_kit.smtp.errors import (
@@ -251,3 +257,21 @@ def test_oauth_mechanisms_answer_the_error_challenge_and_fail_with_535(
             with pytest.raises(CredentialsRejected, match=f"535.*error: status '{status}'"):
                 client.login("tim", "", token=token, mechanisms=[name])
     assert not any(token in line or line.removeprefix("C: ") == "*" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ({"channel_binding": ChannelBinding("tls-unique", bytes(12))}, "from this connection"),
+        ({"server_offers_plus": True}, "reads in the server's offer"),
+    ],
+)
+def test_an_option_the_login_knows_itself_is_refused_not_replaced(
+    certificate: Certificate, option: dict[str, object], said: str
+) -> None:
+    # Before, the connection's own value silently replaced the option (sasl_kit.login_plan).
+    server, client = session(certificate, Behaviour(mechanisms=("SCRAM-SHA-256",)))
+    with server, client:
+        with pytest.raises(UsageError, match=said):
+            client.login("tim", USERS["tim"], **option)
+        assert client.authenticated_as is None
