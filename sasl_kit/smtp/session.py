@@ -217,6 +217,8 @@ class ClientSession:
         """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
         self._dirty = False
         self._bdat_buffer: memoryview | None = None  # made at the first BDAT, kept for the next
+        self._lines_key: tuple[object, ...] | None = None  # what the last MAIL and RCPT lines
+        self._lines: tuple[str, tuple[str, ...]] = ("", ())  # were made of, and those lines
         self.authenticated_as: str | None = None
 
     def end(self) -> None:
@@ -606,7 +608,7 @@ class ClientSession:
 
     def _prepare(
         self, message: OutgoingMessage, dsn: DSN | None
-    ) -> SendResult | tuple[Iterator[bytes], str, list[str]]:
+    ) -> SendResult | tuple[Iterator[bytes], str, tuple[str, ...]]:
         """The message refused here (a local ``SendResult``), or its chunks, MAIL and
         RCPT lines."""
         if not message.recipients:
@@ -621,11 +623,17 @@ class ClientSession:
         # Asked for before MAIL: a message that can tell it cannot be sent says so while
         # the session is still clean (sasl_kit.mail checks its files here).
         chunks = message.chunks()
-        mail = command(
-            "MAIL", f"FROM:<{message.sender}>", *self._mail_params(size, message, dsn, utf8)
-        )
-        rcpts = [command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients]
-        return chunks, mail, rcpts
+        # The lines are made of these values alone: a message sent again with the same
+        # envelope, size and options (the same message object, usually) reuses them.
+        key = (message.sender, tuple(message.recipients), size, message.eight_bit, utf8, dsn)
+        if key != self._lines_key:
+            params = _mail_params(size, message.eight_bit, dsn, utf8)
+            mail = command("MAIL", f"FROM:<{message.sender}>", *params)
+            rcpts = tuple(
+                command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients
+            )
+            self._lines_key, self._lines = key, (mail, rcpts)
+        return chunks, *self._lines
 
     def _envelope_outcome(
         self, addresses: tuple[str, ...], replies: Envelope
@@ -668,7 +676,7 @@ class ClientSession:
         message: OutgoingMessage,
         chunks: Iterator[bytes],
         mail: str,
-        rcpts: list[str],
+        rcpts: Sequence[str],
         progress: Progress | None,
     ) -> Steps[SendResult]:
         """MAIL, every RCPT and ``BDAT <size> LAST`` with the message, in one write.
@@ -689,7 +697,8 @@ class ClientSession:
         body = b"".join(parts)  # the one chunk; declared_chunks checks the size
         self._dirty = True
         yield from self._send_lines([mail, *rcpts, f"BDAT {size} LAST"], body)
-        self._log(f"C: <message data, {size} bytes>")
+        if self._traced():
+            self._log(f"C: <message data, {size} bytes>")
         addresses = message.recipients
         replies: list[Reply] = []
         try:
@@ -757,7 +766,7 @@ class ClientSession:
         return EnvelopeResult(mail_reply.code, mail_reply.text, rows)
 
     def _envelope(
-        self, mail: str, rcpts: list[str], addresses: tuple[str, ...], *, data: bool
+        self, mail: str, rcpts: Sequence[str], addresses: tuple[str, ...], *, data: bool
     ) -> Steps[Envelope]:
         """MAIL and every RCPT (and DATA, with PIPELINING): their replies, in order.
 
@@ -807,8 +816,8 @@ class ClientSession:
         sent = -len(tail)
         for piece in data.coalesced(data.wire(chunks, encoder, report), data.COALESCE, tail):
             sent += yield from self._write(piece, "the message data")
-        self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
-        if then and self._traced():
+        if self._traced():
+            self._log(f"C: <message data, {sent} bytes, dot-stuffed, ending with '.'>")
             for line in then:
                 self._log(f"C: {line}")
         return (yield from self._final(recipients, "the end of the data"))
@@ -852,7 +861,8 @@ class ClientSession:
             yield from self._send_line(f"BDAT {size}" + (" LAST" if last else ""))
             for part in parts:
                 yield from self._write(part, "the message data")
-            self._log(f"C: <message data, {size} bytes>")
+            if self._traced():
+                self._log(f"C: <message data, {size} bytes>")
             if last:
                 break
             if unanswered or not pipelined:  # with PIPELINING, wait for the chunk before
@@ -925,38 +935,25 @@ class ClientSession:
             return f"DSN options were given, and {self.host} does not offer DSN", size
         return "", size
 
-    def _mail_params(
-        self, size: int | None, message: OutgoingMessage, dsn: DSN | None, utf8: bool
-    ) -> list[str]:
-        params = [] if size is None else [f"SIZE={size}"]
-        if message.eight_bit:
-            params.append("BODY=8BITMIME")
-        if utf8:
-            params.append("SMTPUTF8")
-        if dsn is not None and dsn.ret is not None:
-            params.append(f"RET={dsn.ret}")
-        if dsn is not None and dsn.envid is not None:
-            params.append(f"ENVID={xtext(dsn.envid)}")
-        return params
-
     # --- the steps, and what their failures mean ------------------------------
 
     def _require_session(self) -> None:
         if not self.open:
             raise UsageError("not connected: call connect() or use the client as a context manager")
 
-    def _send_line(self, line: str) -> Steps[None]:
+    def _send_line(self, line: str) -> Steps[int]:
         return self._send_lines((line,))
 
-    def _send_lines(self, lines: Sequence[str], payload: bytes = b"") -> Steps[None]:
+    def _send_lines(self, lines: Sequence[str], payload: bytes = b"") -> Steps[int]:
         """Write the lines (and ``payload`` after them) as one step: a PIPELINING group
-        is one write."""
+        is one write. (Not a generator itself: the lines are traced when the call is
+        made, and the write is ``_write``'s step, with no layer between.)"""
         if self._traced():
             for line in lines:
                 self._log(f"C: {line}")
         what = lines[0].partition(" ")[0]
         text = _lines(lines)
-        yield from self._write(text + payload if payload else text, what)
+        return self._write(text + payload if payload else text, what)
 
     def _write(self, data: bytes | memoryview, what: str) -> Steps[int]:
         if not data:
@@ -976,35 +973,36 @@ class ClientSession:
     def _read(self, what: str) -> Steps[Reply]:
         """The next reply; the link failing or the server hanging up is ``ConnectionFailed``."""
         while not self._replies:
-            received = yield from self._recv(what)
-            try:
-                self._replies.extend(self._parser.feed(received))
-            except SMTPProtocolError:
-                self.end()
-                raise
+            self._feed((yield from self._recv(what)))
         reply = self._replies.popleft()
         if self._traced():
             self._trace(reply)
         return reply
 
+    def _feed(self, received: bytes) -> None:
+        """The replies in what was read, queued; a line that is no reply ends the session."""
+        try:
+            self._replies.extend(self._parser.feed(received))
+        except SMTPProtocolError:
+            self.end()
+            raise
+
     def _read_envelope(self, addresses: tuple[str, ...], *, data: bool) -> Steps[Envelope]:
         """The replies to a pipelined MAIL, every RCPT (and DATA), in order, in one
-        generator: they usually come in one read."""
+        generator (what ``_read`` does for each, without a generator per reply): they
+        usually come in one read."""
         replies, traced, read = self._replies, self._traced(), []
         for i in range(1 + len(addresses) + data):
-            if replies:  # parsed already: what ``_read`` does, without a generator
-                reply = replies.popleft()
-                if traced:
-                    self._trace(reply)
-            else:  # what the reply answers, named only when it must be waited for
+            while not replies:  # what the reply answers, named only when it must be waited for
                 rcpt = 0 < i <= len(addresses)
                 what = f"RCPT TO:<{addresses[i - 1]}>" if rcpt else "DATA" if i else "MAIL FROM"
-                reply = yield from self._read(what)
+                self._feed((yield from self._recv(what)))
+            reply = replies.popleft()
+            if traced:
+                self._trace(reply)
             read.append(reply)
-        mail_reply, *rest = read
-        data_reply = rest.pop() if data else None
-        rcpt_replies: list[Reply | None] = list(rest)
-        return mail_reply, rcpt_replies, data_reply
+        rcpt_replies: list[Reply | None] = list(read[1 : 1 + len(addresses)])
+        return read[0], rcpt_replies, read[-1] if data else None
 
     def _trace(self, reply: Reply) -> None:
         for i, text in enumerate(reply.lines):
@@ -1095,6 +1093,19 @@ class _Batch(Generic[M]):
 def _lines(lines: Sequence[str]) -> bytes:
     """Command lines as they go on the wire."""
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _mail_params(size: int | None, eight_bit: bool, dsn: DSN | None, utf8: bool) -> list[str]:
+    params = [] if size is None else [f"SIZE={size}"]
+    if eight_bit:
+        params.append("BODY=8BITMIME")
+    if utf8:
+        params.append("SMTPUTF8")
+    if dsn is not None and dsn.ret is not None:
+        params.append(f"RET={dsn.ret}")
+    if dsn is not None and dsn.envid is not None:
+        params.append(f"ENVID={xtext(dsn.envid)}")
+    return params
 
 
 def _rcpt_params(address: str, dsn: DSN | None) -> list[str]:

@@ -284,6 +284,43 @@ def test_dsn_options_are_passed_through() -> None:
         DSN(notify=("NEVER", "SUCCESS"))
 
 
+def test_a_message_sent_again_or_changed_says_its_own_envelope_each_time() -> None:
+    # The session reuses the lines of the message before when nothing they are made of
+    # changed; each change here (size, recipients, sender, UTF-8, 8-bit, DSN) must show.
+    behaviour = Behaviour(extensions=("SIZE 1000", "8BITMIME", "SMTPUTF8", "DSN"))
+    first = Message("a@example.org", TWO, b"x")
+    eight_bit = Message("a@example.org", TWO[:1], b"xy", eight_bit=True)
+    sends = [
+        (first, None),
+        (first, None),
+        (Message("a@example.org", TWO, b"xy"), None),
+        (Message("a@example.org", TWO[:1], b"xy"), None),
+        (Message("z@example.org", TWO[:1], b"xy"), None),
+        (Message("a@example.org", TWO[:1], b"xy", smtputf8=True), None),
+        (eight_bit, None),
+        (eight_bit, DSN(ret="HDRS", notify=("NEVER",))),
+        (Message("jörg@example.org", TWO[:1], b"xy"), None),
+        (first, None),
+    ]
+    with FakeSMTPServer(behaviour) as server, client(server) as smtp:
+        for message, dsn in sends:
+            assert smtp.send(message, dsn=dsn).sent
+    envelope = [c for c in server.commands if c.startswith(("MAIL", "RCPT"))]
+    mail_1, mail_2 = "MAIL FROM:<a@example.org> SIZE=1", "MAIL FROM:<a@example.org> SIZE=2"
+    rcpt_b, rcpt_c = "RCPT TO:<b@example.org>", "RCPT TO:<c@example.org>"
+    assert envelope == [
+        *(mail_1, rcpt_b, rcpt_c) * 2,
+        mail_2, rcpt_b, rcpt_c,
+        mail_2, rcpt_b,
+        "MAIL FROM:<z@example.org> SIZE=2", rcpt_b,
+        f"{mail_2} SMTPUTF8", rcpt_b,
+        f"{mail_2} BODY=8BITMIME", rcpt_b,
+        f"{mail_2} BODY=8BITMIME RET=HDRS", f"{rcpt_b} NOTIFY=NEVER",
+        "MAIL FROM:<jörg@example.org> SIZE=2 SMTPUTF8", rcpt_b,
+        mail_1, rcpt_b, rcpt_c,
+    ]  # fmt: skip
+
+
 def test_several_messages_share_a_connection_and_rset_follows_an_aborted_one() -> None:
     behaviour = Behaviour(rcpt_replies={"nobody@example.org": "550 5.1.1 no"})
     with FakeSMTPServer(behaviour) as server, client(server) as smtp:
