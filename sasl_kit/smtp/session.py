@@ -217,8 +217,12 @@ class ClientSession:
         """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
         self._dirty = False
         self._bdat_buffer: memoryview | None = None  # made at the first BDAT, kept for the next
-        self._lines_key: tuple[object, ...] | None = None  # what the last MAIL and RCPT lines
-        self._lines: tuple[str, tuple[str, ...]] = ("", ())  # were made of, and those lines
+        # What the last MAIL and RCPT lines were made of, and those lines (``_prepare``);
+        # the same for the last recipients' rows, and whether any was taken (``_envelope_outcome``).
+        self._lines_key: tuple[object, ...] | None = None
+        self._lines: tuple[str, tuple[str, ...]] = ("", ())
+        self._rows_key: tuple[object, ...] | None = None
+        self._rows: tuple[tuple[RecipientResult, ...], bool] = ((), False)
         self.authenticated_as: str | None = None
 
     def end(self) -> None:
@@ -642,16 +646,22 @@ class ClientSession:
         (MAIL refused, no recipient taken, a pipelined DATA refused: then
         ``_end_empty_data``)."""
         mail_reply, rcpt_replies, data_reply = replies
-        recipients = tuple(
-            RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
-            for a, r in zip(addresses, rcpt_replies, strict=True)
-        )
+        # A row is made of its address and reply alone: the same ones as the message
+        # before (a message sent again, a server saying the same) reuse its rows.
+        key = (addresses, tuple(rcpt_replies))
+        if key != self._rows_key:
+            rows = tuple(
+                RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
+                for a, r in zip(addresses, rcpt_replies, strict=True)
+            )
+            self._rows_key, self._rows = key, (rows, any(r.accepted for r in rows))
+        recipients, taken = self._rows
         if mail_reply.code // 100 != 2:
             refused = SendResult(
                 Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text
             )
             return recipients, refused
-        if not any(r.accepted for r in recipients):
+        if not taken:
             nobody = "no recipient was accepted"
             return recipients, SendResult(Status.of(rcpt_replies), recipients, None, nobody)
         if data_reply is not None and data_reply.code != 354:

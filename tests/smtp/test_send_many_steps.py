@@ -183,6 +183,31 @@ def test_the_end_of_the_data_and_the_next_envelope_are_one_write() -> None:
     ]
 
 
+def test_each_message_has_the_rows_of_its_own_recipients_and_replies() -> None:
+    # The session reuses the rows of the message before when its addresses and replies
+    # are the same; each change here (a reply, then the addresses) must show.
+    scripts = [Script(), Script(), Script(rcpts=(550, 250)), Script(rcpts=(250, 451)), Script()]
+    messages = [message(i) for i in range(len(scripts))]
+    scripts.append(Script())
+    messages.append(Message("m5@example.org", ("d@example.org", "e@example.org"), b"x\r\n"))
+    server = Scripted(scripts)
+    session = opened(server)
+
+    def each() -> Generator[Any, Any, list[SendResult]]:
+        results = []
+        for m in messages:
+            results.append((yield from session.send(m)))
+        return results
+
+    results = drive(each(), server, Run()).value
+    assert [[(r.address, r.code) for r in result.recipients] for result in results] == [
+        [*zip(m.recipients, s.rcpts, strict=True)] for m, s in zip(messages, scripts, strict=True)
+    ]
+    assert [result.status for result in results] == [
+        Status.SENT, Status.SENT, Status.PARTIAL, Status.PARTIAL, Status.SENT, Status.SENT
+    ]  # fmt: skip
+
+
 CODES = st.sampled_from([250, 250, 250, 451, 550])
 SCRIPTS = st.builds(
     Script,
