@@ -161,7 +161,7 @@ class Extensions:
         """The mechanism names of the AUTH keyword (RFC 4954 3), as the server wrote them."""
         return self.keywords.get("AUTH", ())
 
-    @property
+    @functools.cached_property  # asked for every message sent; the keywords never change
     def size(self) -> int | None:
         """RFC 1870: the largest message accepted; ``None`` without a limit (or without SIZE)."""
         params = self.keywords.get("SIZE")
