@@ -218,11 +218,12 @@ class ClientSession:
         self._dirty = False
         self._bdat_buffer: memoryview | None = None  # made at the first BDAT, kept for the next
         # What the last MAIL and RCPT lines were made of, and those lines (``_prepare``);
-        # the same for the last recipients' rows, and whether any was taken (``_envelope_outcome``).
+        # the same for the last recipients' rows, and whether any and whether every one
+        # was taken (``_envelope_outcome``).
         self._lines_key: tuple[object, ...] | None = None
         self._lines: tuple[str, tuple[str, ...]] = ("", ())
         self._rows_key: tuple[object, ...] | None = None
-        self._rows: tuple[tuple[RecipientResult, ...], bool] = ((), False)
+        self._rows: tuple[tuple[RecipientResult, ...], bool, bool] = ((), False, True)
         self.authenticated_as: str | None = None
 
     def end(self) -> None:
@@ -654,8 +655,9 @@ class ClientSession:
                 RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
                 for a, r in zip(addresses, rcpt_replies, strict=True)
             )
-            self._rows_key, self._rows = key, (rows, any(r.accepted for r in rows))
-        recipients, taken = self._rows
+            accepted = [r.accepted for r in rows]
+            self._rows_key, self._rows = key, (rows, any(accepted), all(accepted))
+        recipients, taken, _ = self._rows
         if mail_reply.code // 100 != 2:
             refused = SendResult(
                 Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text
@@ -920,7 +922,10 @@ class ClientSession:
         self._dirty = False
         if reply.code // 100 != 2:
             return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
-        status = Status.SENT if all(r.accepted for r in recipients) else Status.PARTIAL
+        rows, _, every = self._rows  # known for the rows ``_envelope_outcome`` gave
+        if recipients is not rows:
+            every = all(r.accepted for r in recipients)
+        status = Status.SENT if every else Status.PARTIAL
         return SendResult(status, recipients, reply.code, reply.text)
 
     def _end_empty_data(self, data_reply: Reply | None) -> Steps[None]:
