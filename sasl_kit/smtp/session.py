@@ -217,13 +217,6 @@ class ClientSession:
         """What the EHLO before STARTTLS offered; ``None`` when there was no STARTTLS."""
         self._dirty = False
         self._bdat_buffer: memoryview | None = None  # made at the first BDAT, kept for the next
-        # What the last MAIL and RCPT lines were made of, and those lines (``_prepare``);
-        # the same for the last recipients' rows, and whether any and whether every one
-        # was taken (``_envelope_outcome``).
-        self._lines_key: tuple[object, ...] | None = None
-        self._lines: tuple[str, tuple[str, ...]] = ("", ())
-        self._rows_key: tuple[object, ...] | None = None
-        self._rows: tuple[tuple[RecipientResult, ...], bool, bool] = ((), False, True)
         self.authenticated_as: str | None = None
 
     def end(self) -> None:
@@ -628,17 +621,12 @@ class ClientSession:
         # Asked for before MAIL: a message that can tell it cannot be sent says so while
         # the session is still clean (sasl_kit.mail checks its files here).
         chunks = message.chunks()
-        # The lines are made of these values alone: a message sent again with the same
-        # envelope, size and options (the same message object, usually) reuses them.
-        key = (message.sender, tuple(message.recipients), size, message.eight_bit, utf8, dsn)
-        if key != self._lines_key:
-            params = _mail_params(size, message.eight_bit, dsn, utf8)
-            mail = command("MAIL", f"FROM:<{message.sender}>", *params)
-            rcpts = tuple(
-                command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients
-            )
-            self._lines_key, self._lines = key, (mail, rcpts)
-        return chunks, *self._lines
+        params = _mail_params(size, message.eight_bit, dsn, utf8)
+        mail = command("MAIL", f"FROM:<{message.sender}>", *params)
+        rcpts = tuple(
+            command("RCPT", f"TO:<{a}>", *_rcpt_params(a, dsn)) for a in message.recipients
+        )
+        return chunks, mail, rcpts
 
     def _envelope_outcome(
         self, addresses: tuple[str, ...], replies: Envelope
@@ -647,23 +635,16 @@ class ClientSession:
         (MAIL refused, no recipient taken, a pipelined DATA refused: then
         ``_end_empty_data``)."""
         mail_reply, rcpt_replies, data_reply = replies
-        # A row is made of its address and reply alone: the same ones as the message
-        # before (a message sent again, a server saying the same) reuse its rows.
-        key = (addresses, tuple(rcpt_replies))
-        if key != self._rows_key:
-            rows = tuple(
-                RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
-                for a, r in zip(addresses, rcpt_replies, strict=True)
-            )
-            accepted = [r.accepted for r in rows]
-            self._rows_key, self._rows = key, (rows, any(accepted), all(accepted))
-        recipients, taken, _ = self._rows
+        recipients = tuple(
+            RecipientResult.from_reply(a, r, "not tried: MAIL FROM was refused")
+            for a, r in zip(addresses, rcpt_replies, strict=True)
+        )
         if mail_reply.code // 100 != 2:
             refused = SendResult(
                 Status.of([mail_reply]), recipients, mail_reply.code, mail_reply.text
             )
             return recipients, refused
-        if not taken:
+        if not any(r.accepted for r in recipients):
             nobody = "no recipient was accepted"
             return recipients, SendResult(Status.of(rcpt_replies), recipients, None, nobody)
         if data_reply is not None and data_reply.code != 354:
@@ -922,10 +903,7 @@ class ClientSession:
         self._dirty = False
         if reply.code // 100 != 2:
             return SendResult(Status.of([reply]), recipients, reply.code, reply.text)
-        rows, _, every = self._rows  # known for the rows ``_envelope_outcome`` gave
-        if recipients is not rows:
-            every = all(r.accepted for r in recipients)
-        status = Status.SENT if every else Status.PARTIAL
+        status = Status.SENT if all(r.accepted for r in recipients) else Status.PARTIAL
         return SendResult(status, recipients, reply.code, reply.text)
 
     def _end_empty_data(self, data_reply: Reply | None) -> Steps[None]:

@@ -285,8 +285,8 @@ def test_dsn_options_are_passed_through() -> None:
 
 
 def test_a_message_sent_again_or_changed_says_its_own_envelope_each_time() -> None:
-    # The session reuses the lines of the message before when nothing they are made of
-    # changed; each change here (size, recipients, sender, UTF-8, 8-bit, DSN) must show.
+    # A message sent again, then changed one value at a time (size, recipients, sender,
+    # UTF-8, 8-bit, DSN): each send's MAIL and RCPT lines are its own.
     behaviour = Behaviour(extensions=("SIZE 1000", "8BITMIME", "SMTPUTF8", "DSN"))
     first = Message("a@example.org", TWO, b"x")
     eight_bit = Message("a@example.org", TWO[:1], b"xy", eight_bit=True)

@@ -184,8 +184,8 @@ def test_the_end_of_the_data_and_the_next_envelope_are_one_write() -> None:
 
 
 def test_each_message_has_the_rows_of_its_own_recipients_and_replies() -> None:
-    # The session reuses the rows of the message before when its addresses and replies
-    # are the same; each change here (a reply, then the addresses) must show.
+    # Messages whose replies, then addresses, change from one to the next: each result's
+    # rows are its own message's.
     scripts = [Script(), Script(), Script(rcpts=(550, 250)), Script(rcpts=(250, 451)), Script()]
     messages = [message(i) for i in range(len(scripts))]
     scripts.append(Script())
