@@ -36,6 +36,12 @@ Rules of this script:
   outside PBKDF2 is paid with its caches cold, which a best batch picks the
   luckiest of. **So the verdict of that row reads the paired median**, the
   more honest number; the other rows' verdicts read the best batches.
+- sasl-kit's PBKDF2 runs in cryptography's OpenSSL when the process has loaded
+  it already, else in hashlib's (``scram.pbkdf2``); the floor is hashlib's
+  either way. A plain run loads no cryptography, as a client process that uses
+  only ``ssl`` does. ``--cryptography-loaded`` loads it first, as a process
+  that uses certificates, NTLM or sasl-kit's server has, and then also pairs
+  the cold login with cryptography's own PBKDF2, the floor of that process.
   Targets are reported, never asserted: the exit status says nothing about speed.
 """
 
@@ -357,6 +363,21 @@ def time_paired(pairs: int) -> Paired:
     return time_pairs(kit, floor_login, pairs, f"{SASL_KIT}/floor")
 
 
+def time_paired_cryptography(pairs: int) -> Paired:
+    """As ``time_paired``, against cryptography's PBKDF2 over a fresh salt: the floor of a
+    process that has cryptography loaded (``--cryptography-loaded``)."""
+    password = PASSWORD.encode()
+
+    def kit() -> float:
+        return _timed(created_sasl_kit(fresh_salt_server()))
+
+    def floor_login() -> float:
+        salt = os.urandom(16)
+        return _timed(lambda: scram.cryptography_pbkdf2(HASH, password, salt, ITERATIONS))
+
+    return time_pairs(kit, floor_login, pairs, f"{SASL_KIT}/cryptography's pbkdf2")
+
+
 def assess(rows: list[Row]) -> None:
     cost = {(row.work, row.case, row.implementation): row.us_per_login for row in rows}
     for row in rows:
@@ -378,6 +399,15 @@ def assess(rows: list[Row]) -> None:
             row.met = None if ratio is None else ratio >= SCRAMP_TARGET
 
 
+def pbkdf2_in() -> str:
+    """Where sasl-kit's PBKDF2 runs in this process (``scram.pbkdf2``)."""
+    if scram._CRYPTOGRAPHY_OPENSSL not in sys.modules:
+        return f"hashlib's ({ssl.OPENSSL_VERSION}): cryptography not loaded"
+    from cryptography.hazmat.backends.openssl import backend
+
+    return f"cryptography's ({backend.openssl_version_text()}): loaded before the bench"
+
+
 def environment(batch_seconds: float, batches: int, pairs: int) -> dict[str, str]:
     batch = f"~{batch_seconds:g} s" if batch_seconds else "1 login"
     return {
@@ -387,6 +417,7 @@ def environment(batch_seconds: float, batches: int, pairs: int) -> dict[str, str
         ),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "openssl": ssl.OPENSSL_VERSION,
+        "sasl-kit's pbkdf2": pbkdf2_in(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "timing": f"best of {batches} batches of {batch} per row, rows interleaved; "
         f"cold create + steps also in {pairs} pairs of adjacent logins, sasl-kit and floor, "
@@ -438,7 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: one login a batch")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--cryptography-loaded",
+        action="store_true",
+        help="load cryptography first: sasl-kit's PBKDF2 then runs in its OpenSSL",
+    )
     args = parser.parse_args(argv)
+    if args.cryptography_loaded:
+        importlib.import_module(scram._CRYPTOGRAPHY_OPENSSL)
     batch_seconds, batches = (0.0, 2) if args.quick else (0.5, 7)
     pairs = QUICK_PAIRS if args.quick else PAIRS
     try:
@@ -451,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     cold_created = next(r for r in rows if (r.work, r.case, r.implementation) == KIT_PAIRED)
     cold_created.paired = time_paired(pairs)
     assess(rows)
+    if args.cryptography_loaded:
+        own = time_paired_cryptography(pairs)
+        notes.append(
+            f"cold create + steps, paired with cryptography's own PBKDF2 (this process's "
+            f"floor) instead of hashlib's: {own.ratio} {own.cell(digits=3)}, {own.pairs} pairs"
+        )
     if args.json:
         report = {**env, "rows": [row.as_json() for row in rows], "notes": notes}
         print(json.dumps(report, indent=2))

@@ -99,6 +99,19 @@ def test_cryptography_loads_for_a_digest_md5_cipher_and_for_ntlm_only() -> None:
     assert _loaded(ntlm, "cryptography")
 
 
+def test_a_scram_login_runs_pbkdf2_without_importing_cryptography() -> None:
+    """scram.pbkdf2 uses cryptography's OpenSSL only where it is loaded already."""
+    modules = _modules_after(
+        "import sasl_kit\n"
+        "c = sasl_kit.client('SCRAM-SHA-256', username='user', password='pencil')\n"
+        "s = sasl_kit.server('SCRAM-SHA-256', {'user': 'pencil'})\n"
+        "s.step(None)\n"
+        "c.step(s.step(c.step(s.step(c.step(b'')))))\n"
+        "assert c.complete and s.complete"
+    )
+    assert not _loaded(modules, "cryptography")
+
+
 def test_the_cli_imports_only_the_command_being_run() -> None:
     modules = _modules_after(
         "from sasl_kit.cli import main\n"

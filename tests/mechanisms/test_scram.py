@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import hashlib
 import re
 import threading
 
@@ -494,13 +493,13 @@ def test_plain_mechanisms_cannot_use_a_key_table() -> None:
 @pytest.fixture
 def pbkdf2_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = hashlib.pbkdf2_hmac
+    real = scram.pbkdf2
 
-    def counting(name: str, password: bytes, salt: bytes, iterations: int, *a: object) -> bytes:
+    def counting(name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
         calls.append(iterations)
         return real(name, password, salt, iterations)
 
-    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counting)
+    monkeypatch.setattr(scram, "pbkdf2", counting)
     return calls
 
 
