@@ -29,7 +29,7 @@ def test_a_quick_run_prints_both_tables_with_every_row() -> None:
         for client in CLIENTS:
             row = re.compile(rf"{server}\s+{client}\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d")
             assert any(row.match(line) for line in lines), (server, client)
-    header = r"contender\s+seconds\s+peak RSS MiB\s+x floor\s+x of bests"
+    header = r"contender\s+seconds\s+peak RSS MiB\s+x floor\s+p25-p75\s+x of bests"
     assert any(re.match(header, x) for x in lines)
     for contender in CONTENDERS:
         row = re.compile(rf"{re.escape(contender)}\s+\d+\.\d\d\s+\d+\s")
