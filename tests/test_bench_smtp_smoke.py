@@ -29,6 +29,8 @@ def test_a_quick_run_prints_both_tables_with_every_row() -> None:
         for client in CLIENTS:
             row = re.compile(rf"{server}\s+{client}\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d")
             assert any(row.match(line) for line in lines), (server, client)
+    left_out = r"Left out of msg/s: .* sasl-kit compose \d+ us, EmailMessage \+ as_bytes \d+ us\."
+    assert any(re.match(left_out, x) for x in lines)
     header = r"contender\s+seconds\s+peak RSS MiB\s+x floor\s+p25-p75\s+x of bests"
     assert any(re.match(header, x) for x in lines)
     for contender in CONTENDERS:
@@ -42,3 +44,4 @@ def test_json_output_has_every_row() -> None:
     assert rates == {(s, c) for s in ("sink", "sink-chunking", "aiosmtpd") for c in CLIENTS}
     assert [row["contender"] for row in report["attachment"]] == list(CONTENDERS)
     assert all(row["peak_rss_mib"] > 0 for row in report["attachment"])
+    assert set(report["settings"]["compose_us"]) == {"sasl-kit compose", "EmailMessage + as_bytes"}
