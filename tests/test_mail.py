@@ -7,6 +7,7 @@ import email
 import email.policy
 import email.utils
 import hashlib
+import importlib
 import os
 import re
 import tracemalloc
@@ -595,3 +596,56 @@ def test_any_file_name_and_subject_round_trip(filename: str, subject: str) -> No
     param = _attachments(parsed)[0].get_param("filename", header="content-disposition")
     name = email.utils.collapse_rfc2231_value(param) if isinstance(param, tuple) else param
     assert name == filename
+
+
+# --- A lone address's header folds from its first parse (compose._address_header) -----
+
+_ATEXT = st.text(st.sampled_from("abcxyzABC0189!#$%&'*+-/=?^_`{|}~.äöü名"), min_size=1, max_size=12)
+_DISPLAY = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), max_codepoint=0x2FFF),
+    max_size=90,
+)
+
+
+@st.composite
+def _mailbox_texts(draw: st.DrawFn) -> str:
+    """Mailboxes as users write them: bare, with a display name, quoted or not, long."""
+    local = draw(_ATEXT)
+    domain = draw(st.sampled_from(["example.org", "EXAMPLE.org", "xn--bcher-kva.example", "bü.de"]))
+    spec = f"{local}@{domain}"
+    name = draw(_DISPLAY)
+    form = draw(st.sampled_from(["{spec}", "{name} <{spec}>", '"{name}" <{spec}>', "<{spec}>"]))
+    return form.format(spec=spec, name=name.replace('"', "").replace("\\", ""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_mailbox_texts(), name=st.sampled_from(["From", "To", "Cc", "Reply-To"]))
+@example(text="to1@example.org", name="To")
+@example(text="Jürgen Müller <jürgen@example.org>", name="From")
+@example(text="A very long display name " * 4 + "<someone@example.org>", name="Cc")
+@example(text="Ä very long display name " * 4 + "<someone@example.org>", name="To")
+@example(text="Avery" + "very" * 18 + "longname <x@example.org>", name="From")
+def test_a_lone_address_folds_to_the_line_a_second_parse_gives(text: str, name: str) -> None:
+    """_address_header's lone, canonical mailbox (its first parse folded) against _header
+    (the addresses written out by email and parsed again), with either policy."""
+    module = importlib.import_module("sasl_kit.mail.compose")  # sasl_kit.mail.compose: the function
+    try:
+        mailbox = module._mailbox("to", text, name)
+    except MessageError:
+        return  # not one valid mailbox: compose refuses it, whichever way a line is made
+    for policy in (email.policy.SMTP, email.policy.SMTPUTF8):
+        try:
+            again = module._header(policy, "to", name, [mailbox.address])
+        except MessageError:
+            with pytest.raises(MessageError):
+                module._address_header(policy, "to", name, [mailbox])
+            continue
+        assert module._address_header(policy, "to", name, [mailbox]) == again
+
+
+def test_the_usual_addresses_take_their_first_parse() -> None:
+    module = importlib.import_module("sasl_kit.mail.compose")  # sasl_kit.mail.compose: the function
+    for text in ("to1@example.org", "Jürgen <jürgen@example.org>", "Bob Smith <bob@example.org>"):
+        assert module._mailbox("to", text, "To").canonical, text
+    for text in ("  bob@example.org", "Bob<bob@example.org>", '"Bob" <bob@example.org>'):
+        assert not module._mailbox("to", text, "To").canonical, text
