@@ -97,6 +97,8 @@ _PROCESS_KEY = secrets.token_bytes(32)
 
 _CRYPTOGRAPHY_OPENSSL = "cryptography.hazmat.bindings._rust"
 """The module that holds cryptography's OpenSSL: in ``sys.modules`` once anything loaded it."""
+_CRYPTOGRAPHY_HASHES = frozenset(HASHES.values())
+"""The hashes ``cryptography_pbkdf2`` takes: SCRAM's."""
 
 
 # --- Formulas (RFC 5802 3), bytes in and bytes out -----------------------------------
@@ -112,10 +114,6 @@ def pbkdf2(hash_name: str, secret: bytes, salt: bytes, iterations: int) -> bytes
     if _CRYPTOGRAPHY_OPENSSL in sys.modules and hash_name in _CRYPTOGRAPHY_HASHES:
         return cryptography_pbkdf2(hash_name, secret, salt, iterations)
     return hashlib.pbkdf2_hmac(hash_name, secret, salt, iterations)
-
-
-_CRYPTOGRAPHY_HASHES = frozenset(HASHES.values())
-"""The hashes ``cryptography_pbkdf2`` takes: SCRAM's."""
 
 
 def cryptography_pbkdf2(hash_name: str, secret: bytes, salt: bytes, iterations: int) -> bytes:
