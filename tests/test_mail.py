@@ -318,7 +318,8 @@ def test_attachments_follow_the_body_in_a_multipart_mixed() -> None:
     types = [p.get_content_type() for p in parsed.iter_parts()]
     assert types == ["multipart/alternative", "application/octet-stream", "text/plain"]
     assert parsed["MIME-Version"] == "1.0"
-    assert all("MIME-Version" not in part for part in parsed.iter_parts())
+    assert all("MIME-Version" not in part for part in list(parsed.walk())[1:])
+    assert _raw(message).count(b"MIME-Version") == 1  # the top level's, no part's
 
 
 def test_attachments_alone_make_a_multipart_mixed() -> None:

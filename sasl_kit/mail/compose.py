@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.headerregistry import Address, BaseHeader
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP, SMTPUTF8, EmailPolicy
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -201,15 +201,15 @@ def _cte(field: str, text: str) -> str | None:
 
 def _body_entity(text: str | None, html: str | None) -> bytes:
     """text/plain, text/html or multipart/alternative of both, as rendered by ``email``."""
-    entity = EmailMessage(policy=SMTP)
+    # A MIMEPart, not an EmailMessage: a body part gets no MIME-Version of its own
+    # (it belongs to the top-level headers only), so none is made and taken out again.
+    entity = MIMEPart(policy=SMTP)
     if text is not None:
         entity.set_content(text, subtype="plain", cte=_cte("text", text))
     if html is not None and text is None:
         entity.set_content(html, subtype="html", cte=_cte("html", html))
     elif html is not None:
         entity.add_alternative(html, subtype="html", cte=_cte("html", html))
-    for part in entity.walk():
-        del part["MIME-Version"]  # it belongs to the top-level headers only
     return _check_wire("body", entity.as_bytes())
 
 
@@ -267,9 +267,8 @@ def _attachment(field: str, attachment: Attachment) -> tuple[bytes, DataBody | F
     maintype, subtype = _media_type(field, attachment.content_type, filename)
     # Policy SMTP even in an SMTPUTF8 message: it writes a non-ASCII name as
     # filename*=utf-8''... (RFC 2231), which every reader understands.
-    part = EmailMessage(policy=SMTP)
+    part = MIMEPart(policy=SMTP)
     part.set_content(b"", maintype, subtype, filename=filename)
-    del part["MIME-Version"]
     headers = b"".join(SMTP.fold_binary(name, value) for name, value in part.items())
     return _check_wire(f"{field} filename", headers + _CRLF), body
 
