@@ -347,8 +347,10 @@ def _timed(login: Login) -> float:
     return time.perf_counter() - start
 
 
-def time_paired(pairs: int) -> Paired:
-    """The cold create + steps login over the floor, pair by pair (module docstring).
+def time_paired(
+    pairs: int, floor: Callable[[], Login] = created_floor, ratio: str = f"{SASL_KIT}/floor"
+) -> Paired:
+    """The cold create + steps login over ``floor``, pair by pair (module docstring).
 
     Each unit makes its fresh-salt server (sasl-kit) or its fresh salt (the
     floor) untimed, then times one login; ``pairs.time_pairs`` alternates them.
@@ -358,24 +360,20 @@ def time_paired(pairs: int) -> Paired:
         return _timed(created_sasl_kit(fresh_salt_server()))
 
     def floor_login() -> float:
-        return _timed(created_floor())
+        return _timed(floor())
 
-    return time_pairs(kit, floor_login, pairs, f"{SASL_KIT}/floor")
+    return time_pairs(kit, floor_login, pairs, ratio)
 
 
-def time_paired_cryptography(pairs: int) -> Paired:
-    """As ``time_paired``, against cryptography's PBKDF2 over a fresh salt: the floor of a
-    process that has cryptography loaded (``--cryptography-loaded``)."""
-    password = PASSWORD.encode()
+def created_cryptography_floor() -> Login:
+    """As ``created_floor``, in cryptography's PBKDF2: the floor of a process that has
+    cryptography loaded (``--cryptography-loaded``)."""
+    password, salt = PASSWORD.encode(), os.urandom(16)
 
-    def kit() -> float:
-        return _timed(created_sasl_kit(fresh_salt_server()))
+    def login() -> None:
+        scram.cryptography_pbkdf2(HASH, password, salt, ITERATIONS)
 
-    def floor_login() -> float:
-        salt = os.urandom(16)
-        return _timed(lambda: scram.cryptography_pbkdf2(HASH, password, salt, ITERATIONS))
-
-    return time_pairs(kit, floor_login, pairs, f"{SASL_KIT}/cryptography's pbkdf2")
+    return login
 
 
 def assess(rows: list[Row]) -> None:
@@ -490,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     cold_created.paired = time_paired(pairs)
     assess(rows)
     if args.cryptography_loaded:
-        own = time_paired_cryptography(pairs)
+        own = time_paired(pairs, created_cryptography_floor, f"{SASL_KIT}/cryptography's pbkdf2")
         notes.append(
             f"cold create + steps, paired with cryptography's own PBKDF2 (this process's "
             f"floor) instead of hashlib's: {own.ratio} {own.cell(digits=3)}, {own.pairs} pairs"

@@ -108,7 +108,7 @@ class _Mailbox(NamedTuple):
     canonical: bool  # the text given is the address as ``email`` writes it: ``str(address)``
 
 
-def _mailbox(field: str, value: str, name: str = "To") -> _Mailbox:
+def _mailbox(field: str, value: str, name: str) -> _Mailbox:
     """Parse exactly one mailbox ("Name <local@domain>" or "local@domain"), strictly.
 
     ``name`` is the header field it goes in, so that the header parsed here can
