@@ -319,6 +319,43 @@ def _server_first_attributes(text: str) -> list[str] | None:
     return None
 
 
+def _usual_server_first(text: str, cnonce: str) -> tuple[str, bytes, int] | None:
+    """The nonce, salt and iteration count of the usual, valid server-first message; else
+    ``None``: r=, s= and i= alone and in order, a nonce that extends ``cnonce``, printable,
+    a salt in canonical base64, a count by RFC 5802 7's grammar.
+
+    One function, no regex, for the message nearly every login reads; whatever it
+    takes, ``ScramClient._read_server_first`` (the general way, which words every
+    refusal) reads as the same values (tests/mechanisms/test_scram_fast_paths.py).
+    """
+    values = text.split(",")
+    if len(values) != 3:
+        return None
+    nonce, salt_text, count = values
+    if nonce[:2] != "r=" or salt_text[:2] != "s=" or count[:2] != "i=":
+        return None
+    nonce, salt_text, count = nonce[2:], salt_text[2:], count[2:]
+    if not (
+        nonce.startswith(cnonce)
+        and nonce != cnonce
+        and nonce.isascii()
+        and nonce.isprintable()
+        and " " not in nonce
+        and count.isascii()
+        and count.isdigit()
+        and len(count) <= 10
+        and count[0] != "0"
+    ):
+        return None
+    try:
+        salt = binascii.a2b_base64(salt_text)
+    except (binascii.Error, ValueError):
+        return None
+    if not salt or binascii.b2a_base64(salt) != (salt_text + "\n").encode():
+        return None
+    return nonce, salt, int(count)
+
+
 def _server_final_attributes(text: str) -> list[str] | None:
     """v= of a server-final message that holds it alone; else ``None`` (as above)."""
     if text[:2] == "v=" and "," not in text:
@@ -494,10 +531,11 @@ class ScramClient(ClientFromFields):
     _hash: ClassVar[str]
     _plus: ClassVar[bool]
     _turn = 0  # index into _TURNS
-    _gs2_header = ""
+    _channel = ""  # the client-final message's c= attribute, made with the gs2 header
     _cnonce = ""
     _first_bare = ""
     _expected_signature = b""
+    _expected_final = b""  # the server-final message that verifies, as the server sends it
     _TURNS: ClassVar[tuple[Callable[[ScramClient, bytes | None], bytes | None], ...]]
 
     def __init_subclass__(cls) -> None:
@@ -537,9 +575,15 @@ class ScramClient(ClientFromFields):
         )
         if binding is None and not self._plus and not authzid:
             header = "n,,"  # gs2_header("n", ""): no binding, no authzid, the usual login
+            self._channel = "c=biws"  # base64 of "n,,"
         else:
             header = gs2_header(self._cbind_flag(binding), authzid)
-        self._cnonce, self._gs2_header = cnonce, header
+            # RFC 5802 7: c= is the base64 of the gs2 header and, in -PLUS, the binding data
+            cbind_input = header.encode("utf-8")
+            if self._plus and binding is not None:
+                cbind_input += binding.data
+            self._channel = f"c={binascii.b2a_base64(cbind_input)[:-1].decode()}"
+        self._cnonce = cnonce
         # RFC 5802 7: client-first-message-bare = username "," nonce
         if "," in username or "=" in username:
             username = escape_saslname(username)
@@ -556,11 +600,11 @@ class ScramClient(ClientFromFields):
             raise MalformedMessage(f"{self.name}: the server demands an unknown extension (m=)")
         return _attributes(text, order, what, self.name)
 
-    def _client_final(self, data: bytes | None) -> bytes:
-        fields = self._fields
-        server_first = decode_utf8(data or b"", "server-first message", self.name)
-        nonce, salt_text, count = _server_first_attributes(server_first) or self._server_attributes(
-            server_first, "rsi", "server-first message"
+    def _read_server_first(self, text: str) -> tuple[str, bytes, int]:
+        """The nonce, salt and iteration count of any server-first message, or the error
+        that says what is wrong with it (``_usual_server_first`` reads the usual one)."""
+        nonce, salt_text, count = _server_first_attributes(text) or self._server_attributes(
+            text, "rsi", "server-first message"
         )
         # RFC 5802 5.1: the server's nonce extends ours; an equal one adds no freshness.
         if not nonce.startswith(self._cnonce) or nonce == self._cnonce:
@@ -572,7 +616,14 @@ class ScramClient(ClientFromFields):
             raise MalformedMessage(f"{self.name}: the salt (s=) is empty")
         if not _is_count(count):
             raise MalformedMessage(f"{self.name}: the iteration count (i=) is not a number")
-        iterations = int(count)
+        return nonce, salt, int(count)
+
+    def _client_final(self, data: bytes | None) -> bytes:
+        fields = self._fields
+        server_first = decode_utf8(data or b"", "server-first message", self.name)
+        nonce, salt, iterations = _usual_server_first(
+            server_first, self._cnonce
+        ) or self._read_server_first(server_first)
         low = fields.get("min_iterations", ClientOptions.min_iterations)
         high = fields.get("max_iterations", ClientOptions.max_iterations)
         if not low <= iterations <= high:
@@ -584,12 +635,8 @@ class ScramClient(ClientFromFields):
         how = fields.get("preparation", ClientOptions.preparation)
         if not (how == "saslprep" and password.isascii() and password.isprintable()):
             password = _prepare(password, "password", self.name, how)  # else: as it is
-        cbind_input = self._gs2_header.encode("utf-8")
-        binding = fields.get("channel_binding", ClientOptions.channel_binding)
-        if self._plus and binding is not None:
-            cbind_input += binding.data
         # RFC 5802 7: client-final-message-without-proof = channel-binding "," nonce
-        without_proof = f"c={binascii.b2a_base64(cbind_input)[:-1].decode()},r={nonce}"
+        without_proof = f"{self._channel},r={nonce}"
         auth_message = f"{self._first_bare},{server_first},{without_proof}".encode()
         h = self._hash
         _, client_key_, stored, server_key_ = SALTED_PASSWORDS.keys(h, password, salt, iterations)
@@ -597,11 +644,20 @@ class ScramClient(ClientFromFields):
         # ClientKey XOR HMAC(StoredKey, AuthMessage), as one big-integer XOR (``_xor``).
         signature = int.from_bytes(_hmac_new(stored, auth_message, h).digest(), "big")
         proof = (int.from_bytes(client_key_, "big") ^ signature).to_bytes(len(client_key_), "big")
-        self._expected_signature = _hmac_new(server_key_, auth_message, h).digest()
+        expected = _hmac_new(server_key_, auth_message, h).digest()  # ServerSignature
+        self._expected_signature = expected
+        self._expected_final = b"v=" + binascii.b2a_base64(expected)[:-1]
         self._turn = 2
         return f"{without_proof},p={binascii.b2a_base64(proof)[:-1].decode()}".encode()
 
     def _verify_server(self, data: bytes | None) -> None:
+        # The usual message is exactly v= and the signature in canonical base64: one
+        # constant-time comparison of the bytes. Anything else is read the general way,
+        # which accepts what verifies and says what is wrong with the rest.
+        expected_final = self._expected_final  # set by the client-final step, before this one
+        if data is not None and expected_final and hmac.compare_digest(data, expected_final):
+            self._finish()
+            return
         server_final = decode_utf8(data or b"", "server-final message", self.name)
         (signature_text,) = _server_final_attributes(server_final) or self._server_attributes(
             server_final, "v", "server-final message"

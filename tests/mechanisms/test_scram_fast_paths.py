@@ -7,6 +7,7 @@ formulas (its client-final messages: the RFC vectors, tests/test_vectors.py)."""
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 import sasl_kit
 from sasl_kit import preparation, vectors
-from sasl_kit.errors import MalformedMessage
+from sasl_kit.errors import MalformedMessage, SASLError
 from sasl_kit.mechanisms import scram
 
 # RFC 5802 7, as the grammar states them: the references the fast checks are held to.
@@ -172,3 +173,104 @@ def test_the_scram_exchanges_replay_with_hmacs_own_hmac(
     scram.SALTED_PASSWORDS.clear()  # so that the replay derives its keys here
     vectors.replay_client(vector)
     vectors.replay_server(vector)
+
+
+# --- The client's two steps: the usual messages read in one function or one comparison
+
+CNONCE = "fyko+d2lbbFgONRv9qkxdawL"  # RFC 5802 5's client nonce
+USUAL_FIRST = f"r={CNONCE}3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"
+
+
+def _client_at_first() -> scram.ScramClient:
+    client = sasl_kit.client("SCRAM-SHA-1", username="user", password="pencil", cnonce=CNONCE)
+    assert isinstance(client, scram.ScramClient)
+    client.step(b"")
+    return client
+
+
+# Server-first messages near the usual one: a nonce that extends the client's (or not),
+# salts and counts valid or not, extensions.
+NEAR_USUAL_FIRST = st.builds(
+    lambda prefix, nonce, salt, count, tail: f"r={prefix}{nonce},s={salt},i={count}{tail}",
+    st.sampled_from([CNONCE, CNONCE[:-1], "", "x" + CNONCE]),
+    ANY_TEXT,
+    st.one_of(
+        st.binary(max_size=20).map(lambda b: binascii.b2a_base64(b, newline=False).decode()),
+        ANY_TEXT,
+    ),
+    st.one_of(st.integers(min_value=0, max_value=10**11).map(str), ANY_TEXT),
+    st.sampled_from(["", ",x=y", ","]),
+)
+
+
+@given(st.one_of(NEAR_USUAL_FIRST, SERVER_FIRST, ANY_TEXT))
+@example(USUAL_FIRST)
+@example(f"r={CNONCE},s=QSXCR+Q6sek8bf92,i=4096")  # a nonce that adds nothing
+@example(f"r={CNONCE}x,s=QR==,i=4096")  # non-zero pad bits
+@example(f"r={CNONCE}x,s=,i=4096")
+@example(f"r={CNONCE}x,s=QQ==,i=04096")
+@example(f"r={CNONCE}x y,s=QQ==,i=1")
+@example(f"r={CNONCE}\u00e9,s=QQ==,i=1")
+@example(f"r={CNONCE}x,s=QQ==,i=\u0663")
+@example(f"r={CNONCE}x,s=Q\u00e9==,i=1")
+def test_the_usual_server_first_reader_gives_what_the_general_reader_gives(text: str) -> None:
+    values = scram._usual_server_first(text, CNONCE)
+    if values is not None:
+        assert values == _outcome(_client_at_first()._read_server_first, text)
+
+
+def test_the_usual_server_first_message_is_read_by_the_usual_reader() -> None:
+    assert scram._usual_server_first(USUAL_FIRST, CNONCE) == (
+        f"{CNONCE}3rfcNHYJY1ZVvWVs7j",
+        binascii.a2b_base64("QSXCR+Q6sek8bf92"),
+        4096,
+    )
+
+
+RFC_5802_FINAL = b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="  # RFC 5802 5's server-final message
+
+
+def _client_at_final() -> scram.ScramClient:
+    client = _client_at_first()
+    scram.SALTED_PASSWORDS.clear()
+    client.step(USUAL_FIRST.encode())
+    return client
+
+
+@pytest.mark.parametrize(
+    ("final", "outcome"),
+    [
+        (RFC_5802_FINAL, None),  # the one comparison
+        (RFC_5802_FINAL + b",x=y", None),  # an extension: the general way, which accepts it
+        (b"v=rmF9pqV8S7suAoZWja4dJRkFsKR=", "not canonical base64"),  # non-zero pad bits
+        (b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ", "not base64"),
+        (b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "does not verify"),
+        (b"", "needs 'v=' as attribute 1"),
+        (b"e=other-error", "the server refused: other-error"),
+        (b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=\xff", "not UTF-8"),
+    ],
+)
+def test_the_server_final_message_is_compared_or_read_the_general_way(
+    final: bytes, outcome: str | None
+) -> None:
+    client = _client_at_final()
+    if outcome is None:
+        assert client.step(final) is None and client.complete
+    else:
+        with pytest.raises(SASLError, match=outcome):
+            client.step(final)
+        assert not client.complete
+
+
+@given(st.binary(max_size=40))
+@example(RFC_5802_FINAL)
+@example(RFC_5802_FINAL[:-1])
+def test_only_the_expected_server_final_message_verifies_at_once(final: bytes) -> None:
+    client = _client_at_final()
+    try:
+        client.step(final)
+    except SASLError:
+        assert not client.complete
+    else:
+        assert client.complete
+        assert final == RFC_5802_FINAL or final.startswith(RFC_5802_FINAL + b",")
