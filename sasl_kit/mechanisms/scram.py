@@ -12,7 +12,10 @@ Rules of this module:
 - Every HMAC is made by OpenSSL's HMAC object (``_hmac_new``, ``hmac_digest``),
   not ``hmac.digest``, whose one-shot costs more on OpenSSL 3.0.
 - The usual well-formed server message is read by str methods (a fast path);
-  anything else goes the general way, the regexes, which word every error.
+  anything else goes the general way, the regexes, which word every error. The
+  client reads and checks its usual server-first message in one function
+  (``_usual_server_first``) and verifies its usual server-final message by one
+  constant-time comparison of the bytes it expects.
 - The gs2 header's channel-binding flag follows RFC 5802 6: a -PLUS client sends
   ``p=type``; any other client sends ``y`` when it has binding data but the
   server offered no -PLUS, else ``n``. A server that has binding data offers
