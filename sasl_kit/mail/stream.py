@@ -10,7 +10,13 @@ Rules of this module:
   few hundred KiB whatever the file size.
 - No object of the data path reaches 128 KiB, glibc's smallest threshold
   for serving ``malloc`` with ``mmap``: how fast a block goes then does not
-  depend on the allocator's history or tunables (docs/bench.md).
+  depend on the allocator's history or tunables (docs/bench.md). One scratch
+  buffer does: ``b2a_base64`` allocates twice its input (171 KiB for a
+  block) before it shrinks to the result. glibc serves it from free heap
+  space, which every process measured had (170 page faults in sending 200
+  MiB, with ``MALLOC_MMAP_THRESHOLD_=131072`` too); only a process doing
+  nothing else maps it on every call. Two encodings of half a block, each
+  under 128 KiB, measured no faster (docs/bench.md, stop 26).
 - Every base64 line has 76 characters (the last may be shorter) and ends with
   CRLF (RFC 2045 6.8), as the ``email`` package writes it. ``size()`` is
   arithmetic over the sizes captured at compose time and reads no file.
@@ -54,7 +60,8 @@ def base64_lines(blocks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
 
     Sizes are measured (docs/bench.md). The base64 of a block (114 KiB) and
     its piece (117 KiB) stay under 128 KiB, the smallest size at which glibc's
-    malloc may use ``mmap`` and hand freed memory back to the kernel: 156 KiB
+    malloc may use ``mmap`` and hand freed memory back to the kernel
+    (``b2a_base64``'s scratch is larger: see the module's rules): 156 KiB
     pieces were fast only once glibc had raised its threshold on its own, and
     with the threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``) or trimming
     eager (``MALLOC_TRIM_THRESHOLD_=0``) every piece faulted its pages in
